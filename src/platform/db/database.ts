@@ -1,0 +1,89 @@
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import { YunhaiError } from '../errors.js';
+import { migrationProvider } from './migrations.js';
+import type { Schema } from './schema.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+export type Tx = Transaction<Schema>;
+export type Conn = Kysely<Schema> | Tx;
+
+/** A handle on the platform database: the Kysely instance plus which dialect sits under it. */
+export interface Database {
+  readonly db: Kysely<Schema>;
+  readonly dialect: DialectName;
+  /** Runs `fn` in one transaction; everything it writes commits together or not at all. */
+  tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /** Cheap liveness query for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** `postgres://...` / `postgresql://...`, or a SQLite file path (optionally `sqlite:` prefixed), or `:memory:`. */
+  url: string;
+  /** Run pending migrations on open (default true). */
+  migrate?: boolean;
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number;
+}
+
+export function dialectOf(url: string): DialectName {
+  return /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+}
+
+/** bigint (int8) and numeric columns come back from pg as strings; the schema uses JS numbers. */
+function toSafeNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new YunhaiError('InternalError', `integer ${v} exceeds 2^53`);
+  return n;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  const dialect = dialectOf(opts.url);
+  let db: Kysely<Schema>;
+  if (dialect === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      types: {
+        getTypeParser: ((oid: number, format?: string) =>
+          oid === 20 ? toSafeNumber : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    const file = opts.url.replace(/^sqlite:/, '');
+    const sqlite = new SqliteDatabase(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+  const handle: Database = {
+    db,
+    dialect,
+    tx: (fn) => db.transaction().execute(fn),
+    ping: async () => {
+      await db.selectFrom('settings').select('key').limit(1).execute();
+    },
+    close: () => db.destroy(),
+  };
+  if (opts.migrate !== false) await migrate(handle);
+  return handle;
+}
+
+export async function migrate(handle: Database): Promise<string[]> {
+  const migrator = new Migrator({ db: handle.db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when `e` is a unique-constraint violation in either dialect. */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string } | null;
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

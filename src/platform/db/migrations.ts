@@ -1,0 +1,137 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/**
+ * The one ordered migration list for both dialects. Append only: never edit a migration that
+ * has shipped; add the next one. Names sort in order (`0001_...`).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists
+type AnyDb = Kysely<any>;
+
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_foundation': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('tenants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('unique_id', 'text', (c) => c.notNull().unique())
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('password_hash', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_login_at', 'bigint')
+        .addUniqueConstraint('users_tenant_name', ['tenant_id', 'name'])
+        .execute();
+
+      await db.schema
+        .createTable('access_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('secret_sealed', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('access_keys_user').on('access_keys').column('user_id').execute();
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('access_key_id', 'text', (c) => c.unique())
+        .addColumn('secret_sealed', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
+
+      await db.schema
+        .createTable('quotas')
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('limit_value', 'bigint', (c) => c.notNull())
+        .addColumn('used', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quotas_pk', ['tenant_id', 'resource'])
+        .execute();
+
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('time', 'bigint', (c) => c.notNull())
+        .addColumn('tenant_id', 'text')
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('error_code', 'text')
+        .addColumn('source_ip', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_events_tenant_time').on('audit_events').columns(['tenant_id', 'seq']).execute();
+
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.insertInto('audit_head').values({ id: 1, seq: 0, hash: GENESIS_HASH }).execute();
+
+      await db.schema
+        .createTable('usage_records')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('resource_id', 'text', (c) => c.notNull())
+        .addColumn('meter', 'text', (c) => c.notNull())
+        .addColumn('quantity', 'bigint', (c) => c.notNull())
+        .addColumn('period_start', 'bigint', (c) => c.notNull())
+        .addColumn('period_end', 'bigint', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('usage_records_tenant_period')
+        .on('usage_records')
+        .columns(['tenant_id', 'period_start'])
+        .execute();
+
+      await db.schema
+        .createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+/** The hash the audit chain starts from (sha256 of the empty string). */
+export const GENESIS_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

@@ -1,0 +1,101 @@
+import { YunhaiError } from '../errors.js';
+import type { Principal } from './principal.js';
+
+/**
+ * Access levels of actions. `read` lists and describes; `write` creates and changes tenant
+ * resources; `admin` manages the tenant's identities and quotas; `platform` is for platform
+ * admins only (tenants, hosts, rate cards); `self` is an action on the caller's own identity
+ * (own password, own access keys), allowed to every role.
+ */
+export type AccessLevel = 'read' | 'write' | 'admin' | 'platform' | 'self';
+
+/**
+ * Every action any service checks, with its level. Names follow AWS (`service:Action`).
+ * Services add their actions here so the catalogue stays one list.
+ */
+export const ACTIONS = {
+  'iam:CreateTenant': 'platform',
+  'iam:ListTenants': 'platform',
+  'iam:GetTenant': 'read',
+  'iam:UpdateTenant': 'platform',
+  'iam:DeleteTenant': 'platform',
+  'iam:SetQuota': 'platform',
+  'iam:GetQuotas': 'read',
+  'iam:CreateUser': 'admin',
+  'iam:ListUsers': 'read',
+  'iam:GetUser': 'read',
+  'iam:UpdateUser': 'admin',
+  'iam:DeleteUser': 'admin',
+  'iam:SetPassword': 'admin',
+  'iam:ChangePassword': 'self',
+  'iam:CreateAccessKey': 'admin',
+  'iam:ListAccessKeys': 'admin',
+  'iam:UpdateAccessKey': 'admin',
+  'iam:DeleteAccessKey': 'admin',
+  'audit:ListEvents': 'admin',
+  'audit:VerifyChain': 'platform',
+  'usage:ListRecords': 'read',
+} as const satisfies Record<string, AccessLevel>;
+
+export type Action = keyof typeof ACTIONS;
+
+/** What is being acted on. `tenantId: null` means a platform-level resource. */
+export interface ResourceRef {
+  tenantId: string | null;
+  /** Set when the resource is the caller's own identity (their user, their keys). */
+  ownerUserId?: string;
+  arn?: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  reason: string;
+}
+
+const SUSPENDED_ALLOWED: ReadonlySet<AccessLevel> = new Set(['read', 'self']);
+
+/**
+ * The one policy check. Pure: the same principal, action and resource always give the same
+ * answer. Tenants never reach another tenant's resources; within a tenant the role decides.
+ */
+export function authorize(principal: Principal, action: Action, resource: ResourceRef): Decision {
+  const level = ACTIONS[action] as AccessLevel;
+  if (principal.role === 'platform-admin') return { allowed: true, reason: 'platform admin' };
+  if (resource.tenantId !== principal.tenantId) {
+    return { allowed: false, reason: 'the resource belongs to another tenant' };
+  }
+  if (principal.tenantStatus === 'suspended' && !SUSPENDED_ALLOWED.has(level)) {
+    return { allowed: false, reason: 'the tenant is suspended' };
+  }
+  const isSelf = resource.ownerUserId !== undefined && resource.ownerUserId === principal.userId;
+  switch (level) {
+    case 'platform':
+      return { allowed: false, reason: `${action} needs a platform admin` };
+    case 'self':
+      return isSelf || principal.role === 'owner'
+        ? { allowed: true, reason: 'own identity' }
+        : { allowed: false, reason: `${action} applies only to your own identity` };
+    case 'admin':
+      if (principal.role === 'owner') return { allowed: true, reason: 'tenant owner' };
+      // Members may manage their own access keys; read-only users may read their own.
+      if (isSelf && principal.role === 'member' && action.includes('AccessKey')) return { allowed: true, reason: 'own keys' };
+      if (isSelf && action === 'iam:ListAccessKeys') return { allowed: true, reason: 'own keys' };
+      return { allowed: false, reason: `${action} needs the tenant owner role` };
+    case 'write':
+      return principal.role === 'owner' || principal.role === 'member'
+        ? { allowed: true, reason: principal.role }
+        : { allowed: false, reason: `${action} is not allowed for read-only users` };
+    case 'read':
+      return { allowed: true, reason: principal.role };
+  }
+}
+
+/** authorize() that throws AccessDenied (or TenantSuspended) with the reason. */
+export function requireAllowed(principal: Principal, action: Action, resource: ResourceRef): void {
+  const d = authorize(principal, action, resource);
+  if (d.allowed) return;
+  const code = d.reason === 'the tenant is suspended' ? 'TenantSuspended' : 'AccessDenied';
+  throw new YunhaiError(code, `User ${principal.arn} is not authorized to perform ${action}: ${d.reason}.`, {
+    action,
+  });
+}

@@ -1,0 +1,172 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { type AuthOptions, authenticate, type CredentialSource } from '../platform/auth/authenticate.js';
+import { auditRoutes } from '../platform/audit/routes.js';
+import { loadMasterKey } from '../platform/crypto/master-key.js';
+import { createSealer } from '../platform/crypto/sealer.js';
+import { YunhaiError } from '../platform/errors.js';
+import { type Database, openDatabase } from '../platform/db/database.js';
+import { authRequestOf, createBaseServer } from '../platform/http/base-server.js';
+import { createMetrics, type Metrics } from '../platform/http/metrics.js';
+import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
+import { usageRoutes } from '../platform/usage/routes.js';
+import { registerQueryApi } from '../services/iam/query/query-api.js';
+import { iamRoutes } from '../services/iam/routes.js';
+import { createIamService, type IamService, type RootCredentials } from '../services/iam/service.js';
+import { VERSION } from './version.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** The listeners a control plane opens; later issues add s3, sqs, webdav, portal. */
+export type ListenerName = 'api' | 'iam' | 'sts';
+export const LISTENERS: ListenerName[] = ['api', 'iam', 'sts'];
+
+export interface ControlPlaneConfig {
+  dataDir: string;
+  /** SQLite file path or postgres:// URL; default `<dataDir>/yunhai.db`. */
+  database?: string;
+  host: string;
+  /** Port of the api listener; iam and sts take the next ones. 0 picks free ports for all. */
+  port: number;
+  /** Per-listener port overrides. */
+  ports?: Partial<Record<ListenerName, number>>;
+  logLevel?: string;
+  /** Write logs here instead of stdout. */
+  logFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Largest JSON body the REST API accepts (default 1 MiB). */
+  apiBodyLimit?: number;
+}
+
+export interface ControlPlane {
+  endpoints: Record<ListenerName, string>;
+  /** Set only on the first start of a fresh database. */
+  rootCredentials: RootCredentials | null;
+  database: Database;
+  iam: IamService;
+  metrics: Metrics;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+function makeLogger(cfg: ControlPlaneConfig): Logger {
+  const level = cfg.logLevel ?? 'info';
+  if (cfg.logFile) return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: cfg.logFile, mkdir: true, sync: false }));
+  return pino({ level, base: { pid: process.pid } });
+}
+
+const renderJsonError = (err: { code: string; message: string; status: number }, req: FastifyRequest, reply: FastifyReply) =>
+  reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message, requestId: req.id } });
+
+/**
+ * Starts the control plane: database (migrated), master key, IAM bootstrap, and one HTTP
+ * listener per protocol. Writes `<dataDir>/endpoints.json`. `close()` stops listeners, then the database.
+ */
+export async function startControlPlane(cfg: ControlPlaneConfig): Promise<ControlPlane> {
+  const env = cfg.env ?? process.env;
+  const dataDir = resolve(cfg.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = makeLogger(cfg);
+  const metrics = createMetrics();
+  const database = await openDatabase({ url: cfg.database ?? join(dataDir, 'yunhai.db') });
+  const sealer = createSealer(loadMasterKey(dataDir, env));
+  const iam = createIamService({ database, sealer });
+  const rootCredentials = await iam.bootstrap({
+    accessKeyId: env.YUNHAI_ROOT_ACCESS_KEY || undefined,
+    secretAccessKey: env.YUNHAI_ROOT_SECRET_KEY || undefined,
+    password: env.YUNHAI_ROOT_PASSWORD || undefined,
+  });
+  if (rootCredentials) {
+    writeFileSync(join(dataDir, 'credentials.json'), JSON.stringify(rootCredentials, null, 2) + '\n', { mode: 0o600 });
+  }
+
+  const credentials: CredentialSource = {
+    credentialForKey: (id) => iam.credentialForKey(id),
+    principalForToken: (t) => iam.principalForToken(t),
+    auditAuthFailure: (m) => iam.auditAuthFailure(m),
+    mac: (v) => sealer.mac(v),
+  };
+
+  // ---- api listener: REST, OpenAPI, health, metrics --------------------------------------
+  const api = createBaseServer({ name: 'api', logger, metrics, bodyLimit: cfg.apiBodyLimit ?? 1024 * 1024, renderError: renderJsonError });
+  const routes: RouteDef[] = [...iamRoutes(iam), ...auditRoutes(database), ...usageRoutes(database)];
+  const apiAuth: AuthOptions = { allowBearer: true, auditAction: 'api:Authenticate' };
+  api.addHook('preValidation', async (req) => {
+    // JSON bodies for the REST API; anything else is refused before it reaches a handler.
+    if (req.rawBody === undefined || !req.url.startsWith(API_PREFIX)) return;
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') throw new YunhaiError('UnsupportedMediaType', 'The REST API accepts only application/json bodies.');
+    try {
+      req.body = JSON.parse(req.rawBody.toString('utf8'));
+    } catch {
+      throw new YunhaiError('MalformedJSON', 'The request body is not valid JSON.');
+    }
+  });
+  mountRoutes(api, API_PREFIX, routes, {
+    authenticate: async (req) => {
+      const authz = req.headers.authorization;
+      const principal = await authenticate(credentials, authRequestOf(req), apiAuth);
+      const sessionToken = authz?.startsWith('Bearer ') ? authz.slice(7).trim() : undefined;
+      return { principal, sessionToken };
+    },
+  });
+  const doc = openApiDocument(routes, { title: 'Yunhai API', version: VERSION, prefix: API_PREFIX });
+  api.get(`${API_PREFIX}/openapi.json`, async () => doc);
+  api.get('/healthz', async () => ({ status: 'ok' }));
+  api.get('/readyz', async (_req, reply) => {
+    try {
+      await database.ping();
+      return { status: 'ready', database: database.dialect };
+    } catch (e) {
+      return reply.code(503).send({ status: 'not ready', error: String(e) });
+    }
+  });
+  api.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  api.get('/', async () => ({ name: 'yunhai', version: VERSION, api: API_PREFIX, openapi: `${API_PREFIX}/openapi.json` }));
+
+  // ---- iam and sts listeners: AWS Query protocol -----------------------------------------
+  const iamApp = createBaseServer({ name: 'iam', logger, metrics, bodyLimit: 1024 * 1024, renderError: () => undefined });
+  registerQueryApi(iamApp, { service: 'iam', iam, credentials });
+  const stsApp = createBaseServer({ name: 'sts', logger, metrics, bodyLimit: 1024 * 1024, renderError: () => undefined });
+  registerQueryApi(stsApp, { service: 'sts', iam, credentials });
+
+  const apps: Record<ListenerName, FastifyInstance> = { api, iam: iamApp, sts: stsApp };
+  const endpoints = {} as Record<ListenerName, string>;
+  try {
+    for (const [i, name] of LISTENERS.entries()) {
+      const port = cfg.ports?.[name] ?? (cfg.port === 0 ? 0 : cfg.port + i);
+      await apps[name].listen({ host: cfg.host, port });
+      const addr = apps[name].server.address();
+      const actual = typeof addr === 'object' && addr ? addr.port : port;
+      const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+      endpoints[name] = `http://${host}:${actual}`;
+    }
+  } catch (e) {
+    await Promise.all(Object.values(apps).map((a) => a.close().catch(() => {})));
+    await database.close();
+    throw e;
+  }
+  writeFileSync(join(dataDir, 'endpoints.json'), JSON.stringify(endpoints, null, 2) + '\n');
+  logger.info({ endpoints, database: database.dialect }, 'control plane started');
+
+  let closed: Promise<void> | undefined;
+  return {
+    endpoints,
+    rootCredentials,
+    database,
+    iam,
+    metrics,
+    logger,
+    close() {
+      closed ??= (async () => {
+        await Promise.all(Object.values(apps).map((a) => a.close()));
+        await database.close();
+        logger.info('control plane stopped');
+        logger.flush?.();
+      })();
+      return closed;
+    },
+  };
+}
