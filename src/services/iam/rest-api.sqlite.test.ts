@@ -1,0 +1,3 @@
+import { runRestApiSuite } from './rest-api.case.js';
+
+runRestApiSuite('sqlite');
