@@ -64,7 +64,11 @@ async function waitHealthy(urlOf, deadlineMs) {
 /** Starts a server, measures time to a healthy answer and idle RSS, stops it. */
 async function measure(cmd, argv, healthUrl, env = {}) {
   const t0 = process.hrtime.bigint();
-  const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  const child = spawn(cmd, argv, {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   try {
     await waitHealthy(healthUrl, 30_000);
     const startMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -96,13 +100,18 @@ app.listen({ host: '127.0.0.1', port: 0 }).then(() => {
 
 function baselineRun(dir) {
   const portFile = join(dir, 'port');
-  return measure(process.execPath, ['-e', BASELINE], () => {
-    try {
-      return `http://127.0.0.1:${readFileSync(portFile, 'utf8')}/healthz`;
-    } catch {
-      return undefined;
-    }
-  }, { PORT_FILE: portFile });
+  return measure(
+    process.execPath,
+    ['-e', BASELINE],
+    () => {
+      try {
+        return `http://127.0.0.1:${readFileSync(portFile, 'utf8')}/healthz`;
+      } catch {
+        return undefined;
+      }
+    },
+    { PORT_FILE: portFile },
+  );
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -123,11 +132,21 @@ const row = (name, rs) => {
   const m = rs.map((r) => r.rss / 1024 / 1024);
   return `${name.padEnd(34)} ${median(s).toFixed(0).padStart(8)} ms  (min ${Math.min(...s).toFixed(0)}, max ${Math.max(...s).toFixed(0)})   ${median(m).toFixed(1).padStart(7)} MB  (max ${Math.max(...m).toFixed(1)})`;
 };
-console.log(`bench/footprint: ${RUNS} runs each, idle RSS read after ${IDLE_SECONDS} s idle; Node ${process.version}`);
-console.log(`${'process'.padEnd(34)} ${'start-up (median)'.padStart(20)}                  ${'idle RSS (median)'}`);
+console.log(
+  `bench/footprint: ${RUNS} runs each, idle RSS read after ${IDLE_SECONDS} s idle; Node ${process.version}`,
+);
+console.log(
+  `${'process'.padEnd(34)} ${'start-up (median)'.padStart(20)}                  ${'idle RSS (median)'}`,
+);
 console.log(row('yunhai up (fresh data dir)', results.first));
 console.log(row('yunhai up (restart, same data)', results.restart));
 console.log(row('baseline: bare Fastify /healthz', results.baseline));
-const worstStart = Math.max(median(results.first.map((r) => r.startMs)), median(results.restart.map((r) => r.startMs)));
-const worstRss = Math.max(...results.first.map((r) => r.rss), ...results.restart.map((r) => r.rss)) / 1024 / 1024;
-console.log(`targets: start-up <= 3000 ms -> ${worstStart.toFixed(0)} ms ${worstStart <= 3000 ? 'OK' : 'MISSED'}; idle RSS <= 200 MB -> ${worstRss.toFixed(1)} MB ${worstRss <= 200 ? 'OK' : 'MISSED'}`);
+const worstStart = Math.max(
+  median(results.first.map((r) => r.startMs)),
+  median(results.restart.map((r) => r.startMs)),
+);
+const worstRss =
+  Math.max(...results.first.map((r) => r.rss), ...results.restart.map((r) => r.rss)) / 1024 / 1024;
+console.log(
+  `targets: start-up <= 3000 ms -> ${worstStart.toFixed(0)} ms ${worstStart <= 3000 ? 'OK' : 'MISSED'}; idle RSS <= 200 MB -> ${worstRss.toFixed(1)} MB ${worstRss <= 200 ? 'OK' : 'MISSED'}`,
+);

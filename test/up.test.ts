@@ -18,7 +18,11 @@ function ensureBuilt() {
       ),
     );
   if (!existsSync(built) || newest(join(root, 'src')) > statSync(built).mtimeMs) {
-    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root });
+    execFileSync(
+      process.execPath,
+      [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: root },
+    );
   }
 }
 
@@ -52,7 +56,8 @@ async function waitFor(pred: () => boolean, ms = 20_000) {
   }
 }
 
-const endpointsOf = (dataDir: string) => JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as Record<string, string>;
+const endpointsOf = (dataDir: string) =>
+  JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as Record<string, string>;
 
 async function login(api: string, password: string) {
   const r = await fetch(`${api}/api/v1/auth/login`, {
@@ -73,7 +78,10 @@ describe('yunhai up', () => {
 
   it('starts on a fresh data dir, writes endpoints and 0600 credentials, and stops cleanly on SIGTERM', async () => {
     const dataDir = join(dir, 'a');
-    const up = startUp(dataDir, { YUNHAI_ROOT_ACCESS_KEY: 'AKIAEXAMPLEROOT00001', YUNHAI_ROOT_SECRET_KEY: 'root-secret-key-for-tests-000000000000000' });
+    const up = startUp(dataDir, {
+      YUNHAI_ROOT_ACCESS_KEY: 'AKIAEXAMPLEROOT00001',
+      YUNHAI_ROOT_SECRET_KEY: 'root-secret-key-for-tests-000000000000000',
+    });
     await waitFor(() => up.output().includes('Ready in'));
     const endpoints = endpointsOf(dataDir);
     expect(Object.keys(endpoints).sort()).toEqual(['api', 'iam', 'sts']);
@@ -81,7 +89,12 @@ describe('yunhai up', () => {
     const credsFile = join(dataDir, 'credentials.json');
     expect(statSync(credsFile).mode & 0o777).toBe(0o600);
     const creds = JSON.parse(readFileSync(credsFile, 'utf8'));
-    expect(creds).toEqual({ accessKeyId: 'AKIAEXAMPLEROOT00001', secretAccessKey: 'root-secret-key-for-tests-000000000000000', username: 'admin', password: expect.any(String) });
+    expect(creds).toEqual({
+      accessKeyId: 'AKIAEXAMPLEROOT00001',
+      secretAccessKey: 'root-secret-key-for-tests-000000000000000',
+      username: 'admin',
+      password: expect.any(String),
+    });
     expect(up.output()).toContain(creds.password);
     expect(up.output()).toContain(endpoints.api);
     const { token } = (await login(endpoints.api!, creds.password)).body;
@@ -105,7 +118,9 @@ describe('yunhai up', () => {
     const api = endpointsOf(dataDir).api!;
     const { status, body } = await login(api, creds.password);
     expect(status).toBe(200);
-    const t = await fetch(`${api}/api/v1/tenants/kept-tenant`, { headers: { authorization: `Bearer ${body.token}` } });
+    const t = await fetch(`${api}/api/v1/tenants/kept-tenant`, {
+      headers: { authorization: `Bearer ${body.token}` },
+    });
     expect(t.status).toBe(200);
     up.child.kill('SIGINT');
     expect(await up.exited).toBe(0);
@@ -120,7 +135,11 @@ describe('yunhai up', () => {
     const { token } = (await login(api, creds.password)).body;
     const auth = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const writes = Array.from({ length: 30 }, (_, i) =>
-      fetch(`${api}/api/v1/tenants`, { method: 'POST', headers: auth, body: JSON.stringify({ name: `crash-${i}` }) }).then(
+      fetch(`${api}/api/v1/tenants`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ name: `crash-${i}` }),
+      }).then(
         (r) => r.status,
         () => 0,
       ),
@@ -134,10 +153,14 @@ describe('yunhai up', () => {
     await waitFor(() => again.output().includes('Ready in'));
     const api2 = endpointsOf(dataDir).api!;
     const t2 = (await login(api2, creds.password)).body.token;
-    const list = (await (await fetch(`${api2}/api/v1/tenants?limit=1000`, { headers: { authorization: `Bearer ${t2}` } })).json()) as { items: Array<{ name: string }> };
+    const list = (await (
+      await fetch(`${api2}/api/v1/tenants?limit=1000`, { headers: { authorization: `Bearer ${t2}` } })
+    ).json()) as { items: Array<{ name: string }> };
     const names = list.items.map((x) => x.name).filter((n) => n.startsWith('crash-'));
     expect(names.length).toBeGreaterThanOrEqual(acknowledged);
-    const v = (await (await fetch(`${api2}/api/v1/audit/verify`, { headers: { authorization: `Bearer ${t2}` } })).json()) as { ok: boolean };
+    const v = (await (
+      await fetch(`${api2}/api/v1/audit/verify`, { headers: { authorization: `Bearer ${t2}` } })
+    ).json()) as { ok: boolean };
     expect(v.ok).toBe(true);
     // Every tenant that exists has its quota rows: no half-written tenant.
     again.child.kill('SIGTERM');

@@ -63,7 +63,11 @@ export const isYunhaiError = (e: unknown): e is YunhaiError => e instanceof Yunh
 /** Wraps anything thrown into a YunhaiError; unknown failures become InternalError. */
 export function toYunhaiError(e: unknown): YunhaiError {
   if (e instanceof YunhaiError) return e;
-  return new YunhaiError('InternalError', 'An internal error occurred; see the server log for the request id.');
+  return new YunhaiError(
+    'InternalError',
+    'An internal error occurred; see the server log for the request id.',
+  );
 }
 
-export const notFound = (what: string, id: string) => new YunhaiError('NotFound', `${what} '${id}' does not exist.`);
+export const notFound = (what: string, id: string) =>
+  new YunhaiError('NotFound', `${what} '${id}' does not exist.`);

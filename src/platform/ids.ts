@@ -22,12 +22,17 @@ export const newAccessKeyId = (temporary = false) => (temporary ? 'ASIA' : 'AKIA
 export const newUserUniqueId = () => 'AIDA' + pick(UPPER, 17);
 
 /** 40-character secret access key, base64-ish like AWS. */
-export const newSecretAccessKey = () => randomBytes(30).toString('base64').replace(/\+/g, 'a').replace(/\//g, 'b');
+export const newSecretAccessKey = () =>
+  randomBytes(30).toString('base64').replace(/\+/g, 'a').replace(/\//g, 'b');
 
 /** 12-digit account id, never starting with 0. */
-export const newAccountId = () => String(randomInt(1, 10)) + Array.from({ length: 11 }, () => randomInt(0, 10)).join('');
+export const newAccountId = () =>
+  String(randomInt(1, 10)) + Array.from({ length: 11 }, () => randomInt(0, 10)).join('');
 
-export const newRequestId = () => randomBytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+export const newRequestId = () =>
+  randomBytes(16)
+    .toString('hex')
+    .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
 
 /** A random password for generated accounts: 20 characters from an unambiguous alphabet. */
 export const newPassword = () => pick('abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789', 20);

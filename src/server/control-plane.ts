@@ -2,12 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { type AuthOptions, authenticate, type CredentialSource } from '../platform/auth/authenticate.js';
 import { auditRoutes } from '../platform/audit/routes.js';
+import { type AuthOptions, authenticate, type CredentialSource } from '../platform/auth/authenticate.js';
 import { loadMasterKey } from '../platform/crypto/master-key.js';
 import { createSealer } from '../platform/crypto/sealer.js';
-import { YunhaiError } from '../platform/errors.js';
 import { type Database, openDatabase } from '../platform/db/database.js';
+import { YunhaiError } from '../platform/errors.js';
 import { authRequestOf, createBaseServer } from '../platform/http/base-server.js';
 import { createMetrics, type Metrics } from '../platform/http/metrics.js';
 import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
@@ -53,12 +53,23 @@ export interface ControlPlane {
 
 function makeLogger(cfg: ControlPlaneConfig): Logger {
   const level = cfg.logLevel ?? 'info';
-  if (cfg.logFile) return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: cfg.logFile, mkdir: true, sync: false }));
+  if (cfg.logFile)
+    return pino(
+      { level, base: { pid: process.pid } },
+      pino.destination({ dest: cfg.logFile, mkdir: true, sync: false }),
+    );
   return pino({ level, base: { pid: process.pid } });
 }
 
-const renderJsonError = (err: { code: string; message: string; status: number }, req: FastifyRequest, reply: FastifyReply) =>
-  reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message, requestId: req.id } });
+const renderJsonError = (
+  err: { code: string; message: string; status: number },
+  req: FastifyRequest,
+  reply: FastifyReply,
+) =>
+  reply
+    .code(err.status)
+    .type('application/json')
+    .send({ error: { code: err.code, message: err.message, requestId: req.id } });
 
 /**
  * Starts the control plane: database (migrated), master key, IAM bootstrap, and one HTTP
@@ -79,7 +90,9 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     password: env.YUNHAI_ROOT_PASSWORD || undefined,
   });
   if (rootCredentials) {
-    writeFileSync(join(dataDir, 'credentials.json'), JSON.stringify(rootCredentials, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(join(dataDir, 'credentials.json'), JSON.stringify(rootCredentials, null, 2) + '\n', {
+      mode: 0o600,
+    });
   }
 
   const credentials: CredentialSource = {
@@ -90,14 +103,21 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   };
 
   // ---- api listener: REST, OpenAPI, health, metrics --------------------------------------
-  const api = createBaseServer({ name: 'api', logger, metrics, bodyLimit: cfg.apiBodyLimit ?? 1024 * 1024, renderError: renderJsonError });
+  const api = createBaseServer({
+    name: 'api',
+    logger,
+    metrics,
+    bodyLimit: cfg.apiBodyLimit ?? 1024 * 1024,
+    renderError: renderJsonError,
+  });
   const routes: RouteDef[] = [...iamRoutes(iam), ...auditRoutes(database), ...usageRoutes(database)];
   const apiAuth: AuthOptions = { allowBearer: true, auditAction: 'api:Authenticate' };
   api.addHook('preValidation', async (req) => {
     // JSON bodies for the REST API; anything else is refused before it reaches a handler.
     if (req.rawBody === undefined || !req.url.startsWith(API_PREFIX)) return;
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') throw new YunhaiError('UnsupportedMediaType', 'The REST API accepts only application/json bodies.');
+    if (type !== 'application/json')
+      throw new YunhaiError('UnsupportedMediaType', 'The REST API accepts only application/json bodies.');
     try {
       req.body = JSON.parse(req.rawBody.toString('utf8'));
     } catch {
@@ -123,13 +143,32 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       return reply.code(503).send({ status: 'not ready', error: String(e) });
     }
   });
-  api.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  api.get('/', async () => ({ name: 'yunhai', version: VERSION, api: API_PREFIX, openapi: `${API_PREFIX}/openapi.json` }));
+  api.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  api.get('/', async () => ({
+    name: 'yunhai',
+    version: VERSION,
+    api: API_PREFIX,
+    openapi: `${API_PREFIX}/openapi.json`,
+  }));
 
   // ---- iam and sts listeners: AWS Query protocol -----------------------------------------
-  const iamApp = createBaseServer({ name: 'iam', logger, metrics, bodyLimit: 1024 * 1024, renderError: () => undefined });
+  const iamApp = createBaseServer({
+    name: 'iam',
+    logger,
+    metrics,
+    bodyLimit: 1024 * 1024,
+    renderError: () => undefined,
+  });
   registerQueryApi(iamApp, { service: 'iam', iam, credentials });
-  const stsApp = createBaseServer({ name: 'sts', logger, metrics, bodyLimit: 1024 * 1024, renderError: () => undefined });
+  const stsApp = createBaseServer({
+    name: 'sts',
+    logger,
+    metrics,
+    bodyLimit: 1024 * 1024,
+    renderError: () => undefined,
+  });
   registerQueryApi(stsApp, { service: 'sts', iam, credentials });
 
   const apps: Record<ListenerName, FastifyInstance> = { api, iam: iamApp, sts: stsApp };
@@ -140,7 +179,12 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       await apps[name].listen({ host: cfg.host, port });
       const addr = apps[name].server.address();
       const actual = typeof addr === 'object' && addr ? addr.port : port;
-      const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+      const host =
+        cfg.host === '0.0.0.0' || cfg.host === '::'
+          ? '127.0.0.1'
+          : cfg.host.includes(':')
+            ? `[${cfg.host}]`
+            : cfg.host;
       endpoints[name] = `http://${host}:${actual}`;
     }
   } catch (e) {

@@ -110,7 +110,11 @@ export interface AuditVerification {
 
 /** Walks the whole chain in seq order. Detects edited rows, deleted rows (gaps or a truncated tail) and a rewritten head. */
 export async function verifyAudit(conn: Conn, batch = 1000): Promise<AuditVerification> {
-  const head = await conn.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+  const head = await conn
+    .selectFrom('audit_head')
+    .select(['seq', 'hash'])
+    .where('id', '=', 1)
+    .executeTakeFirstOrThrow();
   let prevHash = GENESIS_HASH;
   let expectSeq = 1;
   let checked = 0;
@@ -130,17 +134,20 @@ export async function verifyAudit(conn: Conn, batch = 1000): Promise<AuditVerifi
       .limit(batch)
       .execute();
     for (const row of rows) {
-      if (row.seq !== expectSeq) return fail(expectSeq, `row ${expectSeq} is missing (next row is ${row.seq})`);
+      if (row.seq !== expectSeq)
+        return fail(expectSeq, `row ${expectSeq} is missing (next row is ${row.seq})`);
       if (row.prev_hash !== prevHash) return fail(row.seq, 'prev_hash does not match the previous row');
       const { hash, prev_hash: _p, ...fields } = row;
-      if (auditHash(prevHash, fields) !== hash) return fail(row.seq, 'row contents do not match its hash (edited)');
+      if (auditHash(prevHash, fields) !== hash)
+        return fail(row.seq, 'row contents do not match its hash (edited)');
       prevHash = hash;
       expectSeq++;
       checked++;
     }
     if (rows.length < batch) break;
   }
-  if (checked !== head.seq) return fail(checked + 1, `chain ends at ${checked} but the head says ${head.seq} (rows deleted)`);
+  if (checked !== head.seq)
+    return fail(checked + 1, `chain ends at ${checked} but the head says ${head.seq} (rows deleted)`);
   if (head.hash !== prevHash) return fail(checked, 'head hash does not match the last row');
   return { ok: true, checked, headSeq: head.seq, headHash: head.hash };
 }

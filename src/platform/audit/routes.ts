@@ -55,7 +55,8 @@ export function auditRoutes(database: Database): RouteDef[] {
       handler: async (ctx, { query }) => {
         requireAllowed(ctx.principal, 'audit:ListEvents', { tenantId: ctx.principal.tenantId });
         const before = decodeCursor(query.cursor)?.[0];
-        if (before !== undefined && typeof before !== 'number') throw new YunhaiError('ValidationError', 'The pagination cursor is malformed.');
+        if (before !== undefined && typeof before !== 'number')
+          throw new YunhaiError('ValidationError', 'The pagination cursor is malformed.');
         const rows = await listAudit(database.db, {
           tenantId: scope(ctx, query.tenantId),
           principal: query.principal,

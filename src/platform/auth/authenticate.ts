@@ -5,9 +5,18 @@ import { type IncomingSignedRequest, parseSigV4, sha256Hex, UNSIGNED_PAYLOAD, ve
 
 /** What authentication needs from IAM; kept narrow so protocol adapters don't depend on the whole service. */
 export interface CredentialSource {
-  credentialForKey(accessKeyId: string): Promise<{ secretAccessKey: string; principal: Principal; sessionTokenHash?: string } | null>;
+  credentialForKey(
+    accessKeyId: string,
+  ): Promise<{ secretAccessKey: string; principal: Principal; sessionTokenHash?: string } | null>;
   principalForToken(token: string): Promise<Principal | null>;
-  auditAuthFailure(meta: { sourceIp: string; requestId: string; principal: string; action: string; errorCode: string; tenantId?: string | null }): Promise<void>;
+  auditAuthFailure(meta: {
+    sourceIp: string;
+    requestId: string;
+    principal: string;
+    action: string;
+    errorCode: string;
+    tenantId?: string | null;
+  }): Promise<void>;
   mac(value: string): string;
 }
 
@@ -28,15 +37,32 @@ export interface AuthOptions {
   now?: Date;
 }
 
-const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+const same = (a: string, b: string) =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**
  * Resolves the caller of a request: SigV4 (header or presigned query, long-term or STS keys) or a
  * session bearer token. Every failure is audited and thrown as a YunhaiError with AWS's code.
  */
-export async function authenticate(src: CredentialSource, req: AuthRequest, opts: AuthOptions): Promise<Principal> {
-  const fail = async (code: 'Unauthenticated' | 'InvalidClientTokenId' | 'SignatureDoesNotMatch' | 'ExpiredToken', message: string, who: string, tenantId?: string) => {
-    await src.auditAuthFailure({ sourceIp: req.sourceIp, requestId: req.requestId, principal: who, action: opts.auditAction, errorCode: code, tenantId });
+export async function authenticate(
+  src: CredentialSource,
+  req: AuthRequest,
+  opts: AuthOptions,
+): Promise<Principal> {
+  const fail = async (
+    code: 'Unauthenticated' | 'InvalidClientTokenId' | 'SignatureDoesNotMatch' | 'ExpiredToken',
+    message: string,
+    who: string,
+    tenantId?: string,
+  ) => {
+    await src.auditAuthFailure({
+      sourceIp: req.sourceIp,
+      requestId: req.requestId,
+      principal: who,
+      action: opts.auditAction,
+      errorCode: code,
+      tenantId,
+    });
     return new YunhaiError(code, message);
   };
   const authz = headerValue(req.headers.authorization);
@@ -44,33 +70,70 @@ export async function authenticate(src: CredentialSource, req: AuthRequest, opts
   const token = opts.allowBearer ? (bearer ?? req.sessionCookie) : undefined;
   if (token !== undefined) {
     const p = await src.principalForToken(token);
-    if (!p) throw await fail('Unauthenticated', 'The session token is invalid or has expired; sign in again.', 'session');
+    if (!p)
+      throw await fail(
+        'Unauthenticated',
+        'The session token is invalid or has expired; sign in again.',
+        'session',
+      );
     return p;
   }
   const auth = parseSigV4(req);
   if (!auth) {
-    throw new YunhaiError('Unauthenticated', opts.allowBearer ? 'Authentication required: sign the request with SigV4 or send a session token.' : 'Request is missing Authentication Token');
+    throw new YunhaiError(
+      'Unauthenticated',
+      opts.allowBearer
+        ? 'Authentication required: sign the request with SigV4 or send a session token.'
+        : 'Request is missing Authentication Token',
+    );
   }
   const cred = await src.credentialForKey(auth.accessKeyId);
-  if (!cred) throw await fail('InvalidClientTokenId', 'The security token included in the request is invalid.', `key:${auth.accessKeyId}`);
+  if (!cred)
+    throw await fail(
+      'InvalidClientTokenId',
+      'The security token included in the request is invalid.',
+      `key:${auth.accessKeyId}`,
+    );
   if (cred.sessionTokenHash !== undefined) {
     if (!auth.sessionToken || !same(src.mac(auth.sessionToken), cred.sessionTokenHash)) {
-      throw await fail('InvalidClientTokenId', 'The security token included in the request is invalid.', `key:${auth.accessKeyId}`, cred.principal.tenantId);
+      throw await fail(
+        'InvalidClientTokenId',
+        'The security token included in the request is invalid.',
+        `key:${auth.accessKeyId}`,
+        cred.principal.tenantId,
+      );
     }
   }
   try {
     verifySigV4(req, auth, cred.secretAccessKey, { s3PathEncoding: opts.s3PathEncoding, now: opts.now });
   } catch (e) {
     if (e instanceof YunhaiError) {
-      await src.auditAuthFailure({ sourceIp: req.sourceIp, requestId: req.requestId, principal: `${cred.principal.accountId}:${cred.principal.userName}`, action: opts.auditAction, errorCode: e.code, tenantId: cred.principal.tenantId });
+      await src.auditAuthFailure({
+        sourceIp: req.sourceIp,
+        requestId: req.requestId,
+        principal: `${cred.principal.accountId}:${cred.principal.userName}`,
+        action: opts.auditAction,
+        errorCode: e.code,
+        tenantId: cred.principal.tenantId,
+      });
     }
     throw e;
   }
   // A declared payload hash must match the body we actually received.
   const declared = headerValue(req.headers['x-amz-content-sha256']);
-  if (declared && declared !== UNSIGNED_PAYLOAD && !declared.startsWith('STREAMING-') && req.body !== undefined) {
+  if (
+    declared &&
+    declared !== UNSIGNED_PAYLOAD &&
+    !declared.startsWith('STREAMING-') &&
+    req.body !== undefined
+  ) {
     if (declared !== sha256Hex(req.body)) {
-      throw await fail('SignatureDoesNotMatch', 'The provided x-amz-content-sha256 header does not match what was computed.', `${cred.principal.accountId}:${cred.principal.userName}`, cred.principal.tenantId);
+      throw await fail(
+        'SignatureDoesNotMatch',
+        'The provided x-amz-content-sha256 header does not match what was computed.',
+        `${cred.principal.accountId}:${cred.principal.userName}`,
+        cred.principal.tenantId,
+      );
     }
   }
   return cred.principal;

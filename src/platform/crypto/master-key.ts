@@ -23,6 +23,7 @@ export function loadMasterKey(dataDir: string, env: NodeJS.ProcessEnv = process.
 
 function parseKey(text: string, source: string): Buffer {
   const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
-  if (key.length !== 32) throw new YunhaiError('ValidationError', `${source}: the master key must be 32 bytes (base64 or hex).`);
+  if (key.length !== 32)
+    throw new YunhaiError('ValidationError', `${source}: the master key must be 32 bytes (base64 or hex).`);
   return key;
 }

@@ -23,7 +23,12 @@ export function createSealer(masterKey: Buffer): Sealer {
       const cipher = createCipheriv('aes-256-gcm', masterKey, iv);
       cipher.setAAD(Buffer.from(context, 'utf8'));
       const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-      return ['v1', iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+      return [
+        'v1',
+        iv.toString('base64url'),
+        ct.toString('base64url'),
+        cipher.getAuthTag().toString('base64url'),
+      ].join('.');
     },
     open(sealed, context) {
       const [v, iv, ct, tag] = sealed.split('.');
@@ -36,7 +41,10 @@ export function createSealer(masterKey: Buffer): Sealer {
         decipher.setAuthTag(Buffer.from(tag, 'base64url'));
         return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
       } catch {
-        throw new YunhaiError('InternalError', 'sealed value failed authentication (wrong master key or tampered row)');
+        throw new YunhaiError(
+          'InternalError',
+          'sealed value failed authentication (wrong master key or tampered row)',
+        );
       }
     },
     mac(value) {

@@ -49,7 +49,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       max: opts.poolSize ?? 10,
       types: {
         getTypeParser: ((oid: number, format?: string) =>
-          oid === 20 ? toSafeNumber : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          oid === 20
+            ? toSafeNumber
+            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
@@ -85,5 +87,9 @@ export async function migrate(handle: Database): Promise<string[]> {
 /** True when `e` is a unique-constraint violation in either dialect. */
 export function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string } | null;
-  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    err?.code === '23505' ||
+    err?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }

@@ -91,7 +91,11 @@ export const MIGRATIONS: Record<string, Migration> = {
         .addColumn('prev_hash', 'text', (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('audit_events_tenant_time').on('audit_events').columns(['tenant_id', 'seq']).execute();
+      await db.schema
+        .createIndex('audit_events_tenant_time')
+        .on('audit_events')
+        .columns(['tenant_id', 'seq'])
+        .execute();
 
       await db.schema
         .createTable('audit_head')

@@ -14,7 +14,10 @@ import { type Database, isUniqueViolation, migrate } from './database.js';
  * The store-layer conformance suite. Every SQL dialect runs exactly these cases
  * (sqlite.test.ts, postgres.test.ts), so behaviour cannot drift between them.
  */
-export function runStoreConformance(name: string, open: () => Promise<{ database: Database; cleanup(): Promise<void> }>) {
+export function runStoreConformance(
+  name: string,
+  open: () => Promise<{ database: Database; cleanup(): Promise<void> }>,
+) {
   describe(`store conformance: ${name}`, () => {
     let database: Database;
     let cleanup: () => Promise<void>;
@@ -47,7 +50,11 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
 
     it('bootstraps the root account only once', async () => {
       expect(await iam.bootstrap()).toBeNull();
-      const tenants = await database.db.selectFrom('tenants').select('name').where('name', '=', 'system').execute();
+      const tenants = await database.db
+        .selectFrom('tenants')
+        .select('name')
+        .where('name', '=', 'system')
+        .execute();
       expect(tenants).toHaveLength(1);
     });
 
@@ -63,7 +70,17 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
       const t = await newTenant();
       const err = await database.db
         .insertInto('tenants')
-        .values({ ...{ id: `ten-${randomBytes(6).toString('hex')}`, account_id: '1', name: t.name, display_name: 'x', status: 'active' as const }, created_at: 1, updated_at: 1 })
+        .values({
+          ...{
+            id: `ten-${randomBytes(6).toString('hex')}`,
+            account_id: '1',
+            name: t.name,
+            display_name: 'x',
+            status: 'active' as const,
+          },
+          created_at: 1,
+          updated_at: 1,
+        })
         .execute()
         .catch((e: unknown) => e);
       expect(isUniqueViolation(err)).toBe(true);
@@ -74,13 +91,25 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
       await expect(
         database.tx(async (trx) => {
           await reserveQuota(trx, t.id, 'buckets', 3);
-          await appendAudit(trx, { tenantId: t.id, principal: 'x', action: 'test:Fail', resource: 'r', outcome: 'success', sourceIp: '-', requestId: 'r' });
+          await appendAudit(trx, {
+            tenantId: t.id,
+            principal: 'x',
+            action: 'test:Fail',
+            resource: 'r',
+            outcome: 'success',
+            sourceIp: '-',
+            requestId: 'r',
+          });
           throw new Error('boom');
         }),
       ).rejects.toThrow('boom');
       const q = await getQuotas(database.db, t.id);
       expect(q.find((r) => r.resource === 'buckets')?.used).toBe(0);
-      const ev = await database.db.selectFrom('audit_events').select('seq').where('action', '=', 'test:Fail').execute();
+      const ev = await database.db
+        .selectFrom('audit_events')
+        .select('seq')
+        .where('action', '=', 'test:Fail')
+        .execute();
       expect(ev).toHaveLength(0);
       expect((await verifyAudit(database.db)).ok).toBe(true);
     });
@@ -94,17 +123,24 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
       const refused = results.filter((r) => r.status === 'rejected');
       expect(ok).toBe(10);
       expect(refused).toHaveLength(90);
-      for (const r of refused) expect(((r as PromiseRejectedResult).reason as YunhaiError).code).toBe('QuotaExceeded');
+      for (const r of refused)
+        expect(((r as PromiseRejectedResult).reason as YunhaiError).code).toBe('QuotaExceeded');
       expect((await getQuotas(database.db, t.id)).find((r) => r.resource === 'buckets')?.used).toBe(10);
     });
 
     it('never lets 100 concurrent user creates exceed the users quota', async () => {
       const t = await newTenant({ users: 7 });
       const results = await Promise.allSettled(
-        Array.from({ length: 100 }, (_, i) => iam.createUser(admin, { tenantId: t.id, name: `u${i}`, role: 'member' })),
+        Array.from({ length: 100 }, (_, i) =>
+          iam.createUser(admin, { tenantId: t.id, name: `u${i}`, role: 'member' }),
+        ),
       );
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(7);
-      const users = await database.db.selectFrom('users').select('id').where('tenant_id', '=', t.id).execute();
+      const users = await database.db
+        .selectFrom('users')
+        .select('id')
+        .where('tenant_id', '=', t.id)
+        .execute();
       expect(users).toHaveLength(7);
       expect((await getQuotas(database.db, t.id)).find((r) => r.resource === 'users')?.used).toBe(7);
     });
@@ -118,7 +154,9 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
 
     it('refuses a reservation over the limit with the numbers in the message', async () => {
       const t = await newTenant({ instances: 2 });
-      const err = await database.tx((trx) => reserveQuota(trx, t.id, 'instances', 3)).catch((e: unknown) => e);
+      const err = await database
+        .tx((trx) => reserveQuota(trx, t.id, 'instances', 3))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(YunhaiError);
       expect((err as YunhaiError).message).toMatch(/limit 2, in use 0, requested 3/);
     });
@@ -126,7 +164,17 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
     it('keeps the audit chain intact under concurrent appends', async () => {
       await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          database.tx((trx) => appendAudit(trx, { tenantId: null, principal: 'p', action: 'test:Concurrent', resource: `r${i}`, outcome: 'success', sourceIp: '-', requestId: `q${i}` })),
+          database.tx((trx) =>
+            appendAudit(trx, {
+              tenantId: null,
+              principal: 'p',
+              action: 'test:Concurrent',
+              resource: `r${i}`,
+              outcome: 'success',
+              sourceIp: '-',
+              requestId: `q${i}`,
+            }),
+          ),
         ),
       );
       const v = await verifyAudit(database.db);
@@ -135,26 +183,65 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
     });
 
     it('detects an edited, a deleted and a truncated audit row', async () => {
-      const ev = await database.tx((trx) => appendAudit(trx, { tenantId: null, principal: 'p', action: 'test:Tamper', resource: 'r', outcome: 'success', sourceIp: '-', requestId: 'q' }));
-      await database.tx((trx) => appendAudit(trx, { tenantId: null, principal: 'p', action: 'test:After', resource: 'r', outcome: 'success', sourceIp: '-', requestId: 'q' }));
+      const ev = await database.tx((trx) =>
+        appendAudit(trx, {
+          tenantId: null,
+          principal: 'p',
+          action: 'test:Tamper',
+          resource: 'r',
+          outcome: 'success',
+          sourceIp: '-',
+          requestId: 'q',
+        }),
+      );
+      await database.tx((trx) =>
+        appendAudit(trx, {
+          tenantId: null,
+          principal: 'p',
+          action: 'test:After',
+          resource: 'r',
+          outcome: 'success',
+          sourceIp: '-',
+          requestId: 'q',
+        }),
+      );
       expect((await verifyAudit(database.db)).ok).toBe(true);
 
-      await database.db.updateTable('audit_events').set({ resource: 'edited' }).where('seq', '=', ev.seq).execute();
+      await database.db
+        .updateTable('audit_events')
+        .set({ resource: 'edited' })
+        .where('seq', '=', ev.seq)
+        .execute();
       const edited = await verifyAudit(database.db);
       expect(edited.ok).toBe(false);
       expect(edited.problem).toEqual({ seq: ev.seq, reason: expect.stringMatching(/edited/) });
-      await database.db.updateTable('audit_events').set({ resource: 'r' }).where('seq', '=', ev.seq).execute();
+      await database.db
+        .updateTable('audit_events')
+        .set({ resource: 'r' })
+        .where('seq', '=', ev.seq)
+        .execute();
       expect((await verifyAudit(database.db)).ok).toBe(true);
 
-      const row = await database.db.selectFrom('audit_events').selectAll().where('seq', '=', ev.seq).executeTakeFirstOrThrow();
+      const row = await database.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '=', ev.seq)
+        .executeTakeFirstOrThrow();
       await database.db.deleteFrom('audit_events').where('seq', '=', ev.seq).execute();
       const deleted = await verifyAudit(database.db);
       expect(deleted.ok).toBe(false);
       expect(deleted.problem?.reason).toMatch(/missing/);
       await database.db.insertInto('audit_events').values(row).execute();
 
-      const last = await database.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirstOrThrow();
-      const lastRow = await database.db.selectFrom('audit_events').selectAll().where('seq', '=', Number(last.m)).executeTakeFirstOrThrow();
+      const last = await database.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.max('seq').as('m'))
+        .executeTakeFirstOrThrow();
+      const lastRow = await database.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '=', Number(last.m))
+        .executeTakeFirstOrThrow();
       await database.db.deleteFrom('audit_events').where('seq', '=', lastRow.seq).execute();
       const truncated = await verifyAudit(database.db);
       expect(truncated.ok).toBe(false);
@@ -165,19 +252,43 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
 
     it('records usage exactly once per idempotency key, even when retried concurrently', async () => {
       const t = await newTenant();
-      const row = { tenantId: t.id, service: 'test', resourceId: 'r-1', meter: 'test.seconds', quantity: 60, periodStart: 1_000, periodEnd: 61_000, idempotencyKey: `k-${t.id}` };
-      const inserted = await Promise.all(Array.from({ length: 10 }, () => database.tx((trx) => recordUsage(trx, [row]))));
+      const row = {
+        tenantId: t.id,
+        service: 'test',
+        resourceId: 'r-1',
+        meter: 'test.seconds',
+        quantity: 60,
+        periodStart: 1_000,
+        periodEnd: 61_000,
+        idempotencyKey: `k-${t.id}`,
+      };
+      const inserted = await Promise.all(
+        Array.from({ length: 10 }, () => database.tx((trx) => recordUsage(trx, [row]))),
+      );
       expect(inserted.reduce((a, b) => a + b, 0)).toBe(1);
       const rows = await listUsage(database.db, { tenantId: t.id, limit: 10 });
       expect(rows).toHaveLength(1);
-      expect(await summariseUsage(database.db, t.id, 0, 100_000)).toEqual([{ meter: 'test.seconds', total: 60 }]);
+      expect(await summariseUsage(database.db, t.id, 0, 100_000)).toEqual([
+        { meter: 'test.seconds', total: 60 },
+      ]);
     });
 
     it('writes usage and audit in the same transaction as the change, or not at all', async () => {
       const t = await newTenant();
       await database
         .tx(async (trx) => {
-          await recordUsage(trx, [{ tenantId: t.id, service: 'test', resourceId: 'r', meter: 'm', quantity: 1, periodStart: 0, periodEnd: 1, idempotencyKey: `x-${t.id}` }]);
+          await recordUsage(trx, [
+            {
+              tenantId: t.id,
+              service: 'test',
+              resourceId: 'r',
+              meter: 'm',
+              quantity: 1,
+              periodStart: 0,
+              periodEnd: 1,
+              idempotencyKey: `x-${t.id}`,
+            },
+          ]);
           await reserveQuota(trx, t.id, 'volumes', 1);
           throw new Error('crash before commit');
         })
@@ -190,7 +301,16 @@ export function runStoreConformance(name: string, open: () => Promise<{ database
       await database.tx((trx) =>
         recordUsage(
           trx,
-          Array.from({ length: 25 }, (_, i) => ({ tenantId: t.id, service: 's', resourceId: 'r', meter: 'm', quantity: i, periodStart: Math.floor(i / 3), periodEnd: 100, idempotencyKey: `p-${t.id}-${i}` })),
+          Array.from({ length: 25 }, (_, i) => ({
+            tenantId: t.id,
+            service: 's',
+            resourceId: 'r',
+            meter: 'm',
+            quantity: i,
+            periodStart: Math.floor(i / 3),
+            periodEnd: 100,
+            idempotencyKey: `p-${t.id}-${i}`,
+          })),
         ),
       );
       const seen: number[] = [];

@@ -1,4 +1,10 @@
-import Fastify, { type FastifyError, LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { toYunhaiError, YunhaiError } from '../errors.js';
 import { newRequestId } from '../ids.js';
@@ -69,22 +75,49 @@ export function createBaseServer(opts: BaseServerOptions): FastifyInstance {
   });
   app.addHook('onResponse', async (req, reply) => {
     const routeLabel = req.routeOptions.url ?? 'unmatched';
-    opts.metrics.requests.inc({ listener: opts.name, route: routeLabel, method: req.method, status: String(reply.statusCode) });
+    opts.metrics.requests.inc({
+      listener: opts.name,
+      route: routeLabel,
+      method: req.method,
+      status: String(reply.statusCode),
+    });
     opts.metrics.duration.observe({ listener: opts.name, route: routeLabel }, reply.elapsedTime / 1000);
     const level = reply.statusCode >= 500 ? 'error' : 'info';
-    req.log[level]({ reqId: req.id, method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log[level](
+      {
+        reqId: req.id,
+        method: req.method,
+        url: req.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     const ye = fromFastifyError(err);
     if (!ye.isUserError()) req.log.error({ err, reqId: req.id }, 'request failed');
-    if (['Unauthenticated', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'RequestExpired', 'RequestTimeTooSkewed', 'IncompleteSignature'].includes(ye.code)) {
+    if (
+      [
+        'Unauthenticated',
+        'InvalidClientTokenId',
+        'SignatureDoesNotMatch',
+        'RequestExpired',
+        'RequestTimeTooSkewed',
+        'IncompleteSignature',
+      ].includes(ye.code)
+    ) {
       opts.metrics.authFailures.inc({ listener: opts.name, code: ye.code });
     }
     return opts.renderError(ye, req, reply);
   });
   app.setNotFoundHandler((req, reply) =>
-    opts.renderError(new YunhaiError('NotFound', `No such endpoint: ${req.method} ${req.url.split('?')[0]}`), req, reply),
+    opts.renderError(
+      new YunhaiError('NotFound', `No such endpoint: ${req.method} ${req.url.split('?')[0]}`),
+      req,
+      reply,
+    ),
   );
   return app;
 }

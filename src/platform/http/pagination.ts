@@ -25,14 +25,18 @@ export function decodeCursor(cursor: string | undefined): unknown[] | undefined 
   } catch {
     // fall through
   }
-  throw new YunhaiError('ValidationError', 'The pagination cursor is malformed; pass back nextCursor unchanged.');
+  throw new YunhaiError(
+    'ValidationError',
+    'The pagination cursor is malformed; pass back nextCursor unchanged.',
+  );
 }
 
 /** Cursor holding one string key (ids, names). */
 export function stringCursor(cursor: string | undefined): string | undefined {
   const key = decodeCursor(cursor);
   if (key === undefined) return undefined;
-  if (typeof key[0] !== 'string') throw new YunhaiError('ValidationError', 'The pagination cursor is malformed.');
+  if (typeof key[0] !== 'string')
+    throw new YunhaiError('ValidationError', 'The pagination cursor is malformed.');
   return key[0];
 }
 

@@ -16,7 +16,11 @@ export interface RestContext extends RequestContext {
   reply: FastifyReply;
 }
 
-export interface RouteDef<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType> {
+export interface RouteDef<
+  P extends ZodType = ZodType,
+  Q extends ZodType = ZodType,
+  B extends ZodType = ZodType,
+> {
   method: HttpMethod;
   /** OpenAPI-style path under the API prefix, e.g. `/users/{id}`. */
   path: string;
@@ -52,15 +56,21 @@ export interface MountDeps {
 export function validationError(err: z.ZodError, where: string): YunhaiError {
   const unknown = err.issues.find((i) => i.code === 'unrecognized_keys');
   if (unknown && unknown.code === 'unrecognized_keys') {
-    return new YunhaiError('UnknownField', `Unknown field${unknown.keys.length > 1 ? 's' : ''} in ${where}: ${unknown.keys.join(', ')}.`, {
-      fields: unknown.keys,
-    });
+    return new YunhaiError(
+      'UnknownField',
+      `Unknown field${unknown.keys.length > 1 ? 's' : ''} in ${where}: ${unknown.keys.join(', ')}.`,
+      {
+        fields: unknown.keys,
+      },
+    );
   }
   const msg = err.issues
     .slice(0, 5)
     .map((i) => `${[where, ...i.path.map(String)].join('.')}: ${i.message}`)
     .join('; ');
-  return new YunhaiError('ValidationError', msg, { issues: err.issues.map((i) => ({ path: i.path.map(String), message: i.message })) });
+  return new YunhaiError('ValidationError', msg, {
+    issues: err.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+  });
 }
 
 function parse<T extends ZodType>(schema: T | undefined, value: unknown, where: string): unknown {
@@ -89,7 +99,13 @@ export function mountRoutes(app: FastifyInstance, prefix: string, routes: RouteD
           ctx = { requestId: req.id, sourceIp: req.ip, principal: undefined as unknown as Principal, reply };
         } else {
           const who = await deps.authenticate(req);
-          ctx = { requestId: req.id, sourceIp: req.ip, principal: who.principal, sessionToken: who.sessionToken, reply };
+          ctx = {
+            requestId: req.id,
+            sourceIp: req.ip,
+            principal: who.principal,
+            sessionToken: who.sessionToken,
+            reply,
+          };
         }
         const result = await r.handler(ctx, { params, query, body } as never);
         const status = r.status ?? 200;
@@ -101,7 +117,10 @@ export function mountRoutes(app: FastifyInstance, prefix: string, routes: RouteD
 }
 
 /** OpenAPI 3.1 document generated from the route table. */
-export function openApiDocument(routes: RouteDef[], info: { title: string; version: string; prefix: string }) {
+export function openApiDocument(
+  routes: RouteDef[],
+  info: { title: string; version: string; prefix: string },
+) {
   const paths: Record<string, Record<string, unknown>> = {};
   const schemaOf = (s: ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { io, unrepresentable: 'any' });
   const errorRef = { $ref: '#/components/responses/Error' };
@@ -114,7 +133,10 @@ export function openApiDocument(routes: RouteDef[], info: { title: string; versi
         [String(r.status ?? 200)]:
           (r.status ?? 200) === 204
             ? { description: 'No content' }
-            : { description: 'Success', content: { 'application/json': { schema: r.response ? schemaOf(r.response, 'output') : {} } } },
+            : {
+                description: 'Success',
+                content: { 'application/json': { schema: r.response ? schemaOf(r.response, 'output') : {} } },
+              },
         '4XX': errorRef,
         '5XX': errorRef,
       },
@@ -125,13 +147,22 @@ export function openApiDocument(routes: RouteDef[], info: { title: string; versi
       if (!s) return;
       const js = schemaOf(s, 'input') as { properties?: Record<string, unknown>; required?: string[] };
       for (const [name, schema] of Object.entries(js.properties ?? {})) {
-        parameters.push({ name, in: where, required: where === 'path' || (js.required ?? []).includes(name), schema });
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || (js.required ?? []).includes(name),
+          schema,
+        });
       }
     };
     addParams(r.params, 'path');
     addParams(r.query, 'query');
     if (parameters.length) op.parameters = parameters;
-    if (r.body) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } };
+    if (r.body)
+      op.requestBody = {
+        required: true,
+        content: { 'application/json': { schema: schemaOf(r.body, 'input') } },
+      };
     const p = info.prefix + r.path;
     paths[p] ??= {};
     paths[p][r.method.toLowerCase()] = op;
@@ -143,7 +174,12 @@ export function openApiDocument(routes: RouteDef[], info: { title: string; versi
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/auth/login' },
-        sigv4: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'AWS Signature Version 4 with a Yunhai access key (service name `yunhai`)' },
+        sigv4: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'AWS Signature Version 4 with a Yunhai access key (service name `yunhai`)',
+        },
       },
       responses: {
         Error: {
@@ -157,7 +193,11 @@ export function openApiDocument(routes: RouteDef[], info: { title: string; versi
                   error: {
                     type: 'object',
                     required: ['code', 'message', 'requestId'],
-                    properties: { code: { type: 'string' }, message: { type: 'string' }, requestId: { type: 'string' } },
+                    properties: {
+                      code: { type: 'string' },
+                      message: { type: 'string' },
+                      requestId: { type: 'string' },
+                    },
                   },
                 },
               },

@@ -3,7 +3,12 @@ import type { Role } from '../db/schema.js';
 import { type Action, authorize } from './authorize.js';
 import type { Principal } from './principal.js';
 
-const who = (role: Role, tenantId = 'ten-a', userId = 'usr-1', tenantStatus: 'active' | 'suspended' = 'active'): Principal => ({
+const who = (
+  role: Role,
+  tenantId = 'ten-a',
+  userId = 'usr-1',
+  tenantStatus: 'active' | 'suspended' = 'active',
+): Principal => ({
   userId,
   userName: 'u',
   uniqueId: 'AIDA',
@@ -43,7 +48,12 @@ describe('authorize', () => {
 
   it('never lets a tenant user reach another tenant, whatever the role', () => {
     for (const role of ['owner', 'member', 'readonly'] as Role[]) {
-      for (const action of ['iam:GetUser', 'iam:ListUsers', 'iam:GetQuotas', 'usage:ListRecords'] as Action[]) {
+      for (const action of [
+        'iam:GetUser',
+        'iam:ListUsers',
+        'iam:GetQuotas',
+        'usage:ListRecords',
+      ] as Action[]) {
         expect(authorize(who(role, 'ten-a'), action, { tenantId: 'ten-b' }).allowed).toBe(false);
       }
     }

@@ -78,7 +78,8 @@ export function authorize(principal: Principal, action: Action, resource: Resour
     case 'admin':
       if (principal.role === 'owner') return { allowed: true, reason: 'tenant owner' };
       // Members may manage their own access keys; read-only users may read their own.
-      if (isSelf && principal.role === 'member' && action.includes('AccessKey')) return { allowed: true, reason: 'own keys' };
+      if (isSelf && principal.role === 'member' && action.includes('AccessKey'))
+        return { allowed: true, reason: 'own keys' };
       if (isSelf && action === 'iam:ListAccessKeys') return { allowed: true, reason: 'own keys' };
       return { allowed: false, reason: `${action} needs the tenant owner role` };
     case 'write':

@@ -24,7 +24,8 @@ export interface RequestContext {
   principal: Principal;
 }
 
-export const userArn = (accountId: string, path: string, name: string) => `arn:aws:iam::${accountId}:user${path}${name}`;
+export const userArn = (accountId: string, path: string, name: string) =>
+  `arn:aws:iam::${accountId}:user${path}${name}`;
 
 /** How a principal appears in audit rows: `<account>:<user>`. */
 export const principalLabel = (p: Principal) => `${p.accountId}:${p.userName}`;

@@ -32,7 +32,12 @@ export interface QuotaRow {
   used: number;
 }
 
-export async function initQuotas(trx: Tx, tenantId: string, overrides: Partial<Record<QuotaResource, number>> = {}, now = Date.now()) {
+export async function initQuotas(
+  trx: Tx,
+  tenantId: string,
+  overrides: Partial<Record<QuotaResource, number>> = {},
+  now = Date.now(),
+) {
   await trx
     .insertInto('quotas')
     .values(
@@ -47,14 +52,21 @@ export async function initQuotas(trx: Tx, tenantId: string, overrides: Partial<R
     .execute();
 }
 
-export async function reserveQuota(trx: Tx, tenantId: string, resource: QuotaResource, amount = 1): Promise<void> {
+export async function reserveQuota(
+  trx: Tx,
+  tenantId: string,
+  resource: QuotaResource,
+  amount = 1,
+): Promise<void> {
   if (amount <= 0) return;
   const res = await trx
     .updateTable('quotas')
     .set((eb) => ({ used: eb('used', '+', amount), updated_at: Date.now() }))
     .where('tenant_id', '=', tenantId)
     .where('resource', '=', resource)
-    .where((eb) => eb.or([eb('limit_value', '<', 0), eb(eb('used', '+', amount), '<=', eb.ref('limit_value'))]))
+    .where((eb) =>
+      eb.or([eb('limit_value', '<', 0), eb(eb('used', '+', amount), '<=', eb.ref('limit_value'))]),
+    )
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) === 1) return;
   const row = await trx
@@ -71,12 +83,22 @@ export async function reserveQuota(trx: Tx, tenantId: string, resource: QuotaRes
   );
 }
 
-export async function releaseQuota(trx: Tx, tenantId: string, resource: QuotaResource, amount = 1): Promise<void> {
+export async function releaseQuota(
+  trx: Tx,
+  tenantId: string,
+  resource: QuotaResource,
+  amount = 1,
+): Promise<void> {
   if (amount <= 0) return;
   await trx
     .updateTable('quotas')
     .set((eb) => ({
-      used: eb.case().when('used', '>=', amount).then(eb('used', '-', amount)).else(0).end(),
+      used: eb
+        .case()
+        .when('used', '>=', amount)
+        .then(eb('used', '-', amount))
+        .else(0)
+        .end(),
       updated_at: Date.now(),
     }))
     .where('tenant_id', '=', tenantId)
@@ -91,11 +113,18 @@ export async function getQuotas(conn: Conn, tenantId: string): Promise<QuotaRow[
     .where('tenant_id', '=', tenantId)
     .orderBy('resource')
     .execute();
-  return rows.filter((r) => isQuotaResource(r.resource)).map((r) => ({ resource: r.resource as QuotaResource, limit: r.limit_value, used: r.used }));
+  return rows
+    .filter((r) => isQuotaResource(r.resource))
+    .map((r) => ({ resource: r.resource as QuotaResource, limit: r.limit_value, used: r.used }));
 }
 
 /** Sets a limit. Lowering it below current use is allowed (nothing new fits until use drops). */
-export async function setQuotaLimit(trx: Tx, tenantId: string, resource: QuotaResource, limit: number): Promise<void> {
+export async function setQuotaLimit(
+  trx: Tx,
+  tenantId: string,
+  resource: QuotaResource,
+  limit: number,
+): Promise<void> {
   const res = await trx
     .updateTable('quotas')
     .set({ limit_value: limit, updated_at: Date.now() })

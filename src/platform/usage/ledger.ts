@@ -26,7 +26,8 @@ export type UsageRecord = UsageRecordsTable;
 export async function recordUsage(trx: Tx, rows: UsageInput[], now = Date.now()): Promise<number> {
   let inserted = 0;
   for (const r of rows) {
-    if (!Number.isSafeInteger(r.quantity) || r.quantity < 0) throw new Error(`usage quantity must be a non-negative integer: ${r.quantity}`);
+    if (!Number.isSafeInteger(r.quantity) || r.quantity < 0)
+      throw new Error(`usage quantity must be a non-negative integer: ${r.quantity}`);
     if (r.periodEnd < r.periodStart) throw new Error('usage period ends before it starts');
     const res = await trx
       .insertInto('usage_records')
@@ -61,7 +62,12 @@ export interface UsageFilter {
 }
 
 export async function listUsage(conn: Conn, f: UsageFilter): Promise<UsageRecord[]> {
-  let q = conn.selectFrom('usage_records').selectAll().orderBy('period_start', 'asc').orderBy('id', 'asc').limit(f.limit);
+  let q = conn
+    .selectFrom('usage_records')
+    .selectAll()
+    .orderBy('period_start', 'asc')
+    .orderBy('id', 'asc')
+    .limit(f.limit);
   if (f.tenantId !== undefined) q = q.where('tenant_id', '=', f.tenantId);
   if (f.meter !== undefined) q = q.where('meter', '=', f.meter);
   if (f.service !== undefined) q = q.where('service', '=', f.service);

@@ -79,8 +79,17 @@ export function usageRoutes(database: Database): RouteDef[] {
       operationId: 'summariseUsage',
       summary: 'Totals per meter for a tenant over a period (default: this calendar month, UTC).',
       tag: 'usage',
-      query: z.strictObject({ tenantId: z.string().max(64).optional(), since: isoTime.optional(), until: isoTime.optional() }),
-      response: z.object({ tenantId: z.string(), since: z.string(), until: z.string(), meters: z.array(z.object({ meter: z.string(), total: z.number() })) }),
+      query: z.strictObject({
+        tenantId: z.string().max(64).optional(),
+        since: isoTime.optional(),
+        until: isoTime.optional(),
+      }),
+      response: z.object({
+        tenantId: z.string(),
+        since: z.string(),
+        until: z.string(),
+        meters: z.array(z.object({ meter: z.string(), total: z.number() })),
+      }),
       handler: async (ctx, { query }) => {
         const tenantId = tenantScope(ctx, query.tenantId) ?? ctx.principal.tenantId;
         const now = new Date();

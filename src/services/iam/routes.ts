@@ -8,9 +8,14 @@ import type { IamService } from './service.js';
 const userIdParam = z.strictObject({
   id: z.string().regex(/^(usr-[a-z0-9]{12}|me)$/, 'a user id looks like usr-xxxxxxxxxxxx (or "me")'),
 });
-const tenantParam = z.strictObject({ id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'a tenant id, name or account id') });
-const keyParam = z.strictObject({ id: z.string().regex(/^A[KS]IA[A-Z0-9]{12,124}$/, 'an access key id looks like AKIA...') });
-const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+const tenantParam = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'a tenant id, name or account id'),
+});
+const keyParam = z.strictObject({
+  id: z.string().regex(/^A[KS]IA[A-Z0-9]{12,124}$/, 'an access key id looks like AKIA...'),
+});
+const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 const quotaList = z.object({ items: z.array(S.quota) });
 const selfOr = (ctx: RestContext, id: string) => (id === 'me' ? ctx.principal.userId : id);
 
@@ -71,7 +76,10 @@ export function iamRoutes(iam: IamService): RouteDef[] {
       operationId: 'listTenants',
       summary: 'List tenants (platform admins).',
       tag: 'tenants',
-      query: pageQuery.extend({ status: z.enum(['active', 'suspended']).optional(), search: z.string().max(64).optional() }),
+      query: pageQuery.extend({
+        status: z.enum(['active', 'suspended']).optional(),
+        search: z.string().max(64).optional(),
+      }),
       response: page(S.tenant),
       handler: (ctx, { query }) => iam.listTenants(ctx, query),
     }),
@@ -204,7 +212,8 @@ export function iamRoutes(iam: IamService): RouteDef[] {
       params: userIdParam,
       query: z.strictObject({ force: z.enum(['true', 'false']).optional() }),
       status: 204,
-      handler: (ctx, { params, query }) => iam.deleteUser(ctx, selfOr(ctx, params.id), { force: query.force === 'true' }),
+      handler: (ctx, { params, query }) =>
+        iam.deleteUser(ctx, selfOr(ctx, params.id), { force: query.force === 'true' }),
     }),
     route({
       method: 'PUT',

@@ -4,8 +4,13 @@ import { QUOTA_RESOURCES } from '../../platform/quota/quota.js';
 /** Wire shapes of the IAM REST API (validated in, documented in OpenAPI). */
 export const tenantName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'lowercase letters, digits and hyphens, 2-63 characters, starting with a letter or digit');
-export const userName = z.string().regex(/^[\w+=,.@-]{1,64}$/, 'letters, digits and + = , . @ _ -, at most 64 characters');
+  .regex(
+    /^[a-z0-9][a-z0-9-]{1,62}$/,
+    'lowercase letters, digits and hyphens, 2-63 characters, starting with a letter or digit',
+  );
+export const userName = z
+  .string()
+  .regex(/^[\w+=,.@-]{1,64}$/, 'letters, digits and + = , . @ _ -, at most 64 characters');
 export const iamPath = z
   .string()
   .regex(/^\/([\x21-\x7e]{0,510}\/)?$/, 'a path starts and ends with / and has no spaces')
@@ -75,7 +80,10 @@ export const updateUserBody = z.strictObject({
 });
 
 export const setPasswordBody = z.strictObject({ password });
-export const changePasswordBody = z.strictObject({ currentPassword: z.string().max(128), newPassword: password });
+export const changePasswordBody = z.strictObject({
+  currentPassword: z.string().max(128),
+  newPassword: password,
+});
 
 export const accessKey = z.object({
   accessKeyId: z.string(),

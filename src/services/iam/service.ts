@@ -1,9 +1,9 @@
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import type { z } from 'zod';
 import { type AuditInput, appendAudit, appendAuditAlone } from '../../platform/audit/audit.js';
+import type { Sealer } from '../../platform/crypto/sealer.js';
 import { type Database, isUniqueViolation, type Tx } from '../../platform/db/database.js';
 import type { Role, TenantsTable } from '../../platform/db/schema.js';
-import type { Sealer } from '../../platform/crypto/sealer.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { type Page, type PageQuery, stringCursor, toPage } from '../../platform/http/pagination.js';
 import {
@@ -15,12 +15,17 @@ import {
   newToken,
   newUserUniqueId,
 } from '../../platform/ids.js';
-import { type Action, type ResourceRef, authorize } from '../../platform/policy/authorize.js';
-import { type Principal, type RequestContext, principalLabel, userArn } from '../../platform/policy/principal.js';
+import { type Action, authorize, type ResourceRef } from '../../platform/policy/authorize.js';
 import {
-  type QuotaResource,
+  type Principal,
+  principalLabel,
+  type RequestContext,
+  userArn,
+} from '../../platform/policy/principal.js';
+import {
   getQuotas,
   initQuotas,
+  type QuotaResource,
   releaseQuota,
   reserveQuota,
   setQuotaLimit,
@@ -44,7 +49,8 @@ export const SYSTEM_TENANT = 'system';
 export const ROOT_USER = 'admin';
 const DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000;
 // A real argon2id hash of a random string, so unknown users cost as much as known ones.
-const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$VeT9U7KXJRl5BIJTjLjXNg$r64t0RwF/9U0Zcqn425ZomdgFkobhTaV6QKciiceKXk';
+const DUMMY_HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$VeT9U7KXJRl5BIJTjLjXNg$r64t0RwF/9U0Zcqn425ZomdgFkobhTaV6QKciiceKXk';
 
 export interface IamServiceDeps {
   database: Database;
@@ -124,7 +130,12 @@ export function createIamService(deps: IamServiceDeps) {
   const sessionTtl = deps.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   const lastUsedWritten = new Map<string, number>();
 
-  const auditOf = (ctx: RequestContext, action: string, resource: string, extra: Partial<AuditInput> = {}): AuditInput => ({
+  const auditOf = (
+    ctx: RequestContext,
+    action: string,
+    resource: string,
+    extra: Partial<AuditInput> = {},
+  ): AuditInput => ({
     tenantId: ctx.principal.tenantId,
     principal: principalLabel(ctx.principal),
     action,
@@ -140,21 +151,29 @@ export function createIamService(deps: IamServiceDeps) {
     const d = authorize(ctx.principal, action, resource);
     if (d.allowed) return;
     const code = d.reason === 'the tenant is suspended' ? 'TenantSuspended' : 'AccessDenied';
-    await appendAuditAlone(database, auditOf(ctx, action, label, { outcome: 'denied', errorCode: code, details: { reason: d.reason } }));
-    throw new YunhaiError(code, `User ${ctx.principal.arn} is not authorized to perform ${action} on ${label}: ${d.reason}.`);
+    await appendAuditAlone(
+      database,
+      auditOf(ctx, action, label, { outcome: 'denied', errorCode: code, details: { reason: d.reason } }),
+    );
+    throw new YunhaiError(
+      code,
+      `User ${ctx.principal.arn} is not authorized to perform ${action} on ${label}: ${d.reason}.`,
+    );
   }
 
   /** Loads a user the caller may see; another tenant's user is reported as missing, never as forbidden. */
   async function visibleUser(ctx: RequestContext, id: string, action: Action): Promise<UserRow> {
     const u = await findUserById(database.db, id);
-    if (!u || (ctx.principal.role !== 'platform-admin' && u.tenant_id !== ctx.principal.tenantId)) throw notFound('User', id);
+    if (!u || (ctx.principal.role !== 'platform-admin' && u.tenant_id !== ctx.principal.tenantId))
+      throw notFound('User', id);
     await guard(ctx, action, { tenantId: u.tenant_id, ownerUserId: u.id }, `user/${u.name}`);
     return u;
   }
 
   async function visibleTenant(ctx: RequestContext, idOrName: string, action: Action) {
     const t = await findTenant(database.db, idOrName);
-    if (!t || (ctx.principal.role !== 'platform-admin' && t.id !== ctx.principal.tenantId)) throw notFound('Tenant', idOrName);
+    if (!t || (ctx.principal.role !== 'platform-admin' && t.id !== ctx.principal.tenantId))
+      throw notFound('Tenant', idOrName);
     await guard(ctx, action, { tenantId: t.id }, `tenant/${t.name}`);
     return t;
   }
@@ -167,7 +186,14 @@ export function createIamService(deps: IamServiceDeps) {
   async function insertUser(
     trx: Tx,
     t: { id: string },
-    input: { name: string; role: Role; path: string; displayName?: string; email?: string | null; passwordHash: string | null },
+    input: {
+      name: string;
+      role: Role;
+      path: string;
+      displayName?: string;
+      email?: string | null;
+      passwordHash: string | null;
+    },
   ) {
     const id = newId('usr');
     const ts = now();
@@ -191,20 +217,28 @@ export function createIamService(deps: IamServiceDeps) {
         })
         .execute();
     } catch (e) {
-      if (isUniqueViolation(e)) throw new YunhaiError('AlreadyExists', `User with name ${input.name} already exists.`);
+      if (isUniqueViolation(e))
+        throw new YunhaiError('AlreadyExists', `User with name ${input.name} already exists.`);
       throw e;
     }
     return id;
   }
 
-  async function insertAccessKey(trx: Tx, u: { id: string; tenant_id: string }, secret?: { id: string; secret: string }) {
+  async function insertAccessKey(
+    trx: Tx,
+    u: { id: string; tenant_id: string },
+    secret?: { id: string; secret: string },
+  ) {
     const count = await trx
       .selectFrom('access_keys')
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
       .where('user_id', '=', u.id)
       .executeTakeFirstOrThrow();
     if (Number(count.n) >= MAX_KEYS_PER_USER) {
-      throw new YunhaiError('LimitExceeded', `Cannot exceed quota for AccessKeysPerUser: ${MAX_KEYS_PER_USER}.`);
+      throw new YunhaiError(
+        'LimitExceeded',
+        `Cannot exceed quota for AccessKeysPerUser: ${MAX_KEYS_PER_USER}.`,
+      );
     }
     await reserveQuota(trx, u.tenant_id, 'accessKeys');
     const id = secret?.id ?? newAccessKeyId();
@@ -225,7 +259,16 @@ export function createIamService(deps: IamServiceDeps) {
     return { id, secretAccessKey, createdAt: ts };
   }
 
-  const keyView = (k: { id: string; user_id: string; status: 'Active' | 'Inactive'; created_at: number; last_used_at: number | null }, userName: string): S.AccessKeyView => ({
+  const keyView = (
+    k: {
+      id: string;
+      user_id: string;
+      status: 'Active' | 'Inactive';
+      created_at: number;
+      last_used_at: number | null;
+    },
+    userName: string,
+  ): S.AccessKeyView => ({
     accessKeyId: k.id,
     userId: k.user_id,
     userName,
@@ -239,7 +282,9 @@ export function createIamService(deps: IamServiceDeps) {
      * First start: the `system` tenant, its platform-admin user and the root access key.
      * Returns the credentials only when they were created now (they are shown once).
      */
-    async bootstrap(opts: { accessKeyId?: string; secretAccessKey?: string; password?: string } = {}): Promise<RootCredentials | null> {
+    async bootstrap(
+      opts: { accessKeyId?: string; secretAccessKey?: string; password?: string } = {},
+    ): Promise<RootCredentials | null> {
       if ((await getSetting(database.db, 'bootstrap')) === 'done') return null;
       const creds: RootCredentials = {
         accessKeyId: opts.accessKeyId ?? newAccessKeyId(),
@@ -248,18 +293,40 @@ export function createIamService(deps: IamServiceDeps) {
         password: opts.password ?? newPassword(),
       };
       if (!/^[A-Z0-9]{16,128}$/.test(creds.accessKeyId)) {
-        throw new YunhaiError('ValidationError', 'YUNHAI_ROOT_ACCESS_KEY must be 16-128 uppercase letters and digits.');
+        throw new YunhaiError(
+          'ValidationError',
+          'YUNHAI_ROOT_ACCESS_KEY must be 16-128 uppercase letters and digits.',
+        );
       }
-      if (creds.secretAccessKey.length < 16) throw new YunhaiError('ValidationError', 'YUNHAI_ROOT_SECRET_KEY must be at least 16 characters.');
+      if (creds.secretAccessKey.length < 16)
+        throw new YunhaiError('ValidationError', 'YUNHAI_ROOT_SECRET_KEY must be at least 16 characters.');
       const passwordHash = await hashPassword(creds.password);
       await database.tx(async (trx) => {
         if ((await getSetting(trx, 'bootstrap')) === 'done') return;
         const ts = now();
-        const tenant = { id: newId('ten'), account_id: newAccountId(), name: SYSTEM_TENANT, display_name: 'Platform', status: 'active' as const, created_at: ts, updated_at: ts };
+        const tenant = {
+          id: newId('ten'),
+          account_id: newAccountId(),
+          name: SYSTEM_TENANT,
+          display_name: 'Platform',
+          status: 'active' as const,
+          created_at: ts,
+          updated_at: ts,
+        };
         await trx.insertInto('tenants').values(tenant).execute();
         await initQuotas(trx, tenant.id, { users: -1, accessKeys: -1 });
-        const userId = await insertUser(trx, tenant, { name: ROOT_USER, role: 'platform-admin', path: '/', displayName: 'Platform administrator', passwordHash });
-        await insertAccessKey(trx, { id: userId, tenant_id: tenant.id }, { id: creds.accessKeyId, secret: creds.secretAccessKey });
+        const userId = await insertUser(trx, tenant, {
+          name: ROOT_USER,
+          role: 'platform-admin',
+          path: '/',
+          displayName: 'Platform administrator',
+          passwordHash,
+        });
+        await insertAccessKey(
+          trx,
+          { id: userId, tenant_id: tenant.id },
+          { id: creds.accessKeyId, secret: creds.secretAccessKey },
+        );
         await putSetting(trx, 'bootstrap', 'done');
         await appendAudit(trx, {
           tenantId: tenant.id,
@@ -282,27 +349,54 @@ export function createIamService(deps: IamServiceDeps) {
       const passwordHash = input.owner?.password ? await hashPassword(input.owner.password) : null;
       return database.tx(async (trx) => {
         const ts = now();
-        const row = { id: newId('ten'), account_id: newAccountId(), name: input.name, display_name: input.displayName ?? input.name, status: 'active' as const, created_at: ts, updated_at: ts };
+        const row = {
+          id: newId('ten'),
+          account_id: newAccountId(),
+          name: input.name,
+          display_name: input.displayName ?? input.name,
+          status: 'active' as const,
+          created_at: ts,
+          updated_at: ts,
+        };
         try {
           await trx.insertInto('tenants').values(row).execute();
         } catch (e) {
-          if (isUniqueViolation(e)) throw new YunhaiError('AlreadyExists', `Tenant ${input.name} already exists.`);
+          if (isUniqueViolation(e))
+            throw new YunhaiError('AlreadyExists', `Tenant ${input.name} already exists.`);
           throw e;
         }
         await initQuotas(trx, row.id, input.quotas as Partial<Record<QuotaResource, number>>);
         let owner: S.UserView | null = null;
         if (input.owner) {
-          const id = await insertUser(trx, row, { name: input.owner.name, role: 'owner', path: '/', email: input.owner.email, passwordHash });
+          const id = await insertUser(trx, row, {
+            name: input.owner.name,
+            role: 'owner',
+            path: '/',
+            email: input.owner.email,
+            passwordHash,
+          });
           owner = userView((await findUserById(trx, id))!);
         }
-        await appendAudit(trx, auditOf(ctx, 'iam:CreateTenant', `tenant/${row.name}`, { details: { tenantId: row.id, owner: owner?.name } }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:CreateTenant', `tenant/${row.name}`, {
+            details: { tenantId: row.id, owner: owner?.name },
+          }),
+        );
         return { tenant: tenantView(row), owner };
       });
     },
 
-    async listTenants(ctx: RequestContext, q: PageQuery & { status?: 'active' | 'suspended'; search?: string }): Promise<Page<S.TenantView>> {
+    async listTenants(
+      ctx: RequestContext,
+      q: PageQuery & { status?: 'active' | 'suspended'; search?: string },
+    ): Promise<Page<S.TenantView>> {
       await guard(ctx, 'iam:ListTenants', { tenantId: null }, 'tenants');
-      let query = database.db.selectFrom('tenants').selectAll().orderBy('name').limit(q.limit + 1);
+      let query = database.db
+        .selectFrom('tenants')
+        .selectAll()
+        .orderBy('name')
+        .limit(q.limit + 1);
       const after = stringCursor(q.cursor);
       if (after !== undefined) query = query.where('name', '>', after);
       if (q.status) query = query.where('status', '=', q.status);
@@ -320,9 +414,18 @@ export function createIamService(deps: IamServiceDeps) {
         throw new YunhaiError('Conflict', 'The system tenant cannot be suspended.');
       }
       return database.tx(async (trx) => {
-        const patch = { ...(input.displayName ? { display_name: input.displayName } : {}), ...(input.status ? { status: input.status } : {}), updated_at: now() };
+        const patch = {
+          ...(input.displayName ? { display_name: input.displayName } : {}),
+          ...(input.status ? { status: input.status } : {}),
+          updated_at: now(),
+        };
         await trx.updateTable('tenants').set(patch).where('id', '=', t.id).execute();
-        const action = input.status === 'suspended' ? 'iam:SuspendTenant' : input.status === 'active' && t.status === 'suspended' ? 'iam:ResumeTenant' : 'iam:UpdateTenant';
+        const action =
+          input.status === 'suspended'
+            ? 'iam:SuspendTenant'
+            : input.status === 'active' && t.status === 'suspended'
+              ? 'iam:ResumeTenant'
+              : 'iam:UpdateTenant';
         await appendAudit(trx, auditOf(ctx, action, `tenant/${t.name}`, { details: input }));
         return tenantView({ ...t, ...patch });
       });
@@ -332,13 +435,24 @@ export function createIamService(deps: IamServiceDeps) {
       const t = await visibleTenant(ctx, idOrName, 'iam:DeleteTenant');
       if (t.name === SYSTEM_TENANT) throw new YunhaiError('Conflict', 'The system tenant cannot be deleted.');
       await database.tx(async (trx) => {
-        const inUse = await trx.selectFrom('quotas').select(['resource', 'used']).where('tenant_id', '=', t.id).where('used', '>', 0).execute();
+        const inUse = await trx
+          .selectFrom('quotas')
+          .select(['resource', 'used'])
+          .where('tenant_id', '=', t.id)
+          .where('used', '>', 0)
+          .execute();
         if (inUse.length > 0) {
-          throw new YunhaiError('DeleteConflict', `Tenant ${t.name} still has resources: ${inUse.map((r) => `${r.resource}=${r.used}`).join(', ')}. Delete them first.`);
+          throw new YunhaiError(
+            'DeleteConflict',
+            `Tenant ${t.name} still has resources: ${inUse.map((r) => `${r.resource}=${r.used}`).join(', ')}. Delete them first.`,
+          );
         }
         await trx.deleteFrom('quotas').where('tenant_id', '=', t.id).execute();
         await trx.deleteFrom('tenants').where('id', '=', t.id).execute();
-        await appendAudit(trx, auditOf(ctx, 'iam:DeleteTenant', `tenant/${t.name}`, { details: { tenantId: t.id } }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:DeleteTenant', `tenant/${t.name}`, { details: { tenantId: t.id } }),
+        );
       });
     },
 
@@ -362,7 +476,8 @@ export function createIamService(deps: IamServiceDeps) {
 
     async createUser(ctx: RequestContext, input: z.input<typeof S.createUserBody>) {
       const t = await findTenant(database.db, input.tenantId ?? ctx.principal.tenantId);
-      if (!t || (ctx.principal.role !== 'platform-admin' && t.id !== ctx.principal.tenantId)) throw notFound('Tenant', input.tenantId ?? '');
+      if (!t || (ctx.principal.role !== 'platform-admin' && t.id !== ctx.principal.tenantId))
+        throw notFound('Tenant', input.tenantId ?? '');
       await guard(ctx, 'iam:CreateUser', { tenantId: t.id }, `user/${input.name}`);
       const passwordHash = input.password ? await hashPassword(input.password) : null;
       return database.tx(async (trx) => {
@@ -374,14 +489,26 @@ export function createIamService(deps: IamServiceDeps) {
           email: input.email,
           passwordHash,
         });
-        await appendAudit(trx, auditOf(ctx, 'iam:CreateUser', `user/${input.name}`, { tenantId: t.id, details: { userId: id, role: input.role ?? 'member' } }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:CreateUser', `user/${input.name}`, {
+            tenantId: t.id,
+            details: { userId: id, role: input.role ?? 'member' },
+          }),
+        );
         return userView((await findUserById(trx, id))!);
       });
     },
 
-    async listUsers(ctx: RequestContext, q: PageQuery & { tenantId?: string; pathPrefix?: string; role?: Role; search?: string }): Promise<Page<S.UserView>> {
+    async listUsers(
+      ctx: RequestContext,
+      q: PageQuery & { tenantId?: string; pathPrefix?: string; role?: Role; search?: string },
+    ): Promise<Page<S.UserView>> {
       const t = await targetTenant(ctx, q.tenantId, 'iam:ListUsers');
-      let query = usersWithTenant(database.db).where('users.tenant_id', '=', t.id).orderBy('users.name').limit(q.limit + 1);
+      let query = usersWithTenant(database.db)
+        .where('users.tenant_id', '=', t.id)
+        .orderBy('users.name')
+        .limit(q.limit + 1);
       const after = stringCursor(q.cursor);
       if (after !== undefined) query = query.where('users.name', '>', after);
       if (q.pathPrefix) query = query.where('users.path', 'like', `${q.pathPrefix.replace(/[%_\\]/g, '')}%`);
@@ -404,7 +531,8 @@ export function createIamService(deps: IamServiceDeps) {
 
     async updateUser(ctx: RequestContext, id: string, input: z.infer<typeof S.updateUserBody>) {
       const u = await visibleUser(ctx, id, 'iam:UpdateUser');
-      if (u.role === 'platform-admin' && input.role) throw new YunhaiError('Conflict', 'The platform administrator role cannot be changed.');
+      if (u.role === 'platform-admin' && input.role)
+        throw new YunhaiError('Conflict', 'The platform administrator role cannot be changed.');
       return database.tx(async (trx) => {
         await trx
           .updateTable('users')
@@ -416,7 +544,10 @@ export function createIamService(deps: IamServiceDeps) {
           })
           .where('id', '=', u.id)
           .execute();
-        await appendAudit(trx, auditOf(ctx, 'iam:UpdateUser', `user/${u.name}`, { tenantId: u.tenant_id, details: input }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:UpdateUser', `user/${u.name}`, { tenantId: u.tenant_id, details: input }),
+        );
         return userView((await findUserById(trx, u.id))!);
       });
     },
@@ -438,7 +569,13 @@ export function createIamService(deps: IamServiceDeps) {
         await trx.deleteFrom('sessions').where('user_id', '=', u.id).execute();
         await trx.deleteFrom('users').where('id', '=', u.id).execute();
         await releaseQuota(trx, u.tenant_id, 'users');
-        await appendAudit(trx, auditOf(ctx, 'iam:DeleteUser', `user/${u.name}`, { tenantId: u.tenant_id, details: { userId: u.id, keysDeleted: keys.length } }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:DeleteUser', `user/${u.name}`, {
+            tenantId: u.tenant_id,
+            details: { userId: u.id, keysDeleted: keys.length },
+          }),
+        );
       });
     },
 
@@ -447,7 +584,11 @@ export function createIamService(deps: IamServiceDeps) {
       const u = await visibleUser(ctx, id, 'iam:SetPassword');
       const passwordHash = await hashPassword(pw);
       await database.tx(async (trx) => {
-        await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now() }).where('id', '=', u.id).execute();
+        await trx
+          .updateTable('users')
+          .set({ password_hash: passwordHash, updated_at: now() })
+          .where('id', '=', u.id)
+          .execute();
         await trx.deleteFrom('sessions').where('user_id', '=', u.id).where('kind', '!=', 'sts').execute();
         await appendAudit(trx, auditOf(ctx, 'iam:SetPassword', `user/${u.name}`, { tenantId: u.tenant_id }));
       });
@@ -457,12 +598,22 @@ export function createIamService(deps: IamServiceDeps) {
     async changePassword(ctx: RequestContext, currentPassword: string, newPassword: string) {
       const u = await visibleUser(ctx, ctx.principal.userId, 'iam:ChangePassword');
       if (!u.password_hash || !(await argonVerify(u.password_hash, currentPassword))) {
-        await appendAuditAlone(database, auditOf(ctx, 'iam:ChangePassword', `user/${u.name}`, { outcome: 'failure', errorCode: 'Unauthenticated' }));
+        await appendAuditAlone(
+          database,
+          auditOf(ctx, 'iam:ChangePassword', `user/${u.name}`, {
+            outcome: 'failure',
+            errorCode: 'Unauthenticated',
+          }),
+        );
         throw new YunhaiError('Unauthenticated', 'The current password is incorrect.');
       }
       const passwordHash = await hashPassword(newPassword);
       await database.tx(async (trx) => {
-        await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now() }).where('id', '=', u.id).execute();
+        await trx
+          .updateTable('users')
+          .set({ password_hash: passwordHash, updated_at: now() })
+          .where('id', '=', u.id)
+          .execute();
         await appendAudit(trx, auditOf(ctx, 'iam:ChangePassword', `user/${u.name}`));
       });
     },
@@ -473,9 +624,15 @@ export function createIamService(deps: IamServiceDeps) {
       const u = await visibleUser(ctx, userId, 'iam:CreateAccessKey');
       return database.tx(async (trx) => {
         const k = await insertAccessKey(trx, u);
-        await appendAudit(trx, auditOf(ctx, 'iam:CreateAccessKey', `user/${u.name}/access-key/${k.id}`, { tenantId: u.tenant_id }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:CreateAccessKey', `user/${u.name}/access-key/${k.id}`, { tenantId: u.tenant_id }),
+        );
         return {
-          ...keyView({ id: k.id, user_id: u.id, status: 'Active', created_at: k.createdAt, last_used_at: null }, u.name),
+          ...keyView(
+            { id: k.id, user_id: u.id, status: 'Active', created_at: k.createdAt, last_used_at: null },
+            u.name,
+          ),
           secretAccessKey: k.secretAccessKey,
         };
       });
@@ -501,7 +658,13 @@ export function createIamService(deps: IamServiceDeps) {
       const { key, user } = await this.accessKeyOwner(ctx, accessKeyId, 'iam:UpdateAccessKey');
       return database.tx(async (trx) => {
         await trx.updateTable('access_keys').set({ status }).where('id', '=', key.id).execute();
-        await appendAudit(trx, auditOf(ctx, 'iam:UpdateAccessKey', `user/${user.name}/access-key/${key.id}`, { tenantId: key.tenant_id, details: { status } }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:UpdateAccessKey', `user/${user.name}/access-key/${key.id}`, {
+            tenantId: key.tenant_id,
+            details: { status },
+          }),
+        );
         return keyView({ ...key, status }, user.name);
       });
     },
@@ -514,7 +677,12 @@ export function createIamService(deps: IamServiceDeps) {
       await database.tx(async (trx) => {
         await trx.deleteFrom('access_keys').where('id', '=', key.id).execute();
         await releaseQuota(trx, key.tenant_id, 'accessKeys');
-        await appendAudit(trx, auditOf(ctx, 'iam:DeleteAccessKey', `user/${user.name}/access-key/${key.id}`, { tenantId: key.tenant_id }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:DeleteAccessKey', `user/${user.name}/access-key/${key.id}`, {
+            tenantId: key.tenant_id,
+          }),
+        );
       });
     },
 
@@ -534,9 +702,16 @@ export function createIamService(deps: IamServiceDeps) {
         const ts = now();
         if ((lastUsedWritten.get(k.id) ?? k.last_used_at ?? 0) < ts - 60_000) {
           lastUsedWritten.set(k.id, ts);
-          await database.db.updateTable('access_keys').set({ last_used_at: ts }).where('id', '=', k.id).execute();
+          await database.db
+            .updateTable('access_keys')
+            .set({ last_used_at: ts })
+            .where('id', '=', k.id)
+            .execute();
         }
-        return { secretAccessKey: sealer.open(k.secret_sealed, `access-key:${k.id}`).toString('utf8'), principal: principalOf(u, 'sigv4', k.id) };
+        return {
+          secretAccessKey: sealer.open(k.secret_sealed, `access-key:${k.id}`).toString('utf8'),
+          principal: principalOf(u, 'sigv4', k.id),
+        };
       }
       const s = await database.db
         .selectFrom('sessions')
@@ -555,7 +730,10 @@ export function createIamService(deps: IamServiceDeps) {
     },
 
     /** Password sign-in. `username` may be `user@tenant`; without a tenant the system tenant is meant. */
-    async login(input: z.infer<typeof S.loginBody>, meta: { sourceIp: string; requestId: string; kind?: 'portal' | 'cli' }) {
+    async login(
+      input: z.infer<typeof S.loginBody>,
+      meta: { sourceIp: string; requestId: string; kind?: 'portal' | 'cli' },
+    ) {
       let { username, tenant } = input;
       if (tenant === undefined && username.includes('@')) {
         const at = username.lastIndexOf('@');
@@ -565,7 +743,7 @@ export function createIamService(deps: IamServiceDeps) {
       const t = await findTenant(database.db, tenant ?? SYSTEM_TENANT);
       const u = t ? await findUserByName(database.db, t.id, username) : undefined;
       const ok = await argonVerify(u?.password_hash ?? DUMMY_HASH, input.password).catch(() => false);
-      if (!u || !u.password_hash || !ok) {
+      if (!u?.password_hash || !ok) {
         await appendAuditAlone(database, {
           tenantId: t?.id ?? null,
           principal: `${tenant ?? SYSTEM_TENANT}:${username}`.slice(0, 300),
@@ -584,11 +762,29 @@ export function createIamService(deps: IamServiceDeps) {
       await database.tx(async (trx) => {
         await trx
           .insertInto('sessions')
-          .values({ id: newId('ses'), token_hash: sealer.mac(token), user_id: u.id, tenant_id: u.tenant_id, kind: meta.kind ?? 'portal', access_key_id: null, secret_sealed: null, created_at: ts, expires_at: expiresAt })
+          .values({
+            id: newId('ses'),
+            token_hash: sealer.mac(token),
+            user_id: u.id,
+            tenant_id: u.tenant_id,
+            kind: meta.kind ?? 'portal',
+            access_key_id: null,
+            secret_sealed: null,
+            created_at: ts,
+            expires_at: expiresAt,
+          })
           .execute();
         await trx.updateTable('users').set({ last_login_at: ts }).where('id', '=', u.id).execute();
         await trx.deleteFrom('sessions').where('expires_at', '<', ts).execute();
-        await appendAudit(trx, { tenantId: u.tenant_id, principal: `${u.account_id}:${u.name}`, action: 'iam:Login', resource: `user/${u.name}`, outcome: 'success', sourceIp: meta.sourceIp, requestId: meta.requestId });
+        await appendAudit(trx, {
+          tenantId: u.tenant_id,
+          principal: `${u.account_id}:${u.name}`,
+          action: 'iam:Login',
+          resource: `user/${u.name}`,
+          outcome: 'success',
+          sourceIp: meta.sourceIp,
+          requestId: meta.requestId,
+        });
       });
       return { token, expiresAt: iso(expiresAt), user: userView({ ...u, last_login_at: ts }) };
     },
@@ -625,16 +821,38 @@ export function createIamService(deps: IamServiceDeps) {
       await database.tx(async (trx) => {
         await trx
           .insertInto('sessions')
-          .values({ id: newId('ses'), token_hash: sealer.mac(sessionToken), user_id: ctx.principal.userId, tenant_id: ctx.principal.tenantId, kind: 'sts', access_key_id: accessKeyId, secret_sealed: sealer.seal(secretAccessKey, `sts:${accessKeyId}`), created_at: ts, expires_at: expiresAt })
+          .values({
+            id: newId('ses'),
+            token_hash: sealer.mac(sessionToken),
+            user_id: ctx.principal.userId,
+            tenant_id: ctx.principal.tenantId,
+            kind: 'sts',
+            access_key_id: accessKeyId,
+            secret_sealed: sealer.seal(secretAccessKey, `sts:${accessKeyId}`),
+            created_at: ts,
+            expires_at: expiresAt,
+          })
           .execute();
         await trx.deleteFrom('sessions').where('expires_at', '<', ts).execute();
-        await appendAudit(trx, auditOf(ctx, 'sts:GetSessionToken', `user/${ctx.principal.userName}`, { details: { accessKeyId, durationSeconds } }));
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'sts:GetSessionToken', `user/${ctx.principal.userName}`, {
+            details: { accessKeyId, durationSeconds },
+          }),
+        );
       });
       return { accessKeyId, secretAccessKey, sessionToken, expiration: iso(expiresAt) };
     },
 
     /** Writes a failed-authentication audit row (bad signature, unknown key, bad token). */
-    async auditAuthFailure(meta: { sourceIp: string; requestId: string; principal: string; action: string; errorCode: string; tenantId?: string | null }) {
+    async auditAuthFailure(meta: {
+      sourceIp: string;
+      requestId: string;
+      principal: string;
+      action: string;
+      errorCode: string;
+      tenantId?: string | null;
+    }) {
       await appendAuditAlone(database, {
         tenantId: meta.tenantId ?? null,
         principal: meta.principal.slice(0, 300),

@@ -23,22 +23,36 @@ export const usersWithTenant = (conn: Conn) =>
 
 export type UserRow = Awaited<ReturnType<ReturnType<typeof usersWithTenant>['executeTakeFirstOrThrow']>>;
 
-export const findUserById = (conn: Conn, id: string) => usersWithTenant(conn).where('users.id', '=', id).executeTakeFirst();
+export const findUserById = (conn: Conn, id: string) =>
+  usersWithTenant(conn).where('users.id', '=', id).executeTakeFirst();
 
 export const findUserByName = (conn: Conn, tenantId: string, name: string) =>
-  usersWithTenant(conn).where('users.tenant_id', '=', tenantId).where('users.name', '=', name).executeTakeFirst();
+  usersWithTenant(conn)
+    .where('users.tenant_id', '=', tenantId)
+    .where('users.name', '=', name)
+    .executeTakeFirst();
 
 export const findTenant = (conn: Conn, idOrNameOrAccount: string) =>
   conn
     .selectFrom('tenants')
     .selectAll()
     .where((eb) =>
-      eb.or([eb('id', '=', idOrNameOrAccount), eb('name', '=', idOrNameOrAccount), eb('account_id', '=', idOrNameOrAccount)]),
+      eb.or([
+        eb('id', '=', idOrNameOrAccount),
+        eb('name', '=', idOrNameOrAccount),
+        eb('account_id', '=', idOrNameOrAccount),
+      ]),
     )
     .executeTakeFirst();
 
 export const keysOfUser = (conn: Conn, userId: string) =>
-  conn.selectFrom('access_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+  conn
+    .selectFrom('access_keys')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
 
 export const findAccessKey = (conn: Conn, id: string) =>
   conn.selectFrom('access_keys').selectAll().where('id', '=', id).executeTakeFirst();
