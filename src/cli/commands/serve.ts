@@ -1,7 +1,7 @@
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { type ControlPlane, type ControlPlaneConfig, startControlPlane } from '../../server/control-plane.js';
 import { VERSION } from '../../server/version.js';
-import { join, resolve } from 'node:path';
 
 interface ServeFlags {
   dataDir: string;
@@ -65,7 +65,11 @@ export function registerServeCommands(program: Command) {
     .description('Start the whole platform on this machine with embedded defaults (SQLite, local disk)')
     .option('--data-dir <dir>', 'where state lives', './yunhai-data')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port of the API listener; the others take the next ports (0 = any free ports)', '9600')
+    .option(
+      '--port <port>',
+      'port of the API listener; the others take the next ports (0 = any free ports)',
+      '9600',
+    )
     .option('--log-level <level>', 'log level (trace, debug, info, warn, error)', 'info')
     .option('--log-file <file>', 'log file (default <data-dir>/logs/yunhai.log)')
     .action(async (f: ServeFlags) => {
@@ -85,16 +89,31 @@ export function registerServeCommands(program: Command) {
   program
     .command('server')
     .description('Run the control plane only (SQLite by default, PostgreSQL with --database postgres://...)')
-    .option('--database <url>', 'postgres://user:pass@host/db, or a SQLite file path', process.env.YUNHAI_DATABASE_URL)
+    .option(
+      '--database <url>',
+      'postgres://user:pass@host/db, or a SQLite file path',
+      process.env.YUNHAI_DATABASE_URL,
+    )
     .option('--data-dir <dir>', 'master key, credentials.json and endpoints.json', './yunhai-data')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port of the API listener; the others take the next ports (0 = any free ports)', '9600')
+    .option(
+      '--port <port>',
+      'port of the API listener; the others take the next ports (0 = any free ports)',
+      '9600',
+    )
     .option('--log-level <level>', 'log level', 'info')
     .option('--log-file <file>', 'log file (default: JSON lines on stdout)')
     .action(async (f: ServeFlags) => {
       const dataDir = resolve(f.dataDir);
       await runUntilSignal(
-        { dataDir, database: f.database, host: f.host, port: parsePort(f.port), logLevel: f.logLevel, logFile: f.logFile },
+        {
+          dataDir,
+          database: f.database,
+          host: f.host,
+          port: parsePort(f.port),
+          logLevel: f.logLevel,
+          logFile: f.logFile,
+        },
         (cp) => printBanner(cp, dataDir),
       );
     });

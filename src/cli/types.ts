@@ -1,0 +1,68 @@
+/** Wire shapes the CLI reads (the server's zod schemas are the source of truth; these are type-only). */
+import type { AccessKeyView, TenantView, UserView } from '../services/iam/schema.js';
+
+export type { AccessKeyView, TenantView, UserView };
+
+export interface WhoAmI {
+  user: UserView;
+  tenant: TenantView;
+  via: string;
+}
+
+export interface SessionView {
+  token: string;
+  expiresAt: string;
+  user: UserView;
+}
+
+export interface AccessKeyWithSecret extends AccessKeyView {
+  secretAccessKey: string;
+}
+
+export interface QuotaView {
+  resource: string;
+  limit: number;
+  used: number;
+}
+
+export interface AuditEventView {
+  seq: number;
+  id: string;
+  time: string;
+  tenantId: string | null;
+  principal: string;
+  action: string;
+  resource: string;
+  outcome: 'success' | 'failure' | 'denied';
+  errorCode: string | null;
+  sourceIp: string;
+  requestId: string;
+  details: Record<string, unknown>;
+  hash: string;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  checked: number;
+  headSeq: number;
+  headHash: string;
+  problem?: { seq: number; reason: string };
+}
+
+export interface UsageRecordView {
+  id: string;
+  tenantId: string;
+  service: string;
+  resourceId: string;
+  meter: string;
+  quantity: number;
+  periodStart: string;
+  periodEnd: string;
+}
+
+export interface UsageSummaryView {
+  tenantId: string;
+  since: string;
+  until: string;
+  meters: { meter: string; total: number }[];
+}
