@@ -12,7 +12,7 @@ import { authRequestOf, createBaseServer } from '../platform/http/base-server.js
 import { createMetrics, type Metrics } from '../platform/http/metrics.js';
 import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
 import { usageRoutes } from '../platform/usage/routes.js';
-import { registerQueryApi } from '../services/iam/query/query-api.js';
+import { queryErrorRenderer, registerQueryApi } from '../services/iam/query/query-api.js';
 import { iamRoutes } from '../services/iam/routes.js';
 import { createIamService, type IamService, type RootCredentials } from '../services/iam/service.js';
 import { VERSION } from './version.js';
@@ -111,7 +111,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     renderError: renderJsonError,
   });
   const routes: RouteDef[] = [...iamRoutes(iam), ...auditRoutes(database), ...usageRoutes(database)];
-  const apiAuth: AuthOptions = { allowBearer: true, auditAction: 'api:Authenticate' };
+  const apiAuth: AuthOptions = { allowBearer: true, service: 'yunhai', auditAction: 'api:Authenticate' };
   api.addHook('preValidation', async (req) => {
     // JSON bodies for the REST API; anything else is refused before it reaches a handler.
     if (req.rawBody === undefined || !req.url.startsWith(API_PREFIX)) return;
@@ -154,22 +154,19 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   }));
 
   // ---- iam and sts listeners: AWS Query protocol -----------------------------------------
-  const iamApp = createBaseServer({
-    name: 'iam',
-    logger,
-    metrics,
-    bodyLimit: 1024 * 1024,
-    renderError: () => undefined,
-  });
-  registerQueryApi(iamApp, { service: 'iam', iam, credentials });
-  const stsApp = createBaseServer({
-    name: 'sts',
-    logger,
-    metrics,
-    bodyLimit: 1024 * 1024,
-    renderError: () => undefined,
-  });
-  registerQueryApi(stsApp, { service: 'sts', iam, credentials });
+  const queryListener = (service: 'iam' | 'sts') => {
+    const app = createBaseServer({
+      name: service,
+      logger,
+      metrics,
+      bodyLimit: 1024 * 1024,
+      renderError: queryErrorRenderer(service),
+    });
+    registerQueryApi(app, { service, iam, credentials });
+    return app;
+  };
+  const iamApp = queryListener('iam');
+  const stsApp = queryListener('sts');
 
   const apps: Record<ListenerName, FastifyInstance> = { api, iam: iamApp, sts: stsApp };
   const endpoints = {} as Record<ListenerName, string>;

@@ -16,7 +16,9 @@ export interface TestControlPlane extends ControlPlane {
  * A real control plane on free loopback ports with a fresh data dir, for tests.
  * `dialect: 'postgres'` uses a new database on the test PostgreSQL (YUNHAI_TEST_PG_URL).
  */
-export async function startTestControlPlane(opts: { dialect?: 'sqlite' | 'postgres'; env?: NodeJS.ProcessEnv } = {}): Promise<TestControlPlane> {
+export async function startTestControlPlane(
+  opts: { dialect?: 'sqlite' | 'postgres'; env?: NodeJS.ProcessEnv } = {},
+): Promise<TestControlPlane> {
   const dataDir = mkdtempSync(join(tmpdir(), 'yunhai-test-'));
   const pg = opts.dialect === 'postgres' ? await createTestDatabase() : undefined;
   const cp = await startControlPlane({

@@ -32,6 +32,8 @@ export interface AuthOptions {
   allowBearer: boolean;
   /** S3 canonicalises paths differently from other AWS services. */
   s3PathEncoding?: boolean;
+  /** The SigV4 credential scope's service must be this (e.g. `yunhai`, `iam`, `sts`, `s3`). */
+  service: string;
   /** Audit action name for failures, e.g. `api:Authenticate`, `iam:Authenticate`. */
   auditAction: string;
   now?: Date;
@@ -87,6 +89,13 @@ export async function authenticate(
         : 'Request is missing Authentication Token',
     );
   }
+  if (auth.service !== opts.service) {
+    throw await fail(
+      'SignatureDoesNotMatch',
+      `Credential should be scoped to correct service: '${opts.service}'.`,
+      `key:${auth.accessKeyId}`,
+    );
+  }
   const cred = await src.credentialForKey(auth.accessKeyId);
   if (!cred)
     throw await fail(
@@ -127,7 +136,7 @@ export async function authenticate(
     !declared.startsWith('STREAMING-') &&
     req.body !== undefined
   ) {
-    if (declared !== sha256Hex(req.body)) {
+    if (declared.toLowerCase() !== sha256Hex(req.body)) {
       throw await fail(
         'SignatureDoesNotMatch',
         'The provided x-amz-content-sha256 header does not match what was computed.',

@@ -332,6 +332,26 @@ export function runStoreConformance(
       await expect(database.tx((trx) => initQuotas(trx, t.id))).rejects.toSatisfy(isUniqueViolation);
     });
 
+    it('matches path prefixes exactly and searches names case-insensitively with wildcards taken literally', async () => {
+      const t = await newTenant();
+      for (const [name, path] of [
+        ['a1', '/dev_ops/'],
+        ['a2', '/devXops/'],
+        ['a3', '/Eng/'],
+        ['b_1', '/eng/'],
+        ['bx1', '/'],
+      ] as const) {
+        await iam.createUser(admin, { tenantId: t.id, name, path, role: 'member' });
+      }
+      const names = async (q: { pathPrefix?: string; search?: string }) =>
+        (await iam.listUsers(admin, { tenantId: t.id, limit: 50, ...q })).items.map((u) => u.name);
+      expect(await names({ pathPrefix: '/dev_ops/' })).toEqual(['a1']);
+      expect(await names({ pathPrefix: '/dev%' })).toEqual([]);
+      expect(await names({ pathPrefix: '/eng/' })).toEqual(['b_1']);
+      expect(await names({ search: 'B_' })).toEqual(['b_1']);
+      expect(await names({ search: 'A' })).toEqual(['a1', 'a2', 'a3']);
+    });
+
     it('answers a trivial raw query (the driver is alive)', async () => {
       const r = await sql<{ one: number }>`select 1 as one`.execute(database.db);
       expect(Number(r.rows[0]?.one)).toBe(1);

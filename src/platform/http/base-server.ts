@@ -122,7 +122,10 @@ export function createBaseServer(opts: BaseServerOptions): FastifyInstance {
   return app;
 }
 
-/** Request id, source address and headers in the shape authentication needs. */
+/**
+ * Request id, source address and headers in the shape authentication needs. The body is always
+ * given (empty when none arrived), so a signed body stripped in transit fails its declared hash.
+ */
 export function authRequestOf(req: FastifyRequest) {
   const q = req.url.indexOf('?');
   return {
@@ -130,7 +133,7 @@ export function authRequestOf(req: FastifyRequest) {
     path: q < 0 ? req.url : req.url.slice(0, q),
     query: q < 0 ? '' : req.url.slice(q + 1),
     headers: req.headers,
-    body: req.rawBody,
+    body: req.rawBody ?? Buffer.alloc(0),
     sourceIp: req.ip,
     requestId: req.id,
   };

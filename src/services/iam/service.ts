@@ -4,6 +4,7 @@ import { type AuditInput, appendAudit, appendAuditAlone } from '../../platform/a
 import type { Sealer } from '../../platform/crypto/sealer.js';
 import { type Database, isUniqueViolation, type Tx } from '../../platform/db/database.js';
 import type { Role, TenantsTable } from '../../platform/db/schema.js';
+import { containsIgnoringCase, startsWith } from '../../platform/db/text-match.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { type Page, type PageQuery, stringCursor, toPage } from '../../platform/http/pagination.js';
 import {
@@ -400,7 +401,7 @@ export function createIamService(deps: IamServiceDeps) {
       const after = stringCursor(q.cursor);
       if (after !== undefined) query = query.where('name', '>', after);
       if (q.status) query = query.where('status', '=', q.status);
-      if (q.search) query = query.where('name', 'like', `%${q.search.replace(/[%_\\]/g, '')}%`);
+      if (q.search) query = query.where(containsIgnoringCase('name', q.search));
       return toPage(await query.execute(), q.limit, tenantView, (t) => [t.name]);
     },
 
@@ -511,9 +512,9 @@ export function createIamService(deps: IamServiceDeps) {
         .limit(q.limit + 1);
       const after = stringCursor(q.cursor);
       if (after !== undefined) query = query.where('users.name', '>', after);
-      if (q.pathPrefix) query = query.where('users.path', 'like', `${q.pathPrefix.replace(/[%_\\]/g, '')}%`);
+      if (q.pathPrefix) query = query.where(startsWith('users.path', q.pathPrefix));
       if (q.role) query = query.where('users.role', '=', q.role);
-      if (q.search) query = query.where('users.name', 'like', `%${q.search.replace(/[%_\\]/g, '')}%`);
+      if (q.search) query = query.where(containsIgnoringCase('users.name', q.search));
       return toPage(await query.execute(), q.limit, userView, (u) => [u.name]);
     },
 
