@@ -15,9 +15,9 @@ import {
   type CredentialSource,
   headerValue,
 } from '../../../platform/auth/authenticate.js';
-import { EMPTY_SHA256, parseSigV4 } from '../../../platform/auth/sigv4.js';
+import { parseSigV4 } from '../../../platform/auth/sigv4.js';
 import { isYunhaiError, YunhaiError } from '../../../platform/errors.js';
-import { authRequestOf, fromFastifyError } from '../../../platform/http/base-server.js';
+import { authRequestOf } from '../../../platform/http/base-server.js';
 import type { Principal, RequestContext } from '../../../platform/policy/principal.js';
 import type { IamService } from '../service.js';
 import { ACTIONS, type ActionDef, findAction } from './actions.js';
