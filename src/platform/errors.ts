@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   Conflict: 409,
   DeleteConflict: 409,
   QuotaExceeded: 409,
+  InsufficientCapacity: 409,
+  InvalidState: 409,
   LimitExceeded: 409,
   PayloadTooLarge: 413,
   UnsupportedMediaType: 415,

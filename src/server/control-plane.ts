@@ -1,7 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { type Agent, startAgent } from '../agent/agent.js';
+import type { Hypervisor } from '../agent/hypervisor.js';
 import { auditRoutes } from '../platform/audit/routes.js';
 import { type AuthOptions, authenticate, type CredentialSource } from '../platform/auth/authenticate.js';
 import { loadMasterKey } from '../platform/crypto/master-key.js';
@@ -12,9 +15,18 @@ import { authRequestOf, createBaseServer } from '../platform/http/base-server.js
 import { createMetrics, type Metrics } from '../platform/http/metrics.js';
 import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
 import { usageRoutes } from '../platform/usage/routes.js';
+import { createConsoleStore } from '../services/compute/console-store.js';
+import { computeRoutes } from '../services/compute/routes.js';
+import { type ComputeService, createComputeService } from '../services/compute/service.js';
+import { registerAgentRoutes } from '../services/hosts/agent-routes.js';
+import { createHostNotifier } from '../services/hosts/notifier.js';
+import { hostRoutes } from '../services/hosts/routes.js';
+import { createHostService, type HostService } from '../services/hosts/service.js';
 import { queryErrorRenderer, registerQueryApi } from '../services/iam/query/query-api.js';
 import { iamRoutes } from '../services/iam/routes.js';
 import { createIamService, type IamService, type RootCredentials } from '../services/iam/service.js';
+import { imageRoutes } from '../services/images/routes.js';
+import { createImageService, type ImageService } from '../services/images/service.js';
 import { VERSION } from './version.js';
 
 export const API_PREFIX = '/api/v1';
@@ -38,6 +50,12 @@ export interface ControlPlaneConfig {
   env?: NodeJS.ProcessEnv;
   /** Largest JSON body the REST API accepts (default 1 MiB). */
   apiBodyLimit?: number;
+  /** Run a host agent in this process (what `yunhai up` does) with this driver. */
+  localAgent?: { driver: Hypervisor; name?: string; heartbeatMs?: number; stopTimeoutMs?: number };
+  /** A host whose heartbeats stop this long is marked down (default 30 s). */
+  hostGraceMs?: number;
+  /** How often running instances' usage is written (default 60 s). */
+  meterIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -46,6 +64,11 @@ export interface ControlPlane {
   rootCredentials: RootCredentials | null;
   database: Database;
   iam: IamService;
+  images: ImageService;
+  compute: ComputeService;
+  hosts: HostService;
+  /** The in-process agent, when `localAgent` was given. */
+  agent: Agent | null;
   metrics: Metrics;
   logger: Logger;
   close(): Promise<void>;
@@ -95,6 +118,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     });
   }
 
+  const notifier = createHostNotifier();
+  const consoles = createConsoleStore(dataDir);
+  const images = createImageService({ database, dataDir, logger });
+  const compute = createComputeService({ database, sealer, images, notifier });
+  const hosts = createHostService({ database, sealer, compute, notifier, graceMs: cfg.hostGraceMs });
+  await compute.seedDefaultFlavors();
+
   const credentials: CredentialSource = {
     credentialForKey: (id) => iam.credentialForKey(id),
     principalForToken: (t) => iam.principalForToken(t),
@@ -110,7 +140,15 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     bodyLimit: cfg.apiBodyLimit ?? 1024 * 1024,
     renderError: renderJsonError,
   });
-  const routes: RouteDef[] = [...iamRoutes(iam), ...auditRoutes(database), ...usageRoutes(database)];
+  const routes: RouteDef[] = [
+    ...iamRoutes(iam),
+    ...auditRoutes(database),
+    ...usageRoutes(database),
+    ...imageRoutes(images),
+    ...computeRoutes(compute, consoles),
+    ...hostRoutes(hosts),
+  ];
+  registerAgentRoutes(api, { hosts, compute, images, consoles });
   const apiAuth: AuthOptions = { allowBearer: true, service: 'yunhai', auditAction: 'api:Authenticate' };
   api.addHook('preValidation', async (req) => {
     // JSON bodies for the REST API; anything else is refused before it reaches a handler.
@@ -192,16 +230,64 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   writeFileSync(join(dataDir, 'endpoints.json'), JSON.stringify(endpoints, null, 2) + '\n');
   logger.info({ endpoints, database: database.dialect }, 'control plane started');
 
+  // ---- background loops ------------------------------------------------------------------
+  const loops = new AbortController();
+  const every = (name: string, ms: number, fn: () => Promise<unknown>) => {
+    const timer = setInterval(() => {
+      fn().catch((err) => logger.error({ err: String(err), loop: name }, 'background loop failed'));
+    }, ms);
+    timer.unref();
+    loops.signal.addEventListener('abort', () => clearInterval(timer));
+  };
+  every('host-monitor', Math.min(5000, Math.max(200, Math.floor((cfg.hostGraceMs ?? 30_000) / 3))), () =>
+    hosts.markLostHosts(),
+  );
+  every('metering', cfg.meterIntervalMs ?? 60_000, () => compute.meterRunning());
+
+  // ---- the local host agent (yunhai up) --------------------------------------------------
+  let agent: Agent | null = null;
+  if (cfg.localAgent) {
+    const tokenFile = join(dataDir, 'agent-registration.token');
+    let token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
+    const stored = await database.db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', 'agent_registration_token')
+      .executeTakeFirst();
+    if (!token || stored?.value !== sealer.mac(token)) {
+      token = await hosts.createRegistrationToken();
+      writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+    }
+    agent = await startAgent({
+      controlPlane: endpoints.api,
+      registrationToken: token,
+      dataDir: join(dataDir, 'agent'),
+      name: cfg.localAgent.name ?? hostname(),
+      driver: cfg.localAgent.driver,
+      logger: logger.child({ component: 'agent' }),
+      heartbeatMs: cfg.localAgent.heartbeatMs,
+      stopTimeoutMs: cfg.localAgent.stopTimeoutMs,
+    });
+  }
+
   let closed: Promise<void> | undefined;
   return {
     endpoints,
     rootCredentials,
     database,
     iam,
+    images,
+    compute,
+    hosts,
+    agent,
     metrics,
     logger,
     close() {
       closed ??= (async () => {
+        loops.abort();
+        await agent?.stop();
+        await cfg.localAgent?.driver.close();
+        await images.settle();
         await Promise.all(Object.values(apps).map((a) => a.close()));
         await database.close();
         logger.info('control plane stopped');

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ControlPlane, startControlPlane } from '../server/control-plane.js';
+import { type ControlPlane, type ControlPlaneConfig, startControlPlane } from '../server/control-plane.js';
 import type { RootCredentials } from '../services/iam/service.js';
 import { createTestDatabase } from './pg.js';
 
@@ -17,7 +17,10 @@ export interface TestControlPlane extends ControlPlane {
  * `dialect: 'postgres'` uses a new database on the test PostgreSQL (YUNHAI_TEST_PG_URL).
  */
 export async function startTestControlPlane(
-  opts: { dialect?: 'sqlite' | 'postgres'; env?: NodeJS.ProcessEnv } = {},
+  opts: { dialect?: 'sqlite' | 'postgres'; env?: NodeJS.ProcessEnv } & Pick<
+    ControlPlaneConfig,
+    'localAgent' | 'hostGraceMs' | 'meterIntervalMs'
+  > = {},
 ): Promise<TestControlPlane> {
   const dataDir = mkdtempSync(join(tmpdir(), 'yunhai-test-'));
   const pg = opts.dialect === 'postgres' ? await createTestDatabase() : undefined;
@@ -28,6 +31,9 @@ export async function startTestControlPlane(
     port: 0,
     logLevel: 'silent',
     env: { YUNHAI_ROOT_PASSWORD: 'root-password-1', ...opts.env },
+    localAgent: opts.localAgent,
+    hostGraceMs: opts.hostGraceMs,
+    meterIntervalMs: opts.meterIntervalMs,
   });
   if (!cp.rootCredentials) throw new Error('expected a fresh bootstrap');
   return {

@@ -131,6 +131,111 @@ export const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_compute': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('hosts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('driver', 'text', (c) => c.notNull())
+        .addColumn('accelerator', 'text', (c) => c.notNull())
+        .addColumn('hypervisor_version', 'text', (c) => c.notNull())
+        .addColumn('agent_version', 'text', (c) => c.notNull())
+        .addColumn('vcpus', 'integer', (c) => c.notNull())
+        .addColumn('memory_mib', 'bigint', (c) => c.notNull())
+        .addColumn('disk_gib', 'bigint', (c) => c.notNull())
+        .addColumn('firmware', 'text', (c) => c.notNull())
+        .addColumn('generation', 'bigint', (c) => c.notNull())
+        .addColumn('last_heartbeat_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('images')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.references('tenants.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('visibility', 'text', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('os_type', 'text', (c) => c.notNull())
+        .addColumn('os_distro', 'text', (c) => c.notNull())
+        .addColumn('firmware', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('files', 'text', (c) => c.notNull())
+        .addColumn('cmdline', 'text')
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('virtual_size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('min_disk_gib', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('images_tenant_name').on('images').columns(['tenant_id', 'name']).execute();
+
+      await db.schema
+        .createTable('flavors')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.references('tenants.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('vcpus', 'integer', (c) => c.notNull())
+        .addColumn('memory_mib', 'bigint', (c) => c.notNull())
+        .addColumn('disk_gib', 'integer', (c) => c.notNull())
+        .addColumn('max_vcpus', 'integer', (c) => c.notNull())
+        .addColumn('max_memory_mib', 'bigint', (c) => c.notNull())
+        .addColumn('disabled', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('flavors_name').on('flavors').columns(['name', 'tenant_id']).execute();
+
+      await db.schema
+        .createTable('key_pairs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('key_pairs_tenant_name', ['tenant_id', 'name'])
+        .execute();
+
+      await db.schema
+        .createTable('instances')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('image_id', 'text', (c) => c.notNull())
+        .addColumn('flavor_id', 'text', (c) => c.notNull())
+        .addColumn('host_id', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('desired_state', 'text', (c) => c.notNull())
+        .addColumn('vcpus', 'integer', (c) => c.notNull())
+        .addColumn('memory_mib', 'bigint', (c) => c.notNull())
+        .addColumn('disk_gib', 'integer', (c) => c.notNull())
+        .addColumn('max_vcpus', 'integer', (c) => c.notNull())
+        .addColumn('max_memory_mib', 'bigint', (c) => c.notNull())
+        .addColumn('target_vcpus', 'integer')
+        .addColumn('target_memory_mib', 'bigint')
+        .addColumn('user_data', 'text')
+        .addColumn('key_name', 'text')
+        .addColumn('password_sealed', 'text')
+        .addColumn('error_reason', 'text')
+        .addColumn('reboot_seq', 'integer', (c) => c.notNull())
+        .addColumn('power_seq', 'integer', (c) => c.notNull())
+        .addColumn('guest_ready_at', 'bigint')
+        .addColumn('launched_at', 'bigint')
+        .addColumn('metered_to', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('deleted_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('instances_tenant').on('instances').columns(['tenant_id', 'name']).execute();
+      await db.schema.createIndex('instances_host').on('instances').columns(['host_id']).execute();
+    },
+  },
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */

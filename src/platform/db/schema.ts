@@ -111,4 +111,121 @@ export interface Schema {
   audit_head: AuditHeadTable;
   usage_records: UsageRecordsTable;
   settings: SettingsTable;
+  hosts: HostsTable;
+  images: ImagesTable;
+  flavors: FlavorsTable;
+  key_pairs: KeyPairsTable;
+  instances: InstancesTable;
+}
+
+export interface HostsTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  state: 'up' | 'down';
+  /** Admin's intent: an enabled host takes new instances. */
+  enabled: number;
+  driver: string;
+  accelerator: string;
+  hypervisor_version: string;
+  agent_version: string;
+  vcpus: number;
+  memory_mib: number;
+  disk_gib: number;
+  firmware: string;
+  /** Bumped whenever the desired state of anything on the host changes; agents long-poll on it. */
+  generation: number;
+  last_heartbeat_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ImagesTable {
+  id: string;
+  tenant_id: string | null;
+  name: string;
+  visibility: 'public' | 'private';
+  /** qcow2 | raw | iso: a disk image; kernel: a kernel + initrd pair. */
+  format: 'qcow2' | 'raw' | 'iso' | 'kernel';
+  os_type: string;
+  os_distro: string;
+  firmware: 'bios' | 'uefi';
+  status: 'importing' | 'available' | 'error';
+  error: string | null;
+  /** JSON: { disk?: FileRef, kernel?: FileRef, initrd?: FileRef } with name, size, sha256. */
+  files: string;
+  cmdline: string | null;
+  size_bytes: number;
+  virtual_size_bytes: number;
+  min_disk_gib: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FlavorsTable {
+  id: string;
+  tenant_id: string | null;
+  name: string;
+  vcpus: number;
+  memory_mib: number;
+  disk_gib: number;
+  max_vcpus: number;
+  max_memory_mib: number;
+  disabled: number;
+  created_at: number;
+}
+
+export interface KeyPairsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: number;
+}
+
+export type InstanceState =
+  | 'building'
+  | 'starting'
+  | 'running'
+  | 'stopping'
+  | 'stopped'
+  | 'rebooting'
+  | 'resizing'
+  | 'deleting'
+  | 'deleted'
+  | 'error';
+
+export interface InstancesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  image_id: string;
+  flavor_id: string;
+  host_id: string | null;
+  state: InstanceState;
+  desired_state: 'running' | 'stopped' | 'deleted';
+  /** Current size (may differ from the flavor after a live resize). */
+  vcpus: number;
+  memory_mib: number;
+  disk_gib: number;
+  max_vcpus: number;
+  max_memory_mib: number;
+  /** Live-resize target while one is in progress. */
+  target_vcpus: number | null;
+  target_memory_mib: number | null;
+  user_data: string | null;
+  key_name: string | null;
+  /** Sealed guest password, when one was set. */
+  password_sealed: string | null;
+  error_reason: string | null;
+  reboot_seq: number;
+  power_seq: number;
+  guest_ready_at: number | null;
+  launched_at: number | null;
+  /** Usage is written up to this time (ms); null when not running. */
+  metered_to: number | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
 }

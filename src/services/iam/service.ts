@@ -343,6 +343,14 @@ export function createIamService(deps: IamServiceDeps) {
       return creds;
     },
 
+    /** The root platform administrator, for work the platform does on its own behalf. */
+    async systemContext(requestId = 'system'): Promise<RequestContext> {
+      const t = await findTenant(database.db, SYSTEM_TENANT);
+      const u = t ? await findUserByName(database.db, t.id, ROOT_USER) : undefined;
+      if (!u) throw new YunhaiError('InternalError', 'The platform has not been bootstrapped.');
+      return { requestId, sourceIp: 'local', principal: principalOf(u, 'session') };
+    },
+
     // ---- tenants -------------------------------------------------------------------------
 
     async createTenant(ctx: RequestContext, input: z.infer<typeof S.createTenantBody>) {

@@ -1,0 +1,421 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { AgentEvent, DesiredInstance } from '../services/compute/service.js';
+import { type Hypervisor, HypervisorError, type VmEvent, type VmSpec, type VmStatus } from './hypervisor.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentOptions {
+  /** Base URL of the control plane's api listener. */
+  controlPlane: string;
+  registrationToken: string;
+  /** Agent state (host.json, image cache); VMs live under the driver's own data dir. */
+  dataDir: string;
+  name: string;
+  driver: Hypervisor;
+  logger?: Logger;
+  heartbeatMs?: number;
+  /** How long a stop waits for the guest's ACPI power-off before a hard stop. */
+  stopTimeoutMs?: number;
+  consolePushMs?: number;
+  /** Long-poll wait in seconds. */
+  pollWaitSeconds?: number;
+}
+
+export interface Agent {
+  hostId: string;
+  /** Resolves when every instance has been reconciled against the latest desired state once. */
+  idle(): Promise<void>;
+  /** Stops the loops; VMs keep running. */
+  stop(): Promise<void>;
+}
+
+interface Applied {
+  powerSeq: number;
+  rebootSeq: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      r();
+    });
+  });
+
+/**
+ * The host agent: registers the host, heartbeats, long-polls the host's desired state and
+ * reconciles the hypervisor with it (define, start, stop, reboot, resize, destroy), reports what
+ * happened, and mirrors each VM's serial console to the control plane. It keeps no authority of
+ * its own: after a restart it rediscovers VMs from the driver and converges again.
+ */
+export async function startAgent(opts: AgentOptions): Promise<Agent> {
+  const log = opts.logger;
+  const driver = opts.driver;
+  const base = opts.controlPlane.replace(/\/$/, '');
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const stateFile = join(opts.dataDir, 'agent-state.json');
+  const applied: Record<string, Applied> = existsSync(stateFile)
+    ? JSON.parse(readFileSync(stateFile, 'utf8'))
+    : {};
+  const saveApplied = () => writeFileSync(stateFile, JSON.stringify(applied), { mode: 0o600 });
+  const abort = new AbortController();
+  let hostToken = '';
+
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    raw?: Buffer,
+    timeoutMs = 30_000,
+  ): Promise<unknown> {
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        ...(hostToken ? { authorization: `Bearer ${hostToken}` } : {}),
+        ...(raw
+          ? { 'content-type': 'application/octet-stream' }
+          : body !== undefined
+            ? { 'content-type': 'application/json' }
+            : {}),
+      },
+      body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined),
+      signal: AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  const report = (id: string, e: AgentEvent) =>
+    call('POST', `/agent/v1/instances/${id}/events`, e).catch((err) =>
+      log?.warn({ err: String(err), id, event: e.type }, 'event report failed'),
+    );
+
+  // ---- registration --------------------------------------------------------------------------
+  const caps = await driver.capabilities();
+  const reg = (await call('POST', '/agent/v1/register', {
+    registrationToken: opts.registrationToken,
+    name: opts.name,
+    agentVersion: AGENT_VERSION,
+    capabilities: caps,
+  })) as { hostId: string; hostToken: string };
+  hostToken = reg.hostToken;
+  writeFileSync(
+    join(opts.dataDir, 'host.json'),
+    JSON.stringify({ hostId: reg.hostId, name: opts.name, controlPlane: base }),
+    { mode: 0o600 },
+  );
+  log?.info({ hostId: reg.hostId, accelerator: caps.accelerator }, 'agent registered');
+
+  // ---- image cache ---------------------------------------------------------------------------
+  const cacheDir = join(opts.dataDir, 'image-cache');
+  const downloads = new Map<string, Promise<string>>();
+  function imageFile(image: DesiredInstance['image'], kind: string): Promise<string> {
+    const ref = image.files[kind];
+    if (!ref) throw new HypervisorError('ImageInvalid', `image ${image.id} has no ${kind} file`);
+    const path = join(cacheDir, image.id, kind);
+    const key = `${image.id}/${kind}`;
+    if (existsSync(path)) return Promise.resolve(path);
+    let p = downloads.get(key);
+    if (!p) {
+      p = (async () => {
+        mkdirSync(join(cacheDir, image.id), { recursive: true, mode: 0o700 });
+        const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+        const res = await fetch(`${base}/agent/v1/images/${image.id}/files/${kind}`, {
+          headers: { authorization: `Bearer ${hostToken}` },
+          signal: abort.signal,
+        });
+        if (!res.ok || !res.body)
+          throw new HypervisorError(
+            'ImageInvalid',
+            `downloading image ${image.id}/${kind}: HTTP ${res.status}`,
+          );
+        const hash = createHash('sha256');
+        const tap = new Transform({
+          transform(chunk: Buffer, _e, done) {
+            hash.update(chunk);
+            done(null, chunk);
+          },
+        });
+        try {
+          await pipeline(
+            Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+            tap,
+            createWriteStream(tmp, { mode: 0o600 }),
+          );
+          if (hash.digest('hex') !== ref.sha256)
+            throw new HypervisorError('ImageInvalid', `image ${image.id}/${kind} failed its checksum`);
+          const fh = await open(tmp, 'r');
+          await fh.sync();
+          await fh.close();
+          await rename(tmp, path);
+          return path;
+        } catch (e) {
+          await rm(tmp, { force: true });
+          throw e;
+        }
+      })().finally(() => downloads.delete(key));
+      downloads.set(key, p);
+    }
+    return p;
+  }
+
+  async function specFor(d: DesiredInstance): Promise<VmSpec> {
+    const secrets = (await call('GET', `/agent/v1/instances/${d.id}/secrets`)) as {
+      publicKey?: string;
+      password?: string;
+    };
+    const metaData = { ...d.cloudInit.metaData };
+    delete metaData['public-keys-name'];
+    if (secrets.publicKey) metaData['public-keys'] = secrets.publicKey;
+    let userData = d.cloudInit.userData;
+    if (!userData && secrets.password) {
+      userData = `#cloud-config\npassword: ${JSON.stringify(secrets.password)}\nchpasswd: { expire: false }\nssh_pwauth: true\n`;
+    }
+    const img = d.image;
+    const boot: VmSpec['boot'] =
+      img.format === 'kernel'
+        ? {
+            firmware: img.firmware,
+            kernel: {
+              kernelPath: await imageFile(img, 'kernel'),
+              initrdPath: img.files.initrd ? await imageFile(img, 'initrd') : undefined,
+              cmdline: img.cmdline ?? undefined,
+            },
+          }
+        : {
+            firmware: img.firmware,
+            diskImage: { path: await imageFile(img, 'disk'), format: img.format as 'qcow2' | 'raw' | 'iso' },
+          };
+    return {
+      id: d.id,
+      name: d.name,
+      vcpus: d.vcpus,
+      maxVcpus: d.maxVcpus,
+      memoryMiB: d.memoryMiB,
+      maxMemoryMiB: d.maxMemoryMiB,
+      diskGiB: d.diskGiB,
+      boot,
+      cloudInit: { userData, metaData },
+    };
+  }
+
+  // ---- reconciliation ------------------------------------------------------------------------
+  const chains = new Map<string, Promise<void>>();
+  const known = new Set<string>();
+  let lastDesired: DesiredInstance[] = [];
+  let haveDesired = false;
+
+  function serial(id: string, fn: () => Promise<void>): Promise<void> {
+    const next = (chains.get(id) ?? Promise.resolve()).then(fn, fn);
+    chains.set(
+      id,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  async function consoleTail(id: string) {
+    const st = await driver.readConsole(id, 0, 0).catch(() => null);
+    const end = st?.next ?? 0;
+    const r = await driver.readConsole(id, Math.max(0, end - 4096), 4096).catch(() => null);
+    return r ? r.data.toString('utf8').split('\n').slice(-15).join('\n') : undefined;
+  }
+
+  async function reconcileOne(d: DesiredInstance): Promise<void> {
+    let status: VmStatus | null = await driver.status(d.id);
+    const a = applied[d.id];
+    try {
+      if (d.desiredState === 'deleted') {
+        if (status) await driver.destroy(d.id);
+        delete applied[d.id];
+        saveApplied();
+        known.delete(d.id);
+        await report(d.id, { type: 'deleted' });
+        return;
+      }
+      known.add(d.id);
+      if (d.desiredState === 'stopped') {
+        if (status && (status.state === 'running' || status.state === 'paused')) {
+          const force = a !== undefined && d.powerSeq - a.powerSeq >= 1000;
+          await driver.stop(d.id, { timeoutMs: force ? 0 : (opts.stopTimeoutMs ?? 60_000) });
+          await report(d.id, { type: 'stopped', reason: force ? 'forced stop' : 'stopped' });
+        } else if (!status || status.state === 'stopped' || status.state === 'crashed') {
+          await report(d.id, { type: 'stopped', reason: 'not running' });
+        }
+        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+        saveApplied();
+        return;
+      }
+      // desired running
+      if (!status) {
+        await driver.define(await specFor(d));
+        status = await driver.status(d.id);
+      }
+      if (status && status.state !== 'running' && status.state !== 'paused') {
+        if (a && a.powerSeq >= d.powerSeq) return; // it stopped on its own; the control plane will record that
+        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+        saveApplied();
+        await driver.start(d.id);
+        await report(d.id, { type: 'running' });
+        status = await driver.status(d.id);
+      } else if (!a) {
+        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+        saveApplied();
+        await report(d.id, { type: 'running' });
+      }
+      const cur = applied[d.id]!;
+      if (d.rebootSeq > cur.rebootSeq) {
+        cur.rebootSeq = d.rebootSeq;
+        saveApplied();
+        await driver.reboot(d.id);
+        await report(d.id, { type: 'running' });
+      }
+      if (status && (status.vcpus !== d.vcpus || status.memoryMiB !== d.memoryMiB)) {
+        const after = await driver.resize(d.id, { vcpus: d.vcpus, memoryMiB: d.memoryMiB });
+        await report(d.id, { type: 'resized', vcpus: after.vcpus, memoryMiB: after.memoryMiB });
+      }
+    } catch (e) {
+      const reason =
+        e instanceof HypervisorError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+      log?.warn({ id: d.id, err: reason }, 'reconcile failed');
+      if (d.desiredState === 'deleted') return; // retried on the next pass
+      if (!applied[d.id]) applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+      saveApplied();
+      await report(d.id, { type: 'error', reason, consoleTail: await consoleTail(d.id) });
+    }
+  }
+
+  async function reconcileAll(desired: DesiredInstance[]) {
+    lastDesired = desired;
+    haveDesired = true;
+    const wanted = new Set(desired.map((d) => d.id));
+    await Promise.all(desired.map((d) => serial(d.id, () => reconcileOne(d))));
+    // VMs the control plane no longer wants here (deleted while this host was away) go.
+    for (const vm of await driver.list()) {
+      if (!wanted.has(vm.id)) {
+        log?.info({ id: vm.id }, 'destroying orphan VM');
+        await serial(vm.id, () => driver.destroy(vm.id)).catch(() => {});
+        known.delete(vm.id);
+      }
+    }
+  }
+
+  // ---- events from the driver ----------------------------------------------------------------
+  const unsubscribe = driver.onEvent((e: VmEvent) => {
+    switch (e.type) {
+      case 'guest-ready':
+        void report(e.id, { type: 'guest-ready' });
+        return;
+      case 'stopped':
+        void serial(e.id, async () => {
+          await pushConsole(e.id);
+          await report(e.id, { type: 'stopped', reason: e.reason });
+        });
+        return;
+      case 'crashed':
+        void serial(e.id, async () => {
+          await pushConsole(e.id);
+          await report(e.id, { type: 'crashed', reason: e.reason, consoleTail: await consoleTail(e.id) });
+        });
+        return;
+      case 'resized':
+        return;
+    }
+  });
+
+  // ---- console mirroring ---------------------------------------------------------------------
+  const pushed = new Map<string, { local: number; remote: number }>();
+  async function pushConsole(id: string) {
+    let p = pushed.get(id);
+    if (!p) {
+      const r = (await call(
+        'POST',
+        `/agent/v1/instances/${id}/console?offset=0`,
+        undefined,
+        Buffer.alloc(0),
+      )) as { size: number };
+      p = { local: r.size, remote: r.size };
+      pushed.set(id, p);
+    }
+    for (let i = 0; i < 16; i++) {
+      const chunk = await driver.readConsole(id, p.local, 64 * 1024).catch(() => null);
+      if (!chunk || chunk.data.length === 0) return;
+      const r = (await call(
+        'POST',
+        `/agent/v1/instances/${id}/console?offset=${p.remote}`,
+        undefined,
+        chunk.data,
+      )) as { size: number };
+      if (r.size === p.remote + chunk.data.length) p.local = chunk.next;
+      p.remote = r.size;
+    }
+  }
+
+  // ---- loops ---------------------------------------------------------------------------------
+  let generation = 0;
+  let idleWaiters: Array<() => void> = [];
+  const loops = [
+    (async () => {
+      while (!abort.signal.aborted) {
+        try {
+          const r = (await call(
+            'GET',
+            `/agent/v1/desired?after=${generation}&wait=${opts.pollWaitSeconds ?? 20}`,
+            undefined,
+            undefined,
+            ((opts.pollWaitSeconds ?? 20) + 10) * 1000,
+          )) as {
+            generation: number;
+            instances: DesiredInstance[];
+          };
+          generation = r.generation;
+          await reconcileAll(r.instances);
+          for (const w of idleWaiters) w();
+          idleWaiters = [];
+        } catch (e) {
+          if (abort.signal.aborted) break;
+          log?.warn({ err: String(e) }, 'desired-state poll failed; retrying');
+          await sleep(1000, abort.signal);
+        }
+      }
+    })(),
+    (async () => {
+      while (!abort.signal.aborted) {
+        await sleep(opts.heartbeatMs ?? 10_000, abort.signal);
+        if (abort.signal.aborted) break;
+        try {
+          const r = (await call('POST', '/agent/v1/heartbeat')) as { generation: number };
+          // Drift check: re-run reconciliation now and then even without changes.
+          if (haveDesired && r.generation === generation) await reconcileAll(lastDesired);
+        } catch (e) {
+          log?.warn({ err: String(e) }, 'heartbeat failed');
+        }
+      }
+    })(),
+    (async () => {
+      while (!abort.signal.aborted) {
+        await sleep(opts.consolePushMs ?? 500, abort.signal);
+        for (const id of known) await pushConsole(id).catch(() => {});
+      }
+    })(),
+  ];
+
+  return {
+    hostId: reg.hostId,
+    idle: () => new Promise<void>((r) => idleWaiters.push(r)),
+    async stop() {
+      abort.abort();
+      unsubscribe();
+      await Promise.allSettled(loops);
+      await Promise.allSettled([...chains.values()]);
+    },
+  };
+}

@@ -1,0 +1,3 @@
+import { runComputeApiSuite } from './compute-api.case.js';
+
+runComputeApiSuite('sqlite');

@@ -1,0 +1,286 @@
+import { z } from 'zod';
+import { pageQuery } from '../../platform/http/pagination.js';
+import { type RouteDef, route } from '../../platform/http/rest.js';
+import type { ConsoleStore } from './console-store.js';
+import type { ComputeService } from './service.js';
+
+const instanceId = z.strictObject({
+  id: z.string().regex(/^i-[a-z0-9]{12}$/, 'an instance id looks like i-xxxxxxxxxxxx'),
+});
+const name = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    'letters, digits, . _ -, at most 63 characters, starting with a letter or digit',
+  );
+const states = [
+  'building',
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'rebooting',
+  'resizing',
+  'deleting',
+  'error',
+] as const;
+
+export const instanceSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  name: z.string(),
+  imageId: z.string(),
+  flavorId: z.string(),
+  hostId: z.string().nullable(),
+  state: z.string(),
+  desiredState: z.enum(['running', 'stopped', 'deleted']),
+  vcpus: z.number(),
+  memoryMiB: z.number(),
+  diskGiB: z.number(),
+  maxVcpus: z.number(),
+  maxMemoryMiB: z.number(),
+  keyName: z.string().nullable(),
+  errorReason: z.string().nullable(),
+  guestReady: z.boolean(),
+  createdAt: z.string(),
+  launchedAt: z.string().nullable(),
+});
+const flavorSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  tenantId: z.string().nullable(),
+  vcpus: z.number(),
+  memoryMiB: z.number(),
+  diskGiB: z.number(),
+  maxVcpus: z.number(),
+  maxMemoryMiB: z.number(),
+  public: z.boolean(),
+});
+const keyPairSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  fingerprint: z.string(),
+  createdAt: z.string(),
+});
+const list = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): RouteDef[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/flavors',
+      operationId: 'listFlavors',
+      summary: 'Flavors you can launch: public ones and your tenant’s.',
+      tag: 'compute',
+      response: list(flavorSchema),
+      handler: (ctx) => compute.listFlavors(ctx),
+    }),
+    route({
+      method: 'POST',
+      path: '/flavors',
+      operationId: 'createFlavor',
+      summary: 'Create a flavor (platform admins); tenantId makes it private to one tenant.',
+      tag: 'compute',
+      body: z.strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
+        vcpus: z.number().int().min(1).max(256),
+        memoryMiB: z
+          .number()
+          .int()
+          .min(64)
+          .max(4 * 1024 * 1024),
+        diskGiB: z.number().int().min(1).max(65536),
+        maxVcpus: z.number().int().min(1).max(256).optional(),
+        maxMemoryMiB: z
+          .number()
+          .int()
+          .min(64)
+          .max(4 * 1024 * 1024)
+          .optional(),
+        tenantId: z.string().optional(),
+      }),
+      status: 201,
+      response: flavorSchema,
+      handler: (ctx, { body }) => compute.createFlavor(ctx, body),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/flavors/{id}',
+      operationId: 'deleteFlavor',
+      summary: 'Retire a flavor (running instances keep it).',
+      tag: 'compute',
+      params: z.strictObject({ id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/) }),
+      status: 204,
+      handler: (ctx, { params }) => compute.deleteFlavor(ctx, params.id),
+    }),
+    route({
+      method: 'GET',
+      path: '/key-pairs',
+      operationId: 'listKeyPairs',
+      summary: 'Your tenant’s SSH key pairs.',
+      tag: 'compute',
+      response: list(keyPairSchema),
+      handler: (ctx) => compute.listKeyPairs(ctx),
+    }),
+    route({
+      method: 'POST',
+      path: '/key-pairs',
+      operationId: 'importKeyPair',
+      summary: 'Import an OpenSSH public key.',
+      tag: 'compute',
+      body: z.strictObject({
+        name,
+        publicKey: z
+          .string()
+          .min(16)
+          .max(16 * 1024),
+      }),
+      status: 201,
+      response: keyPairSchema,
+      handler: (ctx, { body }) => compute.importKeyPair(ctx, body),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/key-pairs/{name}',
+      operationId: 'deleteKeyPair',
+      summary: 'Delete a key pair.',
+      tag: 'compute',
+      params: z.strictObject({ name }),
+      status: 204,
+      handler: (ctx, { params }) => compute.deleteKeyPair(ctx, params.name),
+    }),
+    route({
+      method: 'GET',
+      path: '/instances',
+      operationId: 'listInstances',
+      summary: 'Instances in your tenant (platform admins: all, or one tenant or host).',
+      tag: 'compute',
+      query: pageQuery.extend({
+        state: z.enum(states).optional(),
+        tenantId: z.string().max(64).optional(),
+        hostId: z.string().max(64).optional(),
+      }),
+      response: list(instanceSchema),
+      handler: (ctx, { query }) => compute.listInstances(ctx, query),
+    }),
+    route({
+      method: 'POST',
+      path: '/instances',
+      operationId: 'createInstance',
+      summary:
+        'Launch an instance; answers at once with state building. Poll until running (guestReady) or error.',
+      tag: 'compute',
+      body: z.strictObject({
+        name,
+        image: z.string().min(1).max(128),
+        flavor: z.string().min(1).max(64),
+        userData: z
+          .string()
+          .max(64 * 1024)
+          .optional(),
+        keyName: name.optional(),
+        password: z.string().min(8).max(128).optional(),
+      }),
+      status: 202,
+      response: instanceSchema,
+      handler: (ctx, { body }) => compute.createInstance(ctx, body),
+    }),
+    route({
+      method: 'GET',
+      path: '/instances/{id}',
+      operationId: 'getInstance',
+      summary: 'Show an instance.',
+      tag: 'compute',
+      params: instanceId,
+      response: instanceSchema,
+      handler: (ctx, { params }) => compute.getInstance(ctx, params.id),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/instances/{id}',
+      operationId: 'deleteInstance',
+      summary: 'Delete an instance (its disk goes with it).',
+      tag: 'compute',
+      params: instanceId,
+      status: 202,
+      response: z.object({ id: z.string(), state: z.string() }),
+      handler: async (ctx, { params }) => {
+        await compute.deleteInstance(ctx, params.id);
+        return { id: params.id, state: 'deleting' };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/instances/{id}/start',
+      operationId: 'startInstance',
+      summary: 'Start a stopped instance.',
+      tag: 'compute',
+      params: instanceId,
+      status: 202,
+      response: instanceSchema,
+      handler: (ctx, { params }) => compute.startInstance(ctx, params.id),
+    }),
+    route({
+      method: 'POST',
+      path: '/instances/{id}/stop',
+      operationId: 'stopInstance',
+      summary: 'Stop: ACPI power-off, then a hard stop after the timeout (force: at once).',
+      tag: 'compute',
+      params: instanceId,
+      body: z.strictObject({ force: z.boolean().optional() }).optional(),
+      status: 202,
+      response: instanceSchema,
+      handler: (ctx, { params, body }) => compute.stopInstance(ctx, params.id, { force: body?.force }),
+    }),
+    route({
+      method: 'POST',
+      path: '/instances/{id}/reboot',
+      operationId: 'rebootInstance',
+      summary: 'Reboot a running instance.',
+      tag: 'compute',
+      params: instanceId,
+      status: 202,
+      response: instanceSchema,
+      handler: (ctx, { params }) => compute.rebootInstance(ctx, params.id),
+    }),
+    route({
+      method: 'POST',
+      path: '/instances/{id}/resize',
+      operationId: 'resizeInstance',
+      summary: 'Live resize up to the flavor’s maxima: memory via the balloon, vCPUs via hotplug.',
+      tag: 'compute',
+      params: instanceId,
+      body: z.strictObject({
+        vcpus: z.number().int().min(1).max(256).optional(),
+        memoryMiB: z.number().int().min(128).optional(),
+      }),
+      status: 202,
+      response: instanceSchema,
+      handler: (ctx, { params, body }) => compute.resizeInstance(ctx, params.id, body),
+    }),
+    route({
+      method: 'GET',
+      path: '/instances/{id}/console',
+      operationId: 'getConsoleOutput',
+      summary: 'Serial console output from a byte offset; pass `next` back to follow.',
+      tag: 'compute',
+      params: instanceId,
+      query: z.strictObject({
+        offset: z.coerce.number().int().min(0).default(0),
+        maxBytes: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(1024 * 1024)
+          .default(65536),
+      }),
+      response: z.object({ data: z.string(), next: z.number(), size: z.number() }),
+      handler: async (ctx, { params, query }) => {
+        await compute.visibleInstance(ctx, params.id, 'compute:GetConsoleOutput');
+        const r = await consoles.read(params.id, query.offset, query.maxBytes);
+        return { data: r.data.toString('utf8'), next: r.next, size: await consoles.size(params.id) };
+      },
+    }),
+  ];
+}

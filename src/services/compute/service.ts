@@ -1,0 +1,956 @@
+import { createHash } from 'node:crypto';
+import { type AuditInput, appendAudit, appendAuditAlone } from '../../platform/audit/audit.js';
+import type { Sealer } from '../../platform/crypto/sealer.js';
+import { type Database, isUniqueViolation, type Tx } from '../../platform/db/database.js';
+import type { FlavorsTable, InstanceState, InstancesTable } from '../../platform/db/schema.js';
+import { notFound, YunhaiError } from '../../platform/errors.js';
+import { type Page, type PageQuery, stringCursor, toPage } from '../../platform/http/pagination.js';
+import { newId } from '../../platform/ids.js';
+import { type Action, authorize } from '../../platform/policy/authorize.js';
+import { principalLabel, type RequestContext } from '../../platform/policy/principal.js';
+import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
+import { recordUsage, type UsageInput } from '../../platform/usage/ledger.js';
+import type { HostNotifier } from '../hosts/notifier.js';
+import type { ImageService } from '../images/service.js';
+import { type HostSnapshot, place } from '../scheduler/placement.js';
+
+/** Compute meters written to the usage ledger (see the billing catalogue). */
+export const COMPUTE_METERS = {
+  instanceSeconds: 'compute.instance-seconds',
+  vcpuSeconds: 'compute.vcpu-seconds',
+  memoryMiBSeconds: 'compute.memory-mib-seconds',
+} as const;
+
+export interface FlavorView {
+  id: string;
+  name: string;
+  tenantId: string | null;
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  maxVcpus: number;
+  maxMemoryMiB: number;
+  public: boolean;
+}
+
+export interface InstanceView {
+  id: string;
+  tenantId: string;
+  name: string;
+  imageId: string;
+  flavorId: string;
+  hostId: string | null;
+  state: InstanceState;
+  desiredState: InstancesTable['desired_state'];
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  maxVcpus: number;
+  maxMemoryMiB: number;
+  keyName: string | null;
+  errorReason: string | null;
+  guestReady: boolean;
+  createdAt: string;
+  launchedAt: string | null;
+}
+
+export const flavorView = (f: FlavorsTable): FlavorView => ({
+  id: f.id,
+  name: f.name,
+  tenantId: f.tenant_id,
+  vcpus: f.vcpus,
+  memoryMiB: f.memory_mib,
+  diskGiB: f.disk_gib,
+  maxVcpus: f.max_vcpus,
+  maxMemoryMiB: f.max_memory_mib,
+  public: f.tenant_id === null,
+});
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export const instanceView = (i: InstancesTable): InstanceView => ({
+  id: i.id,
+  tenantId: i.tenant_id,
+  name: i.name,
+  imageId: i.image_id,
+  flavorId: i.flavor_id,
+  hostId: i.host_id,
+  state: i.state,
+  desiredState: i.desired_state,
+  vcpus: i.vcpus,
+  memoryMiB: i.memory_mib,
+  diskGiB: i.disk_gib,
+  maxVcpus: i.max_vcpus,
+  maxMemoryMiB: i.max_memory_mib,
+  keyName: i.key_name,
+  errorReason: i.error_reason,
+  guestReady: i.guest_ready_at !== null,
+  createdAt: iso(i.created_at)!,
+  launchedAt: iso(i.launched_at),
+});
+
+/** Flavors every fresh install has. `tiny.*` suits the built-in tiny guest. */
+export const DEFAULT_FLAVORS: Array<Omit<FlavorsTable, 'id' | 'created_at' | 'tenant_id' | 'disabled'>> = [
+  { name: 'tiny.small', vcpus: 1, memory_mib: 256, disk_gib: 1, max_vcpus: 2, max_memory_mib: 512 },
+  { name: 'tiny.medium', vcpus: 1, memory_mib: 512, disk_gib: 2, max_vcpus: 4, max_memory_mib: 1024 },
+  { name: 'm1.small', vcpus: 1, memory_mib: 2048, disk_gib: 20, max_vcpus: 2, max_memory_mib: 4096 },
+  { name: 'm1.medium', vcpus: 2, memory_mib: 4096, disk_gib: 40, max_vcpus: 4, max_memory_mib: 8192 },
+  { name: 'm1.large', vcpus: 4, memory_mib: 8192, disk_gib: 80, max_vcpus: 8, max_memory_mib: 16384 },
+];
+
+/** What an agent receives for each instance on its host. */
+export interface DesiredInstance {
+  id: string;
+  name: string;
+  desiredState: InstancesTable['desired_state'];
+  rebootSeq: number;
+  powerSeq: number;
+  vcpus: number;
+  memoryMiB: number;
+  maxVcpus: number;
+  maxMemoryMiB: number;
+  diskGiB: number;
+  image: {
+    id: string;
+    format: string;
+    firmware: 'bios' | 'uefi';
+    cmdline: string | null;
+    files: Record<string, { size: number; sha256: string }>;
+  };
+  cloudInit: { userData?: string; metaData: Record<string, string> };
+}
+
+export type AgentEvent =
+  | { type: 'running' }
+  | { type: 'guest-ready' }
+  | { type: 'stopped'; reason?: string }
+  | { type: 'crashed' | 'error'; reason: string; consoleTail?: string }
+  | { type: 'resized'; vcpus: number; memoryMiB: number }
+  | { type: 'deleted' };
+
+const ACTIVE_STATES: InstanceState[] = [
+  'building',
+  'starting',
+  'running',
+  'rebooting',
+  'resizing',
+  'stopping',
+];
+
+export function sshFingerprint(publicKey: string): string {
+  const parts = publicKey.trim().split(/\s+/);
+  const blob = Buffer.from(parts[1] ?? '', 'base64');
+  if (!/^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521))$/.test(parts[0] ?? '') || blob.length < 32) {
+    throw new YunhaiError(
+      'ValidationError',
+      'The public key is not an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-*).',
+    );
+  }
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+export function createComputeService(deps: {
+  database: Database;
+  sealer: Sealer;
+  images: ImageService;
+  notifier: HostNotifier;
+  now?: () => number;
+}) {
+  const { database, images, notifier } = deps;
+  const now = deps.now ?? Date.now;
+
+  const auditOf = (
+    ctx: RequestContext,
+    action: string,
+    resource: string,
+    tenantId: string,
+    extra: Partial<AuditInput> = {},
+  ): AuditInput => ({
+    tenantId,
+    principal: principalLabel(ctx.principal),
+    action,
+    resource,
+    outcome: 'success',
+    sourceIp: ctx.sourceIp,
+    requestId: ctx.requestId,
+    ...extra,
+  });
+
+  async function guard(ctx: RequestContext, action: Action, tenantId: string | null, label: string) {
+    const d = authorize(ctx.principal, action, { tenantId });
+    if (d.allowed) return;
+    const code = d.reason === 'the tenant is suspended' ? 'TenantSuspended' : 'AccessDenied';
+    await appendAuditAlone(
+      database,
+      auditOf(ctx, action, label, tenantId ?? ctx.principal.tenantId, { outcome: 'denied', errorCode: code }),
+    );
+    throw new YunhaiError(
+      code,
+      `User ${ctx.principal.arn} is not authorized to perform ${action} on ${label}: ${d.reason}.`,
+    );
+  }
+
+  async function visibleInstance(ctx: RequestContext, id: string, action: Action) {
+    const i = await database.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!i || (ctx.principal.role !== 'platform-admin' && i.tenant_id !== ctx.principal.tenantId))
+      throw notFound('Instance', id);
+    await guard(ctx, action, i.tenant_id, `instance/${i.id}`);
+    return i;
+  }
+
+  async function resolveFlavor(ctx: RequestContext, idOrName: string) {
+    const rows = await database.db
+      .selectFrom('flavors')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+      .where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', ctx.principal.tenantId)]))
+      .where('disabled', '=', 0)
+      .execute();
+    const f = rows.find((r) => r.tenant_id !== null) ?? rows[0];
+    if (!f) throw notFound('Flavor', idOrName);
+    return f;
+  }
+
+  /** Writes usage for the instance's running time since `metered_to`, in whole seconds. */
+  async function meter(trx: Tx, i: InstancesTable, until: number, stop: boolean): Promise<number | null> {
+    if (i.metered_to === null) return null;
+    const secs = Math.floor((until - i.metered_to) / 1000);
+    const to = i.metered_to + secs * 1000;
+    if (secs > 0) {
+      const flavor = await trx
+        .selectFrom('flavors')
+        .select('name')
+        .where('id', '=', i.flavor_id)
+        .executeTakeFirst();
+      const base = {
+        tenantId: i.tenant_id,
+        service: 'compute',
+        resourceId: i.id,
+        periodStart: i.metered_to,
+        periodEnd: to,
+      };
+      const rows: UsageInput[] = [
+        {
+          ...base,
+          meter: `${COMPUTE_METERS.instanceSeconds}:${flavor?.name ?? i.flavor_id}`,
+          quantity: secs,
+          idempotencyKey: `${i.id}:inst:${i.metered_to}`,
+        },
+        {
+          ...base,
+          meter: COMPUTE_METERS.vcpuSeconds,
+          quantity: secs * i.vcpus,
+          idempotencyKey: `${i.id}:vcpu:${i.metered_to}`,
+        },
+        {
+          ...base,
+          meter: COMPUTE_METERS.memoryMiBSeconds,
+          quantity: secs * i.memory_mib,
+          idempotencyKey: `${i.id}:mem:${i.metered_to}`,
+        },
+      ];
+      await recordUsage(trx, rows);
+    }
+    const next = stop ? null : to;
+    await trx.updateTable('instances').set({ metered_to: next }).where('id', '=', i.id).execute();
+    return next;
+  }
+
+  async function hostSnapshot(trx: Tx): Promise<HostSnapshot[]> {
+    const hosts = await trx.selectFrom('hosts').selectAll().execute();
+    const alloc = await trx
+      .selectFrom('instances')
+      .select([
+        'host_id',
+        (eb) => eb.fn.sum<number | string>('vcpus').as('v'),
+        (eb) => eb.fn.sum<number | string>('memory_mib').as('m'),
+        (eb) => eb.fn.sum<number | string>('disk_gib').as('d'),
+      ])
+      .where('deleted_at', 'is', null)
+      .where('host_id', 'is not', null)
+      .groupBy('host_id')
+      .execute();
+    const by = new Map(alloc.map((a) => [a.host_id, a]));
+    return hosts.map((h) => {
+      const a = by.get(h.id);
+      return {
+        id: h.id,
+        name: h.name,
+        up: h.state === 'up',
+        enabled: h.enabled === 1,
+        vcpus: h.vcpus,
+        memoryMiB: h.memory_mib,
+        diskGiB: h.disk_gib,
+        firmware: JSON.parse(h.firmware) as string[],
+        allocated: { vcpus: Number(a?.v ?? 0), memoryMiB: Number(a?.m ?? 0), diskGiB: Number(a?.d ?? 0) },
+      };
+    });
+  }
+
+  /** Bumps the host's generation (also takes its row lock on PostgreSQL) so its agent re-reads. */
+  const touchHost = (trx: Tx, hostId: string) =>
+    trx
+      .updateTable('hosts')
+      .set((eb) => ({ generation: eb('generation', '+', 1) }))
+      .where('id', '=', hostId)
+      .execute();
+
+  async function releaseInstanceQuota(trx: Tx, i: InstancesTable) {
+    await releaseQuota(trx, i.tenant_id, 'instances', 1);
+    await releaseQuota(trx, i.tenant_id, 'vcpus', i.vcpus);
+    await releaseQuota(trx, i.tenant_id, 'memoryMiB', i.memory_mib);
+  }
+
+  async function finishDelete(trx: Tx, i: InstancesTable, ts: number) {
+    await meter(trx, i, ts, true);
+    await trx
+      .updateTable('instances')
+      .set({ state: 'deleted', deleted_at: ts, updated_at: ts, metered_to: null })
+      .where('id', '=', i.id)
+      .execute();
+    await releaseInstanceQuota(trx, i);
+  }
+
+  /** Changes desired state and moves to a transitional state; the agent does the rest. */
+  async function transition(
+    ctx: RequestContext,
+    id: string,
+    action: Action,
+    change: (i: InstancesTable) => Partial<InstancesTable>,
+  ) {
+    const i = await visibleInstance(ctx, id, action);
+    const patch = change(i);
+    const updated = await database.tx(async (trx) => {
+      await trx
+        .updateTable('instances')
+        .set({ ...patch, updated_at: now() })
+        .where('id', '=', i.id)
+        .execute();
+      if (i.host_id) await touchHost(trx, i.host_id);
+      await appendAudit(trx, auditOf(ctx, action, `instance/${i.id}`, i.tenant_id, { details: patch }));
+      return { ...i, ...patch };
+    });
+    if (i.host_id) notifier.notify(i.host_id);
+    return instanceView(updated);
+  }
+
+  return {
+    async seedDefaultFlavors() {
+      const any = await database.db.selectFrom('flavors').select('id').limit(1).execute();
+      if (any.length) return;
+      await database.db
+        .insertInto('flavors')
+        .values(
+          DEFAULT_FLAVORS.map((f) => ({
+            ...f,
+            id: newId('flv'),
+            tenant_id: null,
+            disabled: 0,
+            created_at: now(),
+          })),
+        )
+        .execute();
+    },
+
+    // ---- flavors -------------------------------------------------------------------------
+    async listFlavors(ctx: RequestContext): Promise<Page<FlavorView>> {
+      await guard(ctx, 'compute:ListFlavors', ctx.principal.tenantId, 'flavors');
+      let q = database.db
+        .selectFrom('flavors')
+        .selectAll()
+        .where('disabled', '=', 0)
+        .orderBy('vcpus')
+        .orderBy('memory_mib')
+        .orderBy('name');
+      if (ctx.principal.role !== 'platform-admin')
+        q = q.where((eb) =>
+          eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', ctx.principal.tenantId)]),
+        );
+      return { items: (await q.execute()).map(flavorView), nextCursor: null };
+    },
+
+    async createFlavor(
+      ctx: RequestContext,
+      input: {
+        name: string;
+        vcpus: number;
+        memoryMiB: number;
+        diskGiB: number;
+        maxVcpus?: number;
+        maxMemoryMiB?: number;
+        tenantId?: string;
+      },
+    ) {
+      await guard(ctx, 'compute:CreateFlavor', null, `flavor/${input.name}`);
+      const maxVcpus = input.maxVcpus ?? input.vcpus;
+      const maxMem = input.maxMemoryMiB ?? input.memoryMiB;
+      if (maxVcpus < input.vcpus || maxMem < input.memoryMiB)
+        throw new YunhaiError(
+          'ValidationError',
+          'maxVcpus and maxMemoryMiB must be at least vcpus and memoryMiB.',
+        );
+      const row: FlavorsTable = {
+        id: newId('flv'),
+        tenant_id: input.tenantId ?? null,
+        name: input.name,
+        vcpus: input.vcpus,
+        memory_mib: input.memoryMiB,
+        disk_gib: input.diskGiB,
+        max_vcpus: maxVcpus,
+        max_memory_mib: maxMem,
+        disabled: 0,
+        created_at: now(),
+      };
+      await database.tx(async (trx) => {
+        const dup = await trx
+          .selectFrom('flavors')
+          .select('id')
+          .where('name', '=', input.name)
+          .where('disabled', '=', 0)
+          .execute();
+        if (dup.length) throw new YunhaiError('AlreadyExists', `Flavor ${input.name} already exists.`);
+        await trx.insertInto('flavors').values(row).execute();
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'compute:CreateFlavor', `flavor/${row.name}`, ctx.principal.tenantId, {
+            details: { id: row.id },
+          }),
+        );
+      });
+      return flavorView(row);
+    },
+
+    async deleteFlavor(ctx: RequestContext, idOrName: string) {
+      await guard(ctx, 'compute:DeleteFlavor', null, `flavor/${idOrName}`);
+      const f = await resolveFlavor(ctx, idOrName);
+      // Instances keep referring to it, so a flavor is disabled rather than removed.
+      await database.tx(async (trx) => {
+        await trx.updateTable('flavors').set({ disabled: 1 }).where('id', '=', f.id).execute();
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'compute:DeleteFlavor', `flavor/${f.name}`, ctx.principal.tenantId),
+        );
+      });
+    },
+
+    // ---- key pairs -----------------------------------------------------------------------
+    async importKeyPair(ctx: RequestContext, input: { name: string; publicKey: string }) {
+      await guard(ctx, 'compute:ImportKeyPair', ctx.principal.tenantId, `key-pair/${input.name}`);
+      const fingerprint = sshFingerprint(input.publicKey);
+      const row = {
+        id: newId('key'),
+        tenant_id: ctx.principal.tenantId,
+        name: input.name,
+        public_key: input.publicKey.trim(),
+        fingerprint,
+        created_at: now(),
+      };
+      await database.tx(async (trx) => {
+        try {
+          await trx.insertInto('key_pairs').values(row).execute();
+        } catch (e) {
+          if (isUniqueViolation(e))
+            throw new YunhaiError('AlreadyExists', `Key pair ${input.name} already exists.`);
+          throw e;
+        }
+        await appendAudit(trx, auditOf(ctx, 'compute:ImportKeyPair', `key-pair/${row.name}`, row.tenant_id));
+      });
+      return { id: row.id, name: row.name, fingerprint, createdAt: iso(row.created_at)! };
+    },
+
+    async listKeyPairs(ctx: RequestContext) {
+      await guard(ctx, 'compute:ListKeyPairs', ctx.principal.tenantId, 'key-pairs');
+      const rows = await database.db
+        .selectFrom('key_pairs')
+        .selectAll()
+        .where('tenant_id', '=', ctx.principal.tenantId)
+        .orderBy('name')
+        .execute();
+      return {
+        items: rows.map((r) => ({
+          id: r.id,
+          name: r.name,
+          fingerprint: r.fingerprint,
+          createdAt: iso(r.created_at)!,
+        })),
+        nextCursor: null,
+      };
+    },
+
+    async deleteKeyPair(ctx: RequestContext, name: string) {
+      await guard(ctx, 'compute:DeleteKeyPair', ctx.principal.tenantId, `key-pair/${name}`);
+      await database.tx(async (trx) => {
+        const r = await trx
+          .deleteFrom('key_pairs')
+          .where('tenant_id', '=', ctx.principal.tenantId)
+          .where('name', '=', name)
+          .executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) throw notFound('Key pair', name);
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'compute:DeleteKeyPair', `key-pair/${name}`, ctx.principal.tenantId),
+        );
+      });
+    },
+
+    // ---- instances -----------------------------------------------------------------------
+    async createInstance(
+      ctx: RequestContext,
+      input: {
+        name: string;
+        image: string;
+        flavor: string;
+        userData?: string;
+        keyName?: string;
+        password?: string;
+      },
+    ) {
+      await guard(ctx, 'compute:RunInstance', ctx.principal.tenantId, `instance/${input.name}`);
+      const image = await images.resolve(ctx, input.image);
+      if (image.status !== 'available')
+        throw new YunhaiError(
+          'InvalidState',
+          `Image ${image.id} is ${image.status}${image.error ? `: ${image.error}` : ''}.`,
+        );
+      const flavor = await resolveFlavor(ctx, input.flavor);
+      if (image.min_disk_gib > flavor.disk_gib) {
+        throw new YunhaiError(
+          'ValidationError',
+          `Image ${image.name} needs a ${image.min_disk_gib} GiB disk; flavor ${flavor.name} has ${flavor.disk_gib} GiB.`,
+        );
+      }
+      if (input.keyName) {
+        const k = await database.db
+          .selectFrom('key_pairs')
+          .select('id')
+          .where('tenant_id', '=', ctx.principal.tenantId)
+          .where('name', '=', input.keyName)
+          .executeTakeFirst();
+        if (!k) throw notFound('Key pair', input.keyName);
+      }
+      const tenantId = ctx.principal.tenantId;
+      const id = newId('i');
+      const created = await database.tx(async (trx) => {
+        await reserveQuota(trx, tenantId, 'instances', 1);
+        await reserveQuota(trx, tenantId, 'vcpus', flavor.vcpus);
+        await reserveQuota(trx, tenantId, 'memoryMiB', flavor.memory_mib);
+        const req = {
+          vcpus: flavor.vcpus,
+          memoryMiB: flavor.memory_mib,
+          diskGiB: flavor.disk_gib,
+          firmware: image.firmware,
+        };
+        const p = place(await hostSnapshot(trx), req);
+        if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
+        await touchHost(trx, p.hostId);
+        // Re-check under the host's row lock: a concurrent create may have taken the room.
+        const again = place(
+          (await hostSnapshot(trx)).filter((h) => h.id === p.hostId),
+          req,
+        );
+        if (!again.ok)
+          throw new YunhaiError('InsufficientCapacity', again.message, { filters: again.filters });
+        const ts = now();
+        const row: InstancesTable = {
+          id,
+          tenant_id: tenantId,
+          name: input.name,
+          image_id: image.id,
+          flavor_id: flavor.id,
+          host_id: p.hostId,
+          state: 'building',
+          desired_state: 'running',
+          vcpus: flavor.vcpus,
+          memory_mib: flavor.memory_mib,
+          disk_gib: flavor.disk_gib,
+          max_vcpus: flavor.max_vcpus,
+          max_memory_mib: flavor.max_memory_mib,
+          user_data: input.userData ?? null,
+          key_name: input.keyName ?? null,
+          password_sealed: input.password
+            ? deps.sealer.seal(input.password, `instance-password:${id}`)
+            : null,
+          error_reason: null,
+          target_vcpus: null,
+          target_memory_mib: null,
+          reboot_seq: 0,
+          power_seq: 0,
+          guest_ready_at: null,
+          launched_at: null,
+          metered_to: null,
+          created_at: ts,
+          updated_at: ts,
+          deleted_at: null,
+        };
+        await trx.insertInto('instances').values(row).execute();
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'compute:RunInstance', `instance/${id}`, tenantId, {
+            details: { name: input.name, image: image.id, flavor: flavor.name, host: p.hostId },
+          }),
+        );
+        return row;
+      });
+      notifier.notify(created.host_id!);
+      return instanceView(created);
+    },
+
+    async listInstances(
+      ctx: RequestContext,
+      q: PageQuery & { state?: InstanceState; tenantId?: string; hostId?: string },
+    ): Promise<Page<InstanceView>> {
+      await guard(ctx, 'compute:ListInstances', q.tenantId ?? ctx.principal.tenantId, 'instances');
+      let query = database.db
+        .selectFrom('instances')
+        .selectAll()
+        .where('deleted_at', 'is', null)
+        .orderBy('id')
+        .limit(q.limit + 1);
+      const tenantId = ctx.principal.role === 'platform-admin' ? q.tenantId : ctx.principal.tenantId;
+      if (tenantId) query = query.where('tenant_id', '=', tenantId);
+      if (q.state) query = query.where('state', '=', q.state);
+      if (q.hostId) query = query.where('host_id', '=', q.hostId);
+      const after = stringCursor(q.cursor);
+      if (after !== undefined) query = query.where('id', '>', after);
+      return toPage(await query.execute(), q.limit, instanceView, (r) => [r.id]);
+    },
+
+    async getInstance(ctx: RequestContext, id: string) {
+      return instanceView(await visibleInstance(ctx, id, 'compute:DescribeInstance'));
+    },
+
+    async startInstance(ctx: RequestContext, id: string) {
+      return transition(ctx, id, 'compute:StartInstance', (i) => {
+        if (i.state !== 'stopped' && i.state !== 'error')
+          throw new YunhaiError(
+            'InvalidState',
+            `Instance ${id} is ${i.state}; only a stopped instance can be started.`,
+          );
+        return {
+          desired_state: 'running',
+          state: 'starting',
+          error_reason: null,
+          power_seq: i.power_seq + 1,
+        };
+      });
+    },
+
+    async stopInstance(ctx: RequestContext, id: string, opts: { force?: boolean } = {}) {
+      return transition(ctx, id, 'compute:StopInstance', (i) => {
+        if (
+          !['running', 'starting', 'building', 'rebooting', 'resizing'].includes(i.state) &&
+          !(opts.force && i.state === 'stopping')
+        ) {
+          throw new YunhaiError('InvalidState', `Instance ${id} is ${i.state}; it cannot be stopped.`);
+        }
+        return {
+          desired_state: 'stopped',
+          state: 'stopping',
+          power_seq: i.power_seq + (opts.force ? 1000 : 1),
+        };
+      });
+    },
+
+    async rebootInstance(ctx: RequestContext, id: string) {
+      return transition(ctx, id, 'compute:RebootInstance', (i) => {
+        if (i.state !== 'running')
+          throw new YunhaiError(
+            'InvalidState',
+            `Instance ${id} is ${i.state}; only a running instance can be rebooted.`,
+          );
+        return { state: 'rebooting', reboot_seq: i.reboot_seq + 1, guest_ready_at: null };
+      });
+    },
+
+    /** Live resize within the flavor's maxima (quota reserved for the growth). */
+    async resizeInstance(ctx: RequestContext, id: string, target: { vcpus?: number; memoryMiB?: number }) {
+      const i = await visibleInstance(ctx, id, 'compute:ResizeInstance');
+      if (i.state !== 'running')
+        throw new YunhaiError(
+          'InvalidState',
+          `Instance ${id} is ${i.state}; live resize needs a running instance.`,
+        );
+      const vcpus = target.vcpus ?? i.vcpus;
+      const mem = target.memoryMiB ?? i.memory_mib;
+      if (vcpus < 1 || vcpus > i.max_vcpus)
+        throw new YunhaiError('ValidationError', `vcpus must be 1..${i.max_vcpus} for this flavor.`);
+      if (mem < 128 || mem > i.max_memory_mib)
+        throw new YunhaiError(
+          'ValidationError',
+          `memoryMiB must be 128..${i.max_memory_mib} for this flavor.`,
+        );
+      await database.tx(async (trx) => {
+        // Reserve growth now; shrinking is released when the agent confirms.
+        if (vcpus > i.vcpus) await reserveQuota(trx, i.tenant_id, 'vcpus', vcpus - i.vcpus);
+        if (mem > i.memory_mib) await reserveQuota(trx, i.tenant_id, 'memoryMiB', mem - i.memory_mib);
+        await trx
+          .updateTable('instances')
+          .set({ state: 'resizing', target_vcpus: vcpus, target_memory_mib: mem, updated_at: now() })
+          .where('id', '=', i.id)
+          .execute();
+        if (i.host_id) await touchHost(trx, i.host_id);
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'compute:ResizeInstance', `instance/${i.id}`, i.tenant_id, {
+            details: { from: { vcpus: i.vcpus, memoryMiB: i.memory_mib }, to: { vcpus, memoryMiB: mem } },
+          }),
+        );
+      });
+      if (i.host_id) notifier.notify(i.host_id);
+      return instanceView({ ...i, state: 'resizing' });
+    },
+
+    async deleteInstance(ctx: RequestContext, id: string) {
+      const i = await visibleInstance(ctx, id, 'compute:TerminateInstance');
+      const host = i.host_id
+        ? await database.db.selectFrom('hosts').select('state').where('id', '=', i.host_id).executeTakeFirst()
+        : undefined;
+      const ts = now();
+      await database.tx(async (trx) => {
+        if (!i.host_id || host?.state !== 'up') {
+          // No live agent to ask: finish now; a returning agent destroys what it no longer should run.
+          await finishDelete(trx, i, ts);
+        } else {
+          await trx
+            .updateTable('instances')
+            .set({ desired_state: 'deleted', state: 'deleting', updated_at: ts })
+            .where('id', '=', i.id)
+            .execute();
+          await touchHost(trx, i.host_id);
+        }
+        await appendAudit(trx, auditOf(ctx, 'compute:TerminateInstance', `instance/${i.id}`, i.tenant_id));
+      });
+      if (i.host_id) notifier.notify(i.host_id);
+    },
+
+    visibleInstance,
+
+    // ---- agent side ----------------------------------------------------------------------
+
+    /** The desired state of every instance placed on a host. */
+    async desiredForHost(hostId: string): Promise<DesiredInstance[]> {
+      const rows = await database.db
+        .selectFrom('instances')
+        .innerJoin('images', 'images.id', 'instances.image_id')
+        .selectAll('instances')
+        .select(['images.format', 'images.firmware', 'images.cmdline', 'images.files'])
+        .where('instances.host_id', '=', hostId)
+        .where('instances.deleted_at', 'is', null)
+        .execute();
+      return rows.map((r) => {
+        const keys = r.key_name ? r.key_name : undefined;
+        const meta: Record<string, string> = { 'instance-id': r.id, 'local-hostname': r.name };
+        if (keys) meta['public-keys-name'] = keys;
+        return {
+          id: r.id,
+          name: r.name,
+          desiredState: r.desired_state,
+          rebootSeq: r.reboot_seq,
+          powerSeq: r.power_seq,
+          vcpus: r.target_vcpus ?? r.vcpus,
+          memoryMiB: r.target_memory_mib ?? r.memory_mib,
+          maxVcpus: r.max_vcpus,
+          maxMemoryMiB: r.max_memory_mib,
+          diskGiB: r.disk_gib,
+          image: {
+            id: r.image_id,
+            format: r.format,
+            firmware: r.firmware,
+            cmdline: r.cmdline,
+            files: JSON.parse(r.files),
+          },
+          cloudInit: { userData: r.user_data ?? undefined, metaData: meta },
+        };
+      });
+    },
+
+    /** Public keys for the instance's key pair (cloud-init `public-keys`), and the guest password. */
+    async guestSecrets(instanceId: string) {
+      const i = await database.db
+        .selectFrom('instances')
+        .select(['tenant_id', 'key_name', 'password_sealed'])
+        .where('id', '=', instanceId)
+        .executeTakeFirst();
+      if (!i) return {};
+      const key = i.key_name
+        ? await database.db
+            .selectFrom('key_pairs')
+            .select('public_key')
+            .where('tenant_id', '=', i.tenant_id)
+            .where('name', '=', i.key_name)
+            .executeTakeFirst()
+        : undefined;
+      return {
+        publicKey: key?.public_key,
+        password: i.password_sealed
+          ? deps.sealer.open(i.password_sealed, `instance-password:${instanceId}`).toString('utf8')
+          : undefined,
+      };
+    },
+
+    /** Applies what an agent reports about one of its instances. */
+    async applyAgentEvent(hostId: string, instanceId: string, e: AgentEvent) {
+      const ts = now();
+      await database.tx(async (trx) => {
+        const i = await trx
+          .selectFrom('instances')
+          .selectAll()
+          .where('id', '=', instanceId)
+          .where('host_id', '=', hostId)
+          .executeTakeFirst();
+        if (!i || i.deleted_at !== null) return;
+        const audit = (
+          action: string,
+          details: Record<string, unknown> = {},
+          outcome: AuditInput['outcome'] = 'success',
+        ) =>
+          appendAudit(trx, {
+            tenantId: i.tenant_id,
+            principal: `host:${hostId}`,
+            action,
+            resource: `instance/${i.id}`,
+            outcome,
+            sourceIp: 'agent',
+            requestId: `agent-${ts}`,
+            details,
+          });
+        switch (e.type) {
+          case 'running': {
+            if (i.desired_state !== 'running') return;
+            const fresh = i.metered_to === null;
+            await trx
+              .updateTable('instances')
+              .set({
+                state: 'running',
+                error_reason: null,
+                launched_at: i.launched_at ?? ts,
+                metered_to: fresh ? ts : i.metered_to,
+                updated_at: ts,
+              })
+              .where('id', '=', i.id)
+              .execute();
+            if (i.state !== 'running') await audit('compute:InstanceRunning');
+            return;
+          }
+          case 'guest-ready':
+            await trx
+              .updateTable('instances')
+              .set({ guest_ready_at: ts, state: i.state === 'rebooting' ? 'running' : i.state })
+              .where('id', '=', i.id)
+              .execute();
+            return;
+          case 'stopped': {
+            await meter(trx, i, ts, true);
+            // A guest that powered itself off stays off, as on AWS.
+            const desired = i.desired_state === 'deleted' ? 'deleted' : 'stopped';
+            await trx
+              .updateTable('instances')
+              .set({
+                state: desired === 'deleted' ? 'deleting' : 'stopped',
+                desired_state: desired,
+                guest_ready_at: null,
+                updated_at: ts,
+              })
+              .where('id', '=', i.id)
+              .execute();
+            await audit('compute:InstanceStopped', { reason: e.reason ?? 'stopped' });
+            return;
+          }
+          case 'crashed':
+          case 'error': {
+            await meter(trx, i, ts, true);
+            const reason = e.consoleTail ? `${e.reason}\n--- console tail ---\n${e.consoleTail}` : e.reason;
+            await trx
+              .updateTable('instances')
+              .set({
+                state: 'error',
+                desired_state: i.desired_state === 'deleted' ? 'deleted' : 'stopped',
+                error_reason: reason.slice(0, 8000),
+                guest_ready_at: null,
+                updated_at: ts,
+              })
+              .where('id', '=', i.id)
+              .execute();
+            await audit('compute:InstanceError', { reason: e.reason }, 'failure');
+            return;
+          }
+          case 'resized': {
+            // Metered at the old size up to now; the new size counts from this moment.
+            const next = await meter(trx, i, ts, false);
+            if (e.vcpus < i.vcpus) await releaseQuota(trx, i.tenant_id, 'vcpus', i.vcpus - e.vcpus);
+            if (e.memoryMiB < i.memory_mib)
+              await releaseQuota(trx, i.tenant_id, 'memoryMiB', i.memory_mib - e.memoryMiB);
+            await trx
+              .updateTable('instances')
+              .set({
+                vcpus: e.vcpus,
+                memory_mib: e.memoryMiB,
+                target_vcpus: null,
+                target_memory_mib: null,
+                state: 'running',
+                metered_to: next,
+                updated_at: ts,
+              })
+              .where('id', '=', i.id)
+              .execute();
+            await audit('compute:InstanceResized', { vcpus: e.vcpus, memoryMiB: e.memoryMiB });
+            return;
+          }
+          case 'deleted':
+            await finishDelete(trx, i, ts);
+            await audit('compute:InstanceDeleted');
+            return;
+        }
+      });
+    },
+
+    /** Marks instances of a lost host: in-flight work ends in error; deletions complete. */
+    async hostLost(hostId: string) {
+      const ts = now();
+      await database.tx(async (trx) => {
+        const rows = await trx
+          .selectFrom('instances')
+          .selectAll()
+          .where('host_id', '=', hostId)
+          .where('deleted_at', 'is', null)
+          .execute();
+        for (const i of rows) {
+          if (i.desired_state === 'deleted') {
+            await finishDelete(trx, i, ts);
+          } else if (ACTIVE_STATES.includes(i.state)) {
+            await meter(trx, i, ts, true);
+            await trx
+              .updateTable('instances')
+              .set({
+                state: 'error',
+                error_reason: `The host agent stopped responding (host ${hostId}).`,
+                updated_at: ts,
+              })
+              .where('id', '=', i.id)
+              .execute();
+          }
+        }
+      });
+    },
+
+    /** Writes usage for every running instance up to now (a background loop calls this). */
+    async meterRunning() {
+      const ts = now();
+      const rows = await database.db
+        .selectFrom('instances')
+        .selectAll()
+        .where('metered_to', 'is not', null)
+        .where('deleted_at', 'is', null)
+        .execute();
+      for (const i of rows) await database.tx((trx) => meter(trx, i, ts, false));
+      return rows.length;
+    },
+  };
+}
+
+export type ComputeService = ReturnType<typeof createComputeService>;
