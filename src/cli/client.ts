@@ -207,13 +207,14 @@ export class ApiClient {
     if (e && typeof e.code === 'string') {
       const msg = typeof e.message === 'string' ? oneLine(e.message) : '';
       const req = typeof e.requestId === 'string' ? ` (request ${e.requestId})` : '';
-      return new CliError(`${e.code}: ${msg}${req}`, 1);
+      return new CliError(`${e.code}: ${msg}${req}`, 1, { code: e.code, status: res.status });
     }
     const requestId = res.headers.get('x-request-id');
     const snippet = oneLine(text).slice(0, 200);
     return new CliError(
       `HTTP ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ''}${requestId ? ` (request ${requestId})` : ''}`,
       1,
+      { status: res.status },
     );
   }
 

@@ -15,6 +15,8 @@ export interface CliIo {
   columns?: number;
   /** Reads one line from the terminal; `hidden` turns echo off (passwords). Only when interactive. */
   prompt?(question: string, opts?: { hidden?: boolean }): Promise<string>;
+  /** Reads standard input to its end (`--user-data -`); undefined when there is none to read. */
+  readStdin?(): Promise<string>;
 }
 
 /** Everything a command needs besides its own options. */
@@ -66,6 +68,14 @@ function promptTerminal(question: string, opts: { hidden?: boolean } = {}): Prom
   });
 }
 
+/** Reads all of stdin as UTF-8. */
+async function readAllStdin(): Promise<string> {
+  if (stdin.isTTY) stderr.write('(reading standard input; end with Ctrl-D)\n');
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The real terminal. */
 export function processIo(): CliIo {
   const interactive = Boolean(stdin.isTTY && stdout.isTTY);
@@ -76,6 +86,7 @@ export function processIo(): CliIo {
     errIsTTY: Boolean(stderr.isTTY),
     columns: stdout.isTTY ? stdout.columns : undefined,
     prompt: stdin.isTTY ? promptTerminal : undefined,
+    readStdin: readAllStdin,
   };
 }
 

@@ -1,7 +1,26 @@
 /** Wire shapes the CLI reads (the server's zod schemas are the source of truth; these are type-only). */
+import type { FlavorView, InstanceView } from '../services/compute/service.js';
+import type { HostView } from '../services/hosts/service.js';
 import type { AccessKeyView, TenantView, UserView } from '../services/iam/schema.js';
+import type { ImageView } from '../services/images/service.js';
 
-export type { AccessKeyView, TenantView, UserView };
+export type { AccessKeyView, FlavorView, HostView, ImageView, InstanceView, TenantView, UserView };
+
+export interface KeyPairView {
+  id: string;
+  name: string;
+  fingerprint: string;
+  createdAt: string;
+}
+
+export interface ConsoleChunk {
+  /** Console bytes from the requested offset, decoded as UTF-8. */
+  data: string;
+  /** The offset to ask for next. */
+  next: number;
+  /** Bytes stored so far. */
+  size: number;
+}
 
 export interface WhoAmI {
   user: UserView;

@@ -67,8 +67,8 @@ export interface ControlPlane {
   images: ImageService;
   compute: ComputeService;
   hosts: HostService;
-  /** The in-process agent, when `localAgent` was given. */
-  agent: Agent | null;
+  /** The in-process agent once registered (null without `localAgent`, or when it failed to start). */
+  agent(): Promise<Agent | null>;
   metrics: Metrics;
   logger: Logger;
   close(): Promise<void>;
@@ -245,8 +245,10 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   every('metering', cfg.meterIntervalMs ?? 60_000, () => compute.meterRunning());
 
   // ---- the local host agent (yunhai up) --------------------------------------------------
-  let agent: Agent | null = null;
-  if (cfg.localAgent) {
+  // Started in the background: probing the accelerator can take seconds, start-up should not.
+  let agentStarting: Promise<Agent | null> = Promise.resolve(null);
+  const localAgent = cfg.localAgent;
+  if (localAgent) {
     const tokenFile = join(dataDir, 'agent-registration.token');
     let token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
     const stored = await database.db
@@ -258,15 +260,18 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       token = await hosts.createRegistrationToken();
       writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
     }
-    agent = await startAgent({
+    agentStarting = startAgent({
       controlPlane: endpoints.api,
       registrationToken: token,
       dataDir: join(dataDir, 'agent'),
-      name: cfg.localAgent.name ?? hostname(),
-      driver: cfg.localAgent.driver,
+      name: localAgent.name ?? hostname(),
+      driver: localAgent.driver,
       logger: logger.child({ component: 'agent' }),
-      heartbeatMs: cfg.localAgent.heartbeatMs,
-      stopTimeoutMs: cfg.localAgent.stopTimeoutMs,
+      heartbeatMs: localAgent.heartbeatMs,
+      stopTimeoutMs: localAgent.stopTimeoutMs,
+    }).catch((err) => {
+      logger.error({ err: String(err) }, 'the local host agent failed to start');
+      return null;
     });
   }
 
@@ -279,13 +284,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     images,
     compute,
     hosts,
-    agent,
+    agent: () => agentStarting,
     metrics,
     logger,
     close() {
       closed ??= (async () => {
         loops.abort();
-        await agent?.stop();
+        await (await agentStarting)?.stop();
         await cfg.localAgent?.driver.close();
         await images.settle();
         await Promise.all(Object.values(apps).map((a) => a.close()));

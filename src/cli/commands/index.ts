@@ -2,7 +2,12 @@ import type { Command } from 'commander';
 import { type CliContext, processIo } from '../context.js';
 import { registerAuditCommands } from './audit.js';
 import { registerAuthCommands } from './auth.js';
+import { registerFlavorCommands } from './flavor.js';
+import { registerHostCommands } from './host.js';
+import { registerImageCommands } from './image.js';
+import { registerInstanceCommands } from './instance.js';
 import { registerKeyCommands } from './key.js';
+import { registerKeyPairCommands } from './keypair.js';
 import { registerProfileCommands } from './profile.js';
 import { registerQuotaCommands } from './quota.js';
 import { registerTenantCommands } from './tenant.js';
@@ -17,7 +22,7 @@ export const processContext = (): CliContext => ({
   fetch: globalThis.fetch,
 });
 
-/** Client commands (login, tenants, users, keys, quotas, audit, usage). */
+/** Client commands (login, tenants, users, keys, quotas, audit, usage, compute, images, hosts). */
 export function registerClientCommands(program: Command, ctx: CliContext = processContext()) {
   registerAuthCommands(program, ctx);
   registerProfileCommands(program, ctx);
@@ -27,4 +32,9 @@ export function registerClientCommands(program: Command, ctx: CliContext = proce
   registerQuotaCommands(program, ctx);
   registerAuditCommands(program, ctx);
   registerUsageCommands(program, ctx);
+  registerInstanceCommands(program, ctx);
+  registerImageCommands(program, ctx);
+  registerFlavorCommands(program, ctx);
+  registerKeyPairCommands(program, ctx);
+  registerHostCommands(program, ctx);
 }

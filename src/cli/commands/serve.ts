@@ -1,9 +1,42 @@
+import { execFileSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import pino from 'pino';
+import { startAgent } from '../../agent/agent.js';
+import { createFakeDriver } from '../../agent/drivers/fake/fake-driver.js';
+import { createQemuDriver } from '../../agent/drivers/qemu/qemu-driver.js';
+import type { Hypervisor } from '../../agent/hypervisor.js';
 import { type ControlPlane, type ControlPlaneConfig, startControlPlane } from '../../server/control-plane.js';
+import { ensurePublicTinyImage } from '../../server/public-images.js';
 import { VERSION } from '../../server/version.js';
 
+type DriverName = 'qemu' | 'fake' | 'none';
+
+function hasQemu(): boolean {
+  try {
+    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The hypervisor driver for this host's agent; qemu unless told otherwise (fake is for simulation). */
+function makeDriver(name: DriverName, dataDir: string, log?: pino.Logger): Hypervisor | undefined {
+  if (name === 'none') return undefined;
+  if (name === 'fake') return createFakeDriver({ stateFile: join(dataDir, 'fake-driver.json') });
+  if (!hasQemu()) {
+    process.stderr.write(
+      'yunhai: qemu-system-x86_64 is not installed, so this host runs no VMs (apt-get install qemu-system-x86 qemu-utils).\n',
+    );
+    return undefined;
+  }
+  return createQemuDriver({ dataDir, log });
+}
+
 interface ServeFlags {
+  driver?: DriverName;
   dataDir: string;
   host: string;
   port: string;
@@ -72,8 +105,14 @@ export function registerServeCommands(program: Command) {
     )
     .option('--log-level <level>', 'log level (trace, debug, info, warn, error)', 'info')
     .option('--log-file <file>', 'log file (default <data-dir>/logs/yunhai.log)')
+    .option(
+      '--driver <driver>',
+      'hypervisor driver of the local host: qemu, fake (simulation) or none',
+      'qemu',
+    )
     .action(async (f: ServeFlags) => {
       const dataDir = resolve(f.dataDir);
+      const driver = makeDriver(f.driver ?? 'qemu', dataDir);
       await runUntilSignal(
         {
           dataDir,
@@ -81,8 +120,26 @@ export function registerServeCommands(program: Command) {
           port: parsePort(f.port),
           logLevel: f.logLevel,
           logFile: f.logFile ?? join(dataDir, 'logs', 'yunhai.log'),
+          localAgent: driver ? { driver } : undefined,
         },
-        (cp) => printBanner(cp, dataDir),
+        (cp) => {
+          printBanner(cp, dataDir);
+          if (!driver) return;
+          // The tiny guest image, built from Debian packages on first start; in the background.
+          ensurePublicTinyImage({ iam: cp.iam, images: cp.images, logger: cp.logger })
+            .then((r) => {
+              if (r.created) {
+                process.stdout.write(
+                  `Public image 'tiny' is ready: yunhai instance create demo --image tiny --flavor tiny.small\n`,
+                );
+              }
+            })
+            .catch((e) =>
+              process.stderr.write(
+                `yunhai: could not prepare the tiny guest image: ${e instanceof Error ? e.message : String(e)}\n`,
+              ),
+            );
+        },
       );
     });
 
@@ -117,4 +174,50 @@ export function registerServeCommands(program: Command) {
         (cp) => printBanner(cp, dataDir),
       );
     });
+
+  program
+    .command('agent')
+    .description('Run the host agent: register this machine with a control plane and run its VMs')
+    .requiredOption('--control-plane <url>', "the control plane's api endpoint, e.g. http://10.0.0.1:9600")
+    .requiredOption('--token <token>', 'registration token (yunhai host token create)')
+    .option('--data-dir <dir>', 'where VMs and the image cache live', './yunhai-agent')
+    .option('--name <name>', 'host name to register', hostname())
+    .option('--driver <driver>', 'qemu, or fake for fleet simulation', 'qemu')
+    .option('--log-level <level>', 'log level', 'info')
+    .action(
+      async (f: {
+        controlPlane: string;
+        token: string;
+        dataDir: string;
+        name: string;
+        driver: DriverName;
+        logLevel: string;
+      }) => {
+        const dataDir = resolve(f.dataDir);
+        const logger = pino({ level: f.logLevel });
+        const driver = makeDriver(f.driver, dataDir, logger);
+        if (!driver) throw new Error('no hypervisor driver available on this host');
+        const agent = await startAgent({
+          controlPlane: f.controlPlane,
+          registrationToken: f.token,
+          dataDir,
+          name: f.name,
+          driver,
+          logger,
+        });
+        process.stdout.write(
+          `Agent for host ${f.name} (${agent.hostId}) registered with ${f.controlPlane}. Press Ctrl-C to stop; VMs keep running.\n`,
+        );
+        await new Promise<void>((done) => {
+          const stop = () =>
+            agent
+              .stop()
+              .then(() => driver.close())
+              .then(done, done);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        process.stdout.write('Agent stopped.\n');
+      },
+    );
 }
