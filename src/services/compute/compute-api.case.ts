@@ -75,6 +75,7 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
         hostGraceMs: 1500,
       });
       api = cp.endpoints.api;
+      await cp.agent();
       admin = await login('admin', 'root-password-1');
       await call('POST', '/api/v1/tenants', admin, {
         name: 'acme',
@@ -299,7 +300,7 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
         flavor: 'tiny.small',
       });
       await waitFor(r.json.id, owner, (i) => i.state === 'running');
-      await cp.agent!.stop();
+      await (await cp.agent())!.stop();
       await call('POST', `/api/v1/instances/${r.json.id}/stop`, owner);
       const e = await waitFor(r.json.id, owner, (i) => i.state === 'error', 8000);
       expect((e as unknown as { errorReason: string }).errorReason).toMatch(/host agent stopped responding/);
