@@ -2,14 +2,19 @@
  * The fake hypervisor driver: VMs are records in memory, time is timers. Like Nova's fake virt
  * driver it exists for fleet simulation (10,000 VMs in one process) and fast tests, and it keeps
  * the real driver's state machine and errors so the conformance suite (hypervisor.case.ts) holds
- * for both. The console imitates the tiny guest: `YUNHAI-BOOT`, the user-data script's output and
- * `YUNHAI-USERDATA exit=N`, `YUNHAI-READY cpus=N mem_kib=M`, and `YUNHAI-STATS ...` after a resize.
+ * for both. The console imitates the tiny guest (images/tiny-init.ts): `YUNHAI-BOOT`, the user-data
+ * script's output and `YUNHAI-USERDATA exit=N`, `YUNHAI-READY cpus=N mem_kib=M`, `YUNHAI-STATS ...`
+ * after a resize, `YUNHAI-POWEROFF reason=acpi` on a clean stop, and an echo of console input.
  *
- * Known gaps against the qemu driver: no files, processes or pids; the user-data "shell" only knows
- * `echo`, `true`, `false` and `exit`; the guest always honours ACPI power-off after `stopMs`; there
- * is no `paused` state. With `stateFile`, every completed operation is written to one JSON file
- * (coalesced per tick) so a new driver object rediscovers the VMs, as an agent does after a restart;
- * that costs O(VMs) per write, so fleet simulations leave it unset.
+ * Known gaps against the qemu driver and the tiny guest: no files, processes or pids; the user-data
+ * "shell" only knows `echo`, `true`, `false` and `exit`, and `#cloud-config` is not run (the tiny
+ * guest also prints `type=...` on its USERDATA line and a `YUNHAI-SEED` line); `mem_kib` is exactly
+ * the granted memory where a guest reports MemTotal; the guest always honours ACPI power-off after
+ * `stopMs`; there is no `paused` state.
+ *
+ * With `stateFile`, every completed operation is written to one JSON file (coalesced per tick) so a
+ * new driver object rediscovers the VMs, as an agent does after a restart; that costs O(VMs) per
+ * write, so fleet simulations leave it unset.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -346,7 +351,11 @@ export function createFakeDriver(opts: FakeDriverOptions = {}): FakeDriver {
       const done = new Promise<void>((resolve, reject) => {
         if (!vm.stopping) {
           vm.stopping = { waiters: [], timers: [] };
-          vm.stopping.timers.push(setTimeout(() => powerOff(id, vm, 'stopped', 'guest powered off'), stopMs));
+          const acpiPowerOff = () => {
+            consoleLine(vm, 'YUNHAI-POWEROFF reason=acpi');
+            powerOff(id, vm, 'stopped', 'guest powered off');
+          };
+          vm.stopping.timers.push(setTimeout(acpiPowerOff, stopMs));
         }
         vm.stopping.waiters.push({ resolve, reject });
         vm.stopping.timers.push(
