@@ -1,0 +1,151 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
+import { ensurePublicTinyImage } from '../src/server/public-images.js';
+import { startTestControlPlane, type TestControlPlane } from '../src/test-support/control-plane.js';
+
+const hasQemu = (() => {
+  try {
+    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Real virtual machines end to end through the public REST API: the tiny guest under QEMU
+ * (TCG here), user-data, console, live resize seen inside the guest, stop, start, delete.
+ */
+describe.skipIf(!hasQemu && process.env.CI !== 'true')('real VMs on QEMU through the API', () => {
+  let cp: TestControlPlane;
+  let token: string;
+  let id: string;
+  let vmDir: string;
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(cp.endpoints.api + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await fn();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const instance = async () => (await call('GET', `/api/v1/instances/${id}`)).json;
+  const consoleText = async () =>
+    (await call('GET', `/api/v1/instances/${id}/console?maxBytes=1048576`)).json.data as string;
+
+  beforeAll(async () => {
+    vmDir = mkdtempSync(join(tmpdir(), 'yunhai-vm-'));
+    cp = await startTestControlPlane({
+      localAgent: {
+        driver: createQemuDriver({ dataDir: vmDir, accelerator: 'tcg' }),
+        heartbeatMs: 1000,
+        stopTimeoutMs: 20_000,
+      },
+    });
+    await cp.agent();
+    await ensurePublicTinyImage({ iam: cp.iam, images: cp.images });
+    const res = await fetch(`${cp.endpoints.api}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: 'root-password-1' }),
+    });
+    token = ((await res.json()) as { token: string }).token;
+  }, 300_000);
+  afterAll(async () => {
+    await cp?.stop();
+    rmSync(vmDir, { recursive: true, force: true });
+  });
+
+  it('launches the tiny guest, which runs its user-data and reports ready', async () => {
+    const r = await call('POST', '/api/v1/instances', {
+      name: 'vm-e2e',
+      image: 'tiny',
+      flavor: 'tiny.small',
+      userData: '#!/bin/sh\necho "user-data says $((6 * 7))"\n',
+    });
+    expect(r.status).toBe(202);
+    id = r.json.id;
+    const running = await until('guest ready', async () => {
+      const i = await instance();
+      if (i.state === 'error') throw new Error(i.errorReason);
+      return i.state === 'running' && i.guestReady ? i : undefined;
+    });
+    expect(running).toMatchObject({ vcpus: 1, memoryMiB: 256 });
+    const text = await until(
+      'console',
+      async () => ((await consoleText()).includes('YUNHAI-READY') ? consoleText() : undefined),
+      10_000,
+    );
+    expect(text).toContain('user-data says 42');
+    expect(text).toMatch(/YUNHAI-USERDATA exit=0/);
+    expect(text).toMatch(/YUNHAI-READY cpus=1 /);
+  }, 180_000);
+
+  it('resizes memory and vCPUs live, and the guest sees both', async () => {
+    const before = Number(/YUNHAI-READY cpus=\d+ mem_kib=(\d+)/.exec(await consoleText())![1]);
+    expect((await call('POST', `/api/v1/instances/${id}/resize`, { vcpus: 2, memoryMiB: 384 })).status).toBe(
+      202,
+    );
+    await until('resize applied', async () => {
+      const i = await instance();
+      return i.state === 'running' && i.vcpus === 2 && i.memoryMiB === 384 ? i : undefined;
+    });
+    const stats = await until(
+      'guest stats',
+      async () => {
+        const lines = (await consoleText()).split('\n').filter((l) => l.includes('YUNHAI-STATS cpus=2'));
+        return lines.length ? lines[lines.length - 1] : undefined;
+      },
+      30_000,
+    );
+    // The guest booted with the flavor's maximum (512 MiB) ballooned down to 256; growing to 384 raises MemTotal.
+    const after = Number(/mem_kib=(\d+)/.exec(stats!)![1]);
+    expect(after).toBeGreaterThan(before);
+  }, 120_000);
+
+  it('stops with ACPI power-off, starts again, and deletes without leaving anything behind', async () => {
+    await call('POST', `/api/v1/instances/${id}/stop`);
+    await until('stopped', async () => ((await instance()).state === 'stopped' ? true : undefined), 60_000);
+    expect(await consoleText()).toMatch(/YUNHAI-POWEROFF reason=acpi/);
+    await call('POST', `/api/v1/instances/${id}/start`);
+    await until('running again', async () => {
+      const i = await instance();
+      return i.state === 'running' && i.guestReady ? i : undefined;
+    });
+    await call('DELETE', `/api/v1/instances/${id}`);
+    await until(
+      'deleted',
+      async () => ((await call('GET', `/api/v1/instances/${id}`)).status === 404 ? true : undefined),
+      60_000,
+    );
+    const instancesDir = join(vmDir, 'instances');
+    expect(existsSync(instancesDir) ? readdirSync(instancesDir) : []).not.toContain(id);
+    const ps = execFileSync('ps', ['-eo', 'args']).toString();
+    expect(ps).not.toContain(id);
+    const usage = await call('GET', '/api/v1/usage?limit=1000');
+    expect(
+      usage.json.items.some(
+        (u: { resourceId: string; meter: string }) =>
+          u.resourceId === id && u.meter === 'compute.vcpu-seconds',
+      ),
+    ).toBe(true);
+  }, 180_000);
+});
