@@ -232,7 +232,11 @@ export const MIGRATIONS: Record<string, Migration> = {
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addColumn('deleted_at', 'bigint')
         .execute();
-      await db.schema.createIndex('instances_tenant').on('instances').columns(['tenant_id', 'name']).execute();
+      await db.schema
+        .createIndex('instances_tenant')
+        .on('instances')
+        .columns(['tenant_id', 'name'])
+        .execute();
       await db.schema.createIndex('instances_host').on('instances').columns(['host_id']).execute();
     },
   },
