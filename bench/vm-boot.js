@@ -43,7 +43,7 @@ async function bareBoot(dir, i) {
     'qemu-system-x86_64',
     [
       '-accel',
-      'tcg,tb-size=64',
+      'tcg,tb-size=32',
       '-machine',
       'q35',
       '-cpu',
@@ -146,13 +146,15 @@ try {
       const i = await call('GET', `/api/v1/instances/${inst.id}`);
       if (i.state === 'error') throw new Error(`instance error: ${i.errorReason}`);
       if (i.state === 'running' && i.guestReady) return { id: inst.id, ms: performance.now() - t0 };
-      await sleep(10);
+      await sleep(50);
     }
   }
-  function rssOf(id) {
+  /** RSS and PSS (shared pages, e.g. the kernel file mapping, split between the VMs) of a VM's QEMU. */
+  function memOf(id) {
     const pid = Number(readFileSync(join(dataDir, 'instances', id, 'qemu.pid'), 'utf8').trim());
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return Number(m[1]) * 1024;
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+    const pss = Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))[1]) * 1024;
+    return { rss, pss };
   }
   async function deleteAll(ids) {
     for (const id of ids) await call('DELETE', `/api/v1/instances/${id}`);
@@ -181,7 +183,7 @@ try {
 
   const par = await Promise.all(Array.from({ length: N }, (_, i) => createAndWait(`par-${i}`)));
   await sleep(2000);
-  const rss = par.map((r) => rssOf(r.id));
+  const mem = par.map((r) => memOf(r.id));
   await deleteAll(par.map((r) => r.id));
 
   const f = (ms) => `${(ms / 1000).toFixed(2)} s`;
@@ -198,7 +200,15 @@ try {
       par.map((r) => r.ms),
     ),
   );
-  const mb = rss.map((b) => b / 1024 / 1024);
+  const mb = mem.map((m) => m.rss / 1024 / 1024);
+  const pssMb = mem.map((m) => m.pss / 1024 / 1024);
+  console.log(
+    `${'QEMU PSS per VM (parallel set)'.padEnd(40)} p50 ${pct(pssMb, 50).toFixed(0).padStart(5)} MB   max ${Math.max(
+      ...pssMb,
+    )
+      .toFixed(0)
+      .padStart(5)} MB`,
+  );
   console.log(
     `${'QEMU RSS per VM (parallel set)'.padEnd(40)} p50 ${pct(mb, 50).toFixed(0).padStart(5)} MB   max ${Math.max(
       ...mb,

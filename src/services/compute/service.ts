@@ -92,7 +92,7 @@ export const instanceView = (i: InstancesTable): InstanceView => ({
 /** Flavors every fresh install has. `tiny.*` suits the built-in tiny guest. */
 export const DEFAULT_FLAVORS: Array<Omit<FlavorsTable, 'id' | 'created_at' | 'tenant_id' | 'disabled'>> = [
   { name: 'tiny.small', vcpus: 1, memory_mib: 256, disk_gib: 1, max_vcpus: 2, max_memory_mib: 512 },
-  { name: 'tiny.medium', vcpus: 1, memory_mib: 512, disk_gib: 2, max_vcpus: 4, max_memory_mib: 1024 },
+  { name: 'tiny.medium', vcpus: 1, memory_mib: 512, disk_gib: 2, max_vcpus: 2, max_memory_mib: 1024 },
   { name: 'm1.small', vcpus: 1, memory_mib: 2048, disk_gib: 20, max_vcpus: 2, max_memory_mib: 4096 },
   { name: 'm1.medium', vcpus: 2, memory_mib: 4096, disk_gib: 40, max_vcpus: 4, max_memory_mib: 8192 },
   { name: 'm1.large', vcpus: 4, memory_mib: 8192, disk_gib: 80, max_vcpus: 8, max_memory_mib: 16384 },

@@ -42,6 +42,12 @@ describe('placement', () => {
     expect(place([host('a', { allocated: { vcpus: 31, memoryMiB: 0, diskGiB: 0 } })], req).ok).toBe(false);
   });
 
+  it('needs as many host cores as the flavor may hot-plug', () => {
+    const r = place([host('a', { vcpus: 2 })], { ...req, vcpus: 1, maxVcpus: 4 });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.message).toContain("capacity: 1 host have fewer than the flavor's 4 maximum vCPUs");
+  });
+
   it('says so when no host is registered', () => {
     expect(place([], req)).toMatchObject({ ok: false, message: 'No compute host is registered.' });
   });

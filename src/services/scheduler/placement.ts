@@ -17,6 +17,8 @@ export interface HostSnapshot {
 
 export interface PlacementRequest {
   vcpus: number;
+  /** Live resize may raise vCPUs to this; a host needs at least this many cores. */
+  maxVcpus?: number;
   memoryMiB: number;
   diskGiB: number;
   firmware: 'bios' | 'uefi';
@@ -64,6 +66,8 @@ export const FILTERS: Filter[] = [
       if (freeRam < r.memoryMiB) return `lack ${fmtGiB(r.memoryMiB)} RAM`;
       if (freeCpu < r.vcpus) return `lack ${r.vcpus} vCPU`;
       if (freeDisk < r.diskGiB) return `lack ${r.diskGiB} GiB disk`;
+      if (r.maxVcpus !== undefined && h.vcpus < r.maxVcpus)
+        return `have fewer than the flavor's ${r.maxVcpus} maximum vCPUs`;
       return null;
     },
   },

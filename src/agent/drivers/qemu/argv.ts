@@ -45,7 +45,7 @@ export interface QemuArgvInput {
   tcgTbSizeMiB?: number;
 }
 
-export const DEFAULT_TCG_TB_SIZE_MIB = 64;
+export const DEFAULT_TCG_TB_SIZE_MIB = 32;
 
 const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
 

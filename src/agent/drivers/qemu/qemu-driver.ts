@@ -116,6 +116,11 @@ const DEFAULT_OVMF = { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/shar
 /** cgroup memory budget on top of guest RAM: QEMU itself, device buffers, TCG's code cache. */
 const OVERHEAD_MIB = { tcg: 300, kvm: 160 } as const;
 const DEFAULT_CONSOLE_READ = 64 * 1024;
+/** Longest a boot-time balloon target waits for the guest-ready line. */
+const BALLOON_DEFER_MAX_MS = 60_000;
+
+const balloonAt = async (qmp: QmpClient, mib: number) =>
+  Math.abs((await qmp.execute<{ actual: number }>('query-balloon')).actual - mib * MIB) < MIB;
 /** sun_path is 108 bytes including the NUL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -167,6 +172,8 @@ interface Vm {
   /** Suppresses events for a process being torn down by a failed start or destroy. */
   silent?: boolean;
   watchConsole: boolean;
+  /** Balloon target applied once the guest is ready: inflating during boot slows it under TCG. */
+  pendingBalloon?: { mib: number; timer: NodeJS.Timeout };
   consoleOffset: number;
   consoleTail: string;
   statePatch?: Promise<void>;
@@ -179,7 +186,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
   const ovmf = opts.ovmf ?? DEFAULT_OVMF;
   const log = opts.log;
   const buildSeed = opts.buildSeed ?? buildNoCloudSeed;
-  const consolePollMs = opts.consolePollMs ?? 250;
+  const consolePollMs = opts.consolePollMs ?? 100;
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
   const resizeTimeoutMs = opts.resizeTimeoutMs ?? 15_000;
   const vms = new Map<string, Vm>();
@@ -522,6 +529,27 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     });
   };
 
+  /** Holds the boot-time balloon target until the guest reports ready (or a minute passes). */
+  const deferBalloon = (vm: Vm, mib: number) => {
+    if (vm.pendingBalloon) clearTimeout(vm.pendingBalloon.timer);
+    const timer = setTimeout(() => void applyBalloon(vm), BALLOON_DEFER_MAX_MS);
+    timer.unref();
+    vm.pendingBalloon = { mib, timer };
+  };
+
+  const applyBalloon = async (vm: Vm) => {
+    const pending = vm.pendingBalloon;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    vm.pendingBalloon = undefined;
+    if (vm.ended) return;
+    try {
+      await (await getQmp(vm)).execute('balloon', { value: pending.mib * MIB });
+    } catch (err) {
+      log?.warn({ vm: vm.id, err: (err as Error).message }, 'could not apply the balloon target');
+    }
+  };
+
   const startConsoleTimer = () => {
     if (consoleTimer || closed) return;
     consoleTimer = setInterval(() => void pollConsoles(), consolePollMs);
@@ -554,6 +582,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     const text = vm.consoleTail + data.toString('latin1');
     if (GUEST_READY.test(text)) {
       vm.watchConsole = false;
+      await applyBalloon(vm);
       emit({ type: 'guest-ready', id: vm.id });
     } else {
       vm.consoleTail = text.slice(-200);
@@ -672,6 +701,8 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
         cwd: vm.files.dir,
         detached: true,
         stdio: ['ignore', logFh.fd, logFh.fd],
+        // glibc's per-thread malloc arenas cost QEMU tens of MiB of RSS for nothing.
+        env: { ...process.env, MALLOC_ARENA_MAX: '2' },
       });
     } catch (err) {
       await logFh.close();
@@ -741,10 +772,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     try {
       const st = await qmp.execute<{ status: string }>('query-status');
       if (st.status !== 'running') return startFailed(`VM is ${st.status} after start`);
-      if (sizes.memoryMiB < spec.maxMemoryMiB) {
-        // The guest's balloon driver applies this target as soon as it loads.
-        await qmp.execute('balloon', { value: sizes.memoryMiB * MIB });
-      }
+      if (sizes.memoryMiB < spec.maxMemoryMiB) deferBalloon(vm, sizes.memoryMiB);
     } catch (err) {
       if (err instanceof HypervisorError && err.code === 'StartFailed') throw err;
       return startFailed((err as Error).message);
@@ -926,7 +954,11 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       );
     }
     const qmp = await getQmp(vm);
-    if (memoryMiB !== before.memoryMiB) {
+    if (vm.pendingBalloon) {
+      clearTimeout(vm.pendingBalloon.timer);
+      vm.pendingBalloon = undefined;
+    }
+    if (memoryMiB !== before.memoryMiB || !(await balloonAt(qmp, memoryMiB))) {
       await qmp.execute('balloon', { value: memoryMiB * MIB });
       await patchState(vm, { memoryMiB });
       const followed = await waitFor(async () => {
