@@ -38,7 +38,12 @@ export interface Agent {
 interface Applied {
   powerSeq: number;
   rebootSeq: number;
+  /** Sizes the VM was last defined with; a stopped VM is redefined when they change (cold resize). */
+  specKey?: string;
 }
+
+const specKeyOf = (d: DesiredInstance) =>
+  JSON.stringify([d.vcpus, d.maxVcpus, d.memoryMiB, d.maxMemoryMiB, d.diskGiB]);
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((r) => {
@@ -250,24 +255,26 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         } else if (!status || status.state === 'stopped' || status.state === 'crashed') {
           await report(d.id, { type: 'stopped', reason: 'not running' });
         }
-        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+        applied[d.id] = { ...applied[d.id], powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
         saveApplied();
         return;
       }
       // desired running
-      if (!status) {
+      const stoppedOrNew = !status || (status.state !== 'running' && status.state !== 'paused');
+      if (stoppedOrNew && (!status || (a?.specKey !== undefined && a.specKey !== specKeyOf(d)))) {
         await driver.define(await specFor(d));
+        if (a) a.specKey = specKeyOf(d);
         status = await driver.status(d.id);
       }
       if (status && status.state !== 'running' && status.state !== 'paused') {
         if (a && a.powerSeq >= d.powerSeq) return; // it stopped on its own; the control plane will record that
-        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq, specKey: specKeyOf(d) };
         saveApplied();
         await driver.start(d.id);
         await report(d.id, { type: 'running' });
         status = await driver.status(d.id);
       } else if (!a) {
-        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
+        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq, specKey: specKeyOf(d) };
         saveApplied();
         await report(d.id, { type: 'running' });
       }

@@ -56,6 +56,8 @@ export interface ControlPlaneConfig {
   hostGraceMs?: number;
   /** How often running instances' usage is written (default 60 s). */
   meterIntervalMs?: number;
+  /** A guest that has not reported ready this long after starting ends in error (default 10 min). */
+  bootTimeoutMs?: number;
 }
 
 export interface ControlPlane {
@@ -243,6 +245,10 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     hosts.markLostHosts(),
   );
   every('metering', cfg.meterIntervalMs ?? 60_000, () => compute.meterRunning());
+  const bootTimeoutMs = cfg.bootTimeoutMs ?? 600_000;
+  every('boot-deadlines', Math.min(10_000, Math.max(200, Math.floor(bootTimeoutMs / 4))), () =>
+    compute.checkBootDeadlines(bootTimeoutMs, (id) => consoles.tail(id)),
+  );
 
   // ---- the local host agent (yunhai up) --------------------------------------------------
   // Started in the background: probing the accelerator can take seconds, start-up should not.

@@ -19,7 +19,7 @@ export interface TestControlPlane extends ControlPlane {
 export async function startTestControlPlane(
   opts: { dialect?: 'sqlite' | 'postgres'; env?: NodeJS.ProcessEnv } & Pick<
     ControlPlaneConfig,
-    'localAgent' | 'hostGraceMs' | 'meterIntervalMs'
+    'localAgent' | 'hostGraceMs' | 'meterIntervalMs' | 'bootTimeoutMs'
   > = {},
 ): Promise<TestControlPlane> {
   const dataDir = mkdtempSync(join(tmpdir(), 'yunhai-test-'));
@@ -34,6 +34,7 @@ export async function startTestControlPlane(
     localAgent: opts.localAgent,
     hostGraceMs: opts.hostGraceMs,
     meterIntervalMs: opts.meterIntervalMs,
+    bootTimeoutMs: opts.bootTimeoutMs,
   });
   if (!cp.rootCredentials) throw new Error('expected a fresh bootstrap');
   return {

@@ -248,16 +248,25 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
       method: 'POST',
       path: '/instances/{id}/resize',
       operationId: 'resizeInstance',
-      summary: 'Live resize up to the flavor’s maxima: memory via the balloon, vCPUs via hotplug.',
+      summary:
+        'Resize. Live (running): vcpus and/or memoryMiB up to the flavor’s maxima, via hotplug and the balloon. Cold (stopped): flavor, to move to another flavor; it boots with the new size.',
       tag: 'compute',
       params: instanceId,
-      body: z.strictObject({
-        vcpus: z.number().int().min(1).max(256).optional(),
-        memoryMiB: z.number().int().min(128).optional(),
-      }),
+      body: z
+        .strictObject({
+          vcpus: z.number().int().min(1).max(256).optional(),
+          memoryMiB: z.number().int().min(128).optional(),
+          flavor: z.string().min(1).max(64).optional(),
+        })
+        .refine((b) => (b.flavor === undefined) !== (b.vcpus === undefined && b.memoryMiB === undefined), {
+          message: 'give either flavor (cold resize) or vcpus/memoryMiB (live resize)',
+        }),
       status: 202,
       response: instanceSchema,
-      handler: (ctx, { params, body }) => compute.resizeInstance(ctx, params.id, body),
+      handler: (ctx, { params, body }) =>
+        body.flavor !== undefined
+          ? compute.coldResizeInstance(ctx, params.id, body.flavor)
+          : compute.resizeInstance(ctx, params.id, body),
     }),
     route({
       method: 'GET',

@@ -668,6 +668,86 @@ export function createComputeService(deps: {
     },
 
     /** Live resize within the flavor's maxima (quota reserved for the growth). */
+    /**
+     * Cold resize: a stopped instance moves to another flavor (sizes, maxima, a bigger disk) on its
+     * host; quota and host capacity are checked for the difference. It boots with the new size.
+     */
+    async coldResizeInstance(ctx: RequestContext, id: string, flavorName: string) {
+      const i = await visibleInstance(ctx, id, 'compute:ResizeInstance');
+      if (i.state !== 'stopped') {
+        throw new YunhaiError(
+          'InvalidState',
+          `Instance ${id} is ${i.state}; stop it before resizing it to another flavor.`,
+        );
+      }
+      const f = await resolveFlavor(ctx, flavorName);
+      if (f.disk_gib < i.disk_gib) {
+        throw new YunhaiError(
+          'ValidationError',
+          `Flavor ${f.name} has a ${f.disk_gib} GiB disk; the instance's disk (${i.disk_gib} GiB) cannot shrink.`,
+        );
+      }
+      // Read outside the transaction: SQLite has one connection, which the transaction holds.
+      const image = await images.getRow(i.image_id);
+      const updated = await database.tx(async (trx) => {
+        const dv = f.vcpus - i.vcpus;
+        const dm = f.memory_mib - i.memory_mib;
+        if (dv > 0) await reserveQuota(trx, i.tenant_id, 'vcpus', dv);
+        if (dv < 0) await releaseQuota(trx, i.tenant_id, 'vcpus', -dv);
+        if (dm > 0) await reserveQuota(trx, i.tenant_id, 'memoryMiB', dm);
+        if (dm < 0) await releaseQuota(trx, i.tenant_id, 'memoryMiB', -dm);
+        if (i.host_id) {
+          await touchHost(trx, i.host_id);
+          // The host must hold the new size next to everything else on it.
+          const snap = (await hostSnapshot(trx))
+            .filter((h) => h.id === i.host_id)
+            .map((h) => ({
+              ...h,
+              up: true,
+              enabled: true,
+              allocated: {
+                vcpus: h.allocated.vcpus - i.vcpus,
+                memoryMiB: h.allocated.memoryMiB - i.memory_mib,
+                diskGiB: h.allocated.diskGiB - i.disk_gib,
+              },
+            }));
+          const p = place(snap, {
+            vcpus: f.vcpus,
+            maxVcpus: f.max_vcpus,
+            memoryMiB: f.memory_mib,
+            diskGiB: f.disk_gib,
+            firmware: image?.firmware ?? 'bios',
+          });
+          if (!p.ok)
+            throw new YunhaiError(
+              'InsufficientCapacity',
+              `The instance's host cannot take flavor ${f.name}: ${p.message}`,
+            );
+        }
+        const patch = {
+          flavor_id: f.id,
+          vcpus: f.vcpus,
+          memory_mib: f.memory_mib,
+          disk_gib: f.disk_gib,
+          max_vcpus: f.max_vcpus,
+          max_memory_mib: f.max_memory_mib,
+          target_vcpus: null,
+          target_memory_mib: null,
+          updated_at: now(),
+        };
+        await trx.updateTable('instances').set(patch).where('id', '=', i.id).execute();
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'compute:ResizeInstance', `instance/${i.id}`, i.tenant_id, {
+            details: { cold: true, fromFlavor: i.flavor_id, toFlavor: f.name },
+          }),
+        );
+        return { ...i, ...patch };
+      });
+      if (i.host_id) notifier.notify(i.host_id);
+      return instanceView(updated);
+    },
+
     async resizeInstance(ctx: RequestContext, id: string, target: { vcpus?: number; memoryMiB?: number }) {
       const i = await visibleInstance(ctx, id, 'compute:ResizeInstance');
       if (i.state !== 'running')
@@ -851,7 +931,8 @@ export function createComputeService(deps: {
             await trx
               .updateTable('instances')
               .set({
-                state: desired === 'deleted' ? 'deleting' : 'stopped',
+                // An instance put in error (e.g. boot timeout) keeps its error once its VM is stopped.
+                state: desired === 'deleted' ? 'deleting' : i.state === 'error' ? 'error' : 'stopped',
                 desired_state: desired,
                 guest_ready_at: null,
                 updated_at: ts,
@@ -936,6 +1017,53 @@ export function createComputeService(deps: {
           }
         }
       });
+    },
+
+    /**
+     * A guest that never reports ready (no YUNHAI-READY or cloud-init "finished" line) within
+     * `timeoutMs` of starting ends in error with its console tail, and is stopped.
+     */
+    async checkBootDeadlines(timeoutMs: number, consoleTail: (id: string) => Promise<string>) {
+      const ts = now();
+      const late = await database.db
+        .selectFrom('instances')
+        .selectAll()
+        .where('state', '=', 'running')
+        .where('guest_ready_at', 'is', null)
+        .where('deleted_at', 'is', null)
+        .where('updated_at', '<', ts - timeoutMs)
+        .execute();
+      for (const i of late) {
+        const tail = await consoleTail(i.id).catch(() => '');
+        const reason = `The guest did not report ready within ${Math.round(timeoutMs / 1000)} s (no YUNHAI-READY or cloud-init "finished" line on its serial console), so it was stopped.${tail ? `\n--- console tail ---\n${tail}` : ''}`;
+        await database.tx(async (trx) => {
+          await meter(trx, i, ts, true);
+          await trx
+            .updateTable('instances')
+            .set({
+              state: 'error',
+              desired_state: 'stopped',
+              error_reason: reason.slice(0, 8000),
+              updated_at: ts,
+            })
+            .where('id', '=', i.id)
+            .execute();
+          if (i.host_id) await touchHost(trx, i.host_id);
+          await appendAudit(trx, {
+            tenantId: i.tenant_id,
+            principal: 'system',
+            action: 'compute:BootTimeout',
+            resource: `instance/${i.id}`,
+            outcome: 'failure',
+            errorCode: 'BootTimeout',
+            sourceIp: 'local',
+            requestId: `boot-deadline-${ts}`,
+            details: { timeoutMs },
+          });
+        });
+        if (i.host_id) notifier.notify(i.host_id);
+      }
+      return late.length;
     },
 
     /** Writes usage for every running instance up to now (a background loop calls this). */

@@ -121,3 +121,8 @@ export async function createOverlay(opts: {
 export async function createBlankDisk(path: string, sizeGiB: number): Promise<void> {
   await qemuImg(['create', '-q', '-f', 'qcow2', path, String(sizeGiB * GIB)]);
 }
+
+/** Grows a qcow2 disk to `sizeGiB` (cold resize to a bigger flavor); never shrinks one. */
+export async function growDisk(path: string, sizeGiB: number): Promise<void> {
+  await qemuImg(['resize', '-q', '-f', 'qcow2', path, String(sizeGiB * GIB)]);
+}

@@ -66,7 +66,7 @@ import {
   setVmCgroupCpus,
   type VmCgroup,
 } from './cgroup.js';
-import { createBlankDisk, createOverlay, inspectBaseImage } from './disks.js';
+import { createBlankDisk, createOverlay, growDisk, inspectBaseImage } from './disks.js';
 import { type KvmProbeResult, probeAccelerator, type TinyImage } from './kvm-probe.js';
 import { isOurQemu, readPidFile, signal, sleep, tailFile, waitForExit } from './process.js';
 import { QmpClient } from './qmp-client.js';
@@ -874,7 +874,14 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       if ((await livePid(vmOf(spec.id))) !== undefined) {
         fail('InvalidState', `cannot redefine VM ${spec.id} while it runs; stop it first`);
       }
-      // Sizes and cloud-init data may change; the root disk is kept as it is.
+      // Sizes and cloud-init data may change (cold resize); the root disk keeps its data and may grow.
+      if (spec.diskGiB < existing.diskGiB) {
+        fail(
+          'DiskTooSmall',
+          `VM ${spec.id}: the root disk cannot shrink from ${existing.diskGiB} to ${spec.diskGiB} GiB`,
+        );
+      }
+      if (spec.diskGiB > existing.diskGiB) await growDisk(f.disk, spec.diskGiB);
       if (canonicalJson(existing.cloudInit ?? null) !== canonicalJson(spec.cloudInit ?? null)) {
         if (spec.cloudInit) await buildSeed(f.seed, spec.cloudInit);
         else await rm(f.seed, { force: true });
