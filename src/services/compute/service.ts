@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { type AuditInput, appendAudit, appendAuditAlone } from '../../platform/audit/audit.js';
+import { type AuditInput, appendAudit } from '../../platform/audit/audit.js';
 import type { Sealer } from '../../platform/crypto/sealer.js';
 import { type Database, isUniqueViolation, type Tx } from '../../platform/db/database.js';
 import type { FlavorsTable, InstanceState, InstancesTable } from '../../platform/db/schema.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { type Page, type PageQuery, stringCursor, toPage } from '../../platform/http/pagination.js';
 import { newId } from '../../platform/ids.js';
-import { type Action, authorize } from '../../platform/policy/authorize.js';
-import { principalLabel, type RequestContext } from '../../platform/policy/principal.js';
+import type { Action } from '../../platform/policy/authorize.js';
+import { auditFor, guard as guardAndAudit } from '../../platform/policy/guard.js';
+import type { RequestContext } from '../../platform/policy/principal.js';
 import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
 import { recordUsage, type UsageInput } from '../../platform/usage/ledger.js';
 import type { HostNotifier } from '../hosts/notifier.js';
@@ -165,30 +166,9 @@ export function createComputeService(deps: {
     resource: string,
     tenantId: string,
     extra: Partial<AuditInput> = {},
-  ): AuditInput => ({
-    tenantId,
-    principal: principalLabel(ctx.principal),
-    action,
-    resource,
-    outcome: 'success',
-    sourceIp: ctx.sourceIp,
-    requestId: ctx.requestId,
-    ...extra,
-  });
-
-  async function guard(ctx: RequestContext, action: Action, tenantId: string | null, label: string) {
-    const d = authorize(ctx.principal, action, { tenantId });
-    if (d.allowed) return;
-    const code = d.reason === 'the tenant is suspended' ? 'TenantSuspended' : 'AccessDenied';
-    await appendAuditAlone(
-      database,
-      auditOf(ctx, action, label, tenantId ?? ctx.principal.tenantId, { outcome: 'denied', errorCode: code }),
-    );
-    throw new YunhaiError(
-      code,
-      `User ${ctx.principal.arn} is not authorized to perform ${action} on ${label}: ${d.reason}.`,
-    );
-  }
+  ) => auditFor(ctx, action, resource, { tenantId, ...extra });
+  const guard = (ctx: RequestContext, action: Action, tenantId: string | null, label: string) =>
+    guardAndAudit(database, ctx, action, { tenantId }, label);
 
   async function visibleInstance(ctx: RequestContext, id: string, action: Action) {
     const i = await database.db

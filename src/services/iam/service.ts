@@ -1,6 +1,6 @@
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import type { z } from 'zod';
-import { type AuditInput, appendAudit, appendAuditAlone } from '../../platform/audit/audit.js';
+import { appendAudit, appendAuditAlone } from '../../platform/audit/audit.js';
 import type { Sealer } from '../../platform/crypto/sealer.js';
 import { type Database, isUniqueViolation, type Tx } from '../../platform/db/database.js';
 import type { Role, TenantsTable } from '../../platform/db/schema.js';
@@ -16,13 +16,9 @@ import {
   newToken,
   newUserUniqueId,
 } from '../../platform/ids.js';
-import { type Action, authorize, type ResourceRef } from '../../platform/policy/authorize.js';
-import {
-  type Principal,
-  principalLabel,
-  type RequestContext,
-  userArn,
-} from '../../platform/policy/principal.js';
+import type { Action, ResourceRef } from '../../platform/policy/authorize.js';
+import { auditFor, guard as guardAndAudit } from '../../platform/policy/guard.js';
+import { type Principal, type RequestContext, userArn } from '../../platform/policy/principal.js';
 import {
   getQuotas,
   initQuotas,
@@ -131,36 +127,9 @@ export function createIamService(deps: IamServiceDeps) {
   const sessionTtl = deps.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   const lastUsedWritten = new Map<string, number>();
 
-  const auditOf = (
-    ctx: RequestContext,
-    action: string,
-    resource: string,
-    extra: Partial<AuditInput> = {},
-  ): AuditInput => ({
-    tenantId: ctx.principal.tenantId,
-    principal: principalLabel(ctx.principal),
-    action,
-    resource,
-    outcome: 'success',
-    sourceIp: ctx.sourceIp,
-    requestId: ctx.requestId,
-    ...extra,
-  });
-
-  /** The policy check; a denial is audited (in its own transaction) before it is thrown. */
-  async function guard(ctx: RequestContext, action: Action, resource: ResourceRef, label: string) {
-    const d = authorize(ctx.principal, action, resource);
-    if (d.allowed) return;
-    const code = d.reason === 'the tenant is suspended' ? 'TenantSuspended' : 'AccessDenied';
-    await appendAuditAlone(
-      database,
-      auditOf(ctx, action, label, { outcome: 'denied', errorCode: code, details: { reason: d.reason } }),
-    );
-    throw new YunhaiError(
-      code,
-      `User ${ctx.principal.arn} is not authorized to perform ${action} on ${label}: ${d.reason}.`,
-    );
-  }
+  const auditOf = auditFor;
+  const guard = (ctx: RequestContext, action: Action, resource: ResourceRef, label: string) =>
+    guardAndAudit(database, ctx, action, resource, label);
 
   /** Loads a user the caller may see; another tenant's user is reported as missing, never as forbidden. */
   async function visibleUser(ctx: RequestContext, id: string, action: Action): Promise<UserRow> {
