@@ -6,6 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { AgentEvent, DesiredInstance } from '../services/compute/service.js';
+import { createConsoleBridges } from './console-bridge.js';
 import { type Hypervisor, HypervisorError, type VmEvent, type VmSpec, type VmStatus } from './hypervisor.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -31,6 +32,8 @@ export interface Agent {
   hostId: string;
   /** Resolves when every instance has been reconciled against the latest desired state once. */
   idle(): Promise<void>;
+  /** Instance ids whose interactive console this agent is bridging right now. */
+  consoleBridges(): string[];
   /** Stops the loops; VMs keep running. */
   stop(): Promise<void>;
 }
@@ -366,6 +369,15 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }
   }
 
+  // ---- interactive consoles (WebSocket bridges the control plane asks for) ---------------------
+  const bridges = createConsoleBridges({
+    controlPlane: base,
+    hostToken: () => hostToken,
+    driver,
+    logger: log,
+  });
+  let consoleGeneration: number | undefined;
+
   // ---- loops ---------------------------------------------------------------------------------
   let generation = 0;
   let idleWaiters: Array<() => void> = [];
@@ -375,15 +387,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         try {
           const r = (await call(
             'GET',
-            `/agent/v1/desired?after=${generation}&wait=${opts.pollWaitSeconds ?? 20}`,
+            `/agent/v1/desired?after=${generation}&wait=${opts.pollWaitSeconds ?? 20}` +
+              (consoleGeneration === undefined ? '' : `&consoles=${consoleGeneration}`),
             undefined,
             undefined,
             ((opts.pollWaitSeconds ?? 20) + 10) * 1000,
           )) as {
             generation: number;
             instances: DesiredInstance[];
+            consoleGeneration?: number;
+            consoleSessions?: string[];
           };
           generation = r.generation;
+          consoleGeneration = r.consoleGeneration;
+          bridges.sync(r.consoleSessions ?? []);
           await reconcileAll(r.instances);
           for (const w of idleWaiters) w();
           idleWaiters = [];
@@ -418,9 +435,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   return {
     hostId: reg.hostId,
     idle: () => new Promise<void>((r) => idleWaiters.push(r)),
+    consoleBridges: () => bridges.active(),
     async stop() {
       abort.abort();
       unsubscribe();
+      await bridges.closeAll();
       await Promise.allSettled(loops);
       await Promise.allSettled([...chains.values()]);
     },

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type Agent, startAgent } from '../agent/agent.js';
@@ -15,6 +16,7 @@ import { authRequestOf, createBaseServer } from '../platform/http/base-server.js
 import { createMetrics, type Metrics } from '../platform/http/metrics.js';
 import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
 import { usageRoutes } from '../platform/usage/routes.js';
+import { createConsoleRelay, registerConsoleWsRoute } from '../services/compute/console-relay.js';
 import { createConsoleStore } from '../services/compute/console-store.js';
 import { computeRoutes } from '../services/compute/routes.js';
 import { type ComputeService, createComputeService } from '../services/compute/service.js';
@@ -124,7 +126,15 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   const consoles = createConsoleStore(dataDir);
   const images = createImageService({ database, dataDir, logger });
   const compute = createComputeService({ database, sealer, images, notifier });
-  const hosts = createHostService({ database, sealer, compute, notifier, graceMs: cfg.hostGraceMs });
+  const relay = createConsoleRelay({ notifier, logger: logger.child({ component: 'console-relay' }) });
+  const hosts = createHostService({
+    database,
+    sealer,
+    compute,
+    notifier,
+    graceMs: cfg.hostGraceMs,
+    consoleSessions: (hostId) => relay.sessionsFor(hostId),
+  });
   await compute.seedDefaultFlavors();
 
   const credentials: CredentialSource = {
@@ -142,6 +152,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     bodyLimit: cfg.apiBodyLimit ?? 1024 * 1024,
     renderError: renderJsonError,
   });
+  // WebSockets (interactive consoles); registered first so every later route knows upgrades.
+  await api.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
   const routes: RouteDef[] = [
     ...iamRoutes(iam),
     ...auditRoutes(database),
@@ -150,8 +162,16 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     ...computeRoutes(compute, consoles),
     ...hostRoutes(hosts),
   ];
-  registerAgentRoutes(api, { hosts, compute, images, consoles });
+  registerAgentRoutes(api, { hosts, compute, images, consoles, relay });
   const apiAuth: AuthOptions = { allowBearer: true, service: 'yunhai', auditAction: 'api:Authenticate' };
+  registerConsoleWsRoute(api, API_PREFIX, {
+    relay,
+    compute,
+    database,
+    // Browsers cannot set headers on a WebSocket: `?token=` carries the session token there.
+    authenticate: (req, queryToken) =>
+      authenticate(credentials, { ...authRequestOf(req), sessionCookie: queryToken }, apiAuth),
+  });
   api.addHook('preValidation', async (req) => {
     // JSON bodies for the REST API; anything else is refused before it reaches a handler.
     if (req.rawBody === undefined || !req.url.startsWith(API_PREFIX)) return;
@@ -296,6 +316,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     close() {
       closed ??= (async () => {
         loops.abort();
+        relay.closeAll();
         await (await agentStarting)?.stop();
         await cfg.localAgent?.driver.close();
         await images.settle();

@@ -44,6 +44,7 @@ export const ACTIONS = {
   'compute:ResizeInstance': 'write',
   'compute:TerminateInstance': 'write',
   'compute:GetConsoleOutput': 'read',
+  'compute:ConnectConsole': 'write',
   'compute:ListFlavors': 'read',
   'compute:CreateFlavor': 'platform',
   'compute:DeleteFlavor': 'platform',

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { HostsTable } from '../../platform/db/schema.js';
 import { YunhaiError } from '../../platform/errors.js';
 import { validationError } from '../../platform/http/rest.js';
+import { CONSOLE_CLOSE, type ConsoleRelay, closeSocket, holdMessages } from '../compute/console-relay.js';
 import type { ConsoleStore } from '../compute/console-store.js';
 import type { ComputeService } from '../compute/service.js';
 import type { ImageService } from '../images/service.js';
@@ -70,9 +71,16 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z
  */
 export function registerAgentRoutes(
   app: FastifyInstance,
-  deps: { hosts: HostService; compute: ComputeService; images: ImageService; consoles: ConsoleStore },
+  deps: {
+    hosts: HostService;
+    compute: ComputeService;
+    images: ImageService;
+    consoles: ConsoleStore;
+    /** The interactive console hub; without it the console WebSocket route is not offered. */
+    relay?: ConsoleRelay;
+  },
 ) {
-  const { hosts, compute, images, consoles } = deps;
+  const { hosts, compute, images, consoles, relay } = deps;
 
   async function hostOf(req: FastifyRequest): Promise<HostsTable> {
     const authz = req.headers.authorization;
@@ -104,6 +112,8 @@ export function registerAgentRoutes(
       z.object({
         after: z.coerce.number().int().min(0).default(0),
         wait: z.coerce.number().int().min(0).max(60).default(0),
+        /** The console-session generation the agent last saw; a different one answers at once. */
+        consoles: z.coerce.number().int().min(0).optional(),
       }),
       req.query,
       'query',
@@ -111,7 +121,7 @@ export function registerAgentRoutes(
     const abort = new AbortController();
     // The response closes early only when the agent hangs up; then stop waiting.
     reply.raw.once('close', () => abort.abort());
-    return hosts.desired(h.id, q.after, q.wait * 1000, abort.signal);
+    return hosts.desired(h.id, q.after, q.wait * 1000, abort.signal, q.consoles);
   });
 
   app.post(`${AGENT_PREFIX}/instances/:id/events`, async (req) => {
@@ -129,6 +139,35 @@ export function registerAgentRoutes(
     await ownInstance(h, id);
     return { size: await consoles.append(id, offset, req.rawBody ?? Buffer.alloc(0)) };
   });
+
+  // The agent's side of an interactive console session: frames from the control plane are
+  // keystrokes for the guest, frames to it are guest output. Opened when the desired-state
+  // response lists the instance in `consoleSessions`.
+  if (relay) {
+    app.get(`${AGENT_PREFIX}/instances/:id/console/ws`, { websocket: true }, (ws, req) => {
+      const output = holdMessages(ws);
+      void (async () => {
+        let h: HostsTable;
+        try {
+          h = await hostOf(req);
+        } catch {
+          return closeSocket(ws, CONSOLE_CLOSE.unauthenticated, 'A valid host token is required.');
+        }
+        const r = instanceParam.safeParse(req.params);
+        if (!r.success) return closeSocket(ws, CONSOLE_CLOSE.notFound, 'No such instance.');
+        try {
+          await ownInstance(h, r.data.id);
+        } catch (e) {
+          return closeSocket(ws, CONSOLE_CLOSE.notFound, e instanceof Error ? e.message : String(e));
+        }
+        if (ws.readyState !== ws.OPEN) return;
+        relay.attachAgent(r.data.id, h.id, ws, output);
+      })().catch((err) => {
+        req.log.error({ err: String(err) }, 'agent console connect failed');
+        closeSocket(ws, 1011, 'internal error');
+      });
+    });
+  }
 
   app.get(`${AGENT_PREFIX}/instances/:id/secrets`, async (req) => {
     const h = await hostOf(req);

@@ -50,6 +50,8 @@ export function createHostService(deps: {
   notifier: HostNotifier;
   graceMs?: number;
   now?: () => number;
+  /** Interactive console sessions the host's agent should serve (the console relay). */
+  consoleSessions?: (hostId: string) => { generation: number; instanceIds: string[] };
 }) {
   const { database, sealer, notifier } = deps;
   const now = deps.now ?? Date.now;
@@ -214,20 +216,42 @@ export function createHostService(deps: {
       return { generation: h.generation };
     },
 
-    /** Long poll: answers when the host's generation passes `after`, or after `waitMs`. */
-    async desired(hostId: string, after: number, waitMs: number, signal?: AbortSignal) {
+    /**
+     * Long poll: answers when the host's generation passes `after`, when its console sessions
+     * differ from generation `consoleAfter` (when given), or after `waitMs`.
+     */
+    async desired(
+      hostId: string,
+      after: number,
+      waitMs: number,
+      signal?: AbortSignal,
+      consoleAfter?: number,
+    ) {
       const read = () =>
         database.db
           .selectFrom('hosts')
           .select('generation')
           .where('id', '=', hostId)
           .executeTakeFirstOrThrow();
+      const consoles = () => deps.consoleSessions?.(hostId) ?? { generation: 0, instanceIds: [] };
       let h = await read();
-      if (h.generation <= after && waitMs > 0) {
+      // No await between the console check and the wait: a change in between would be missed.
+      if (
+        h.generation <= after &&
+        waitMs > 0 &&
+        (consoleAfter === undefined || consoles().generation === consoleAfter)
+      ) {
         await notifier.wait(hostId, waitMs, signal);
         h = await read();
       }
-      return { generation: h.generation, instances: await deps.compute.desiredForHost(hostId) };
+      const instances = await deps.compute.desiredForHost(hostId);
+      const c = consoles();
+      return {
+        generation: h.generation,
+        instances,
+        consoleGeneration: c.generation,
+        consoleSessions: c.instanceIds,
+      };
     },
 
     /** Marks hosts down whose heartbeats stopped; returns the ids newly marked. */

@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
+import { ensurePublicTinyImage } from '../src/server/public-images.js';
+import { startTestControlPlane, type TestControlPlane } from '../src/test-support/control-plane.js';
+
+const hasQemu = (() => {
+  try {
+    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * The interactive serial console end to end on a real VM: the tiny guest under QEMU (TCG) runs a
+ * root shell on ttyS0 once ready; a WebSocket viewer types into it and reads the answer.
+ */
+describe.skipIf(!hasQemu && process.env.CI !== 'true')('interactive console on QEMU over WebSocket', () => {
+  let cp: TestControlPlane;
+  let token: string;
+  let id: string;
+  let vmDir: string;
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(cp.endpoints.api + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+
+  beforeAll(async () => {
+    vmDir = mkdtempSync(join(tmpdir(), 'yunhai-vm-'));
+    cp = await startTestControlPlane({
+      localAgent: {
+        driver: createQemuDriver({ dataDir: vmDir, accelerator: 'tcg' }),
+        heartbeatMs: 1000,
+        stopTimeoutMs: 1000,
+      },
+    });
+    await cp.agent();
+    await ensurePublicTinyImage({ iam: cp.iam, images: cp.images });
+    const res = await fetch(`${cp.endpoints.api}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: 'root-password-1' }),
+    });
+    token = ((await res.json()) as { token: string }).token;
+  }, 300_000);
+  afterAll(async () => {
+    if (id) await call('DELETE', `/api/v1/instances/${id}`).catch(() => {});
+    const end = Date.now() + 20_000;
+    while (id && Date.now() < end && (await call('GET', `/api/v1/instances/${id}`)).status !== 404)
+      await new Promise((r) => setTimeout(r, 200));
+    await cp?.stop();
+    rmSync(vmDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('types into the guest shell and reads the answer', async () => {
+    const r = await call('POST', '/api/v1/instances', {
+      name: 'vm-console',
+      image: 'tiny',
+      flavor: 'tiny.small',
+    });
+    expect(r.status).toBe(202);
+    id = r.json.id;
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const i = (await call('GET', `/api/v1/instances/${id}`)).json;
+      if (i.state === 'error') throw new Error(i.errorReason);
+      if (i.state === 'running' && i.guestReady) break;
+      if (Date.now() > end) throw new Error(`guest not ready: ${JSON.stringify(i)}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+
+    const url = `${cp.endpoints.api.replace(/^http/, 'ws')}/api/v1/instances/${id}/console/ws?token=${encodeURIComponent(token)}`;
+    const ws = new WebSocket(url);
+    let out = '';
+    ws.on('message', (d: Buffer) => {
+      out += d.toString('utf8');
+    });
+    const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
+    await new Promise<void>((res, rej) => {
+      ws.once('open', () => res());
+      ws.once('error', rej);
+    });
+    // The shell may still be starting: ask again until it answers.
+    const deadline = Date.now() + 15_000;
+    while (!out.includes('ws-42')) {
+      if (Date.now() > deadline)
+        throw new Error(`no answer; console said ${JSON.stringify(out.slice(-500))}`);
+      ws.send('echo ws-$((20+22))\n');
+      await new Promise((res) => setTimeout(res, 1500));
+    }
+    expect(out).toContain('ws-42');
+    ws.close();
+    expect(await closed).toBe(1005);
+    const agent = await cp.agent();
+    const until = Date.now() + 5000;
+    while (agent!.consoleBridges().length > 0 && Date.now() < until)
+      await new Promise((res) => setTimeout(res, 50));
+    expect(agent!.consoleBridges()).toEqual([]);
+  }, 60_000);
+});
