@@ -251,15 +251,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       }
       known.add(d.id);
       if (d.desiredState === 'stopped') {
-        if (status && (status.state === 'running' || status.state === 'paused')) {
-          const force = a !== undefined && d.powerSeq - a.powerSeq >= 1000;
-          await driver.stop(d.id, { timeoutMs: force ? 0 : (opts.stopTimeoutMs ?? 60_000) });
-          await report(d.id, { type: 'stopped', reason: force ? 'forced stop' : 'stopped' });
-        } else if (!status || status.state === 'stopped' || status.state === 'crashed') {
-          await report(d.id, { type: 'stopped', reason: 'not running' });
-        }
+        const force = a !== undefined && d.powerSeq - a.powerSeq >= 1000;
+        // Recorded first, so the stop's own 'stopped' event carries this power cycle's number.
         applied[d.id] = { ...applied[d.id], powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
         saveApplied();
+        if (status && (status.state === 'running' || status.state === 'paused')) {
+          await driver.stop(d.id, { timeoutMs: force ? 0 : (opts.stopTimeoutMs ?? 60_000) });
+          await report(d.id, {
+            type: 'stopped',
+            reason: force ? 'forced stop' : 'stopped',
+            powerSeq: d.powerSeq,
+          });
+        } else if (!status || status.state === 'stopped' || status.state === 'crashed') {
+          await report(d.id, { type: 'stopped', reason: 'not running', powerSeq: d.powerSeq });
+        }
         return;
       }
       // desired running
@@ -299,7 +304,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (d.desiredState === 'deleted') return; // retried on the next pass
       if (!applied[d.id]) applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq };
       saveApplied();
-      await report(d.id, { type: 'error', reason, consoleTail: await consoleTail(d.id) });
+      await report(d.id, {
+        type: 'error',
+        reason,
+        consoleTail: await consoleTail(d.id),
+        powerSeq: d.powerSeq,
+      });
     }
   }
 
@@ -327,13 +337,18 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       case 'stopped':
         void serial(e.id, async () => {
           await pushConsole(e.id);
-          await report(e.id, { type: 'stopped', reason: e.reason });
+          await report(e.id, { type: 'stopped', reason: e.reason, powerSeq: applied[e.id]?.powerSeq });
         });
         return;
       case 'crashed':
         void serial(e.id, async () => {
           await pushConsole(e.id);
-          await report(e.id, { type: 'crashed', reason: e.reason, consoleTail: await consoleTail(e.id) });
+          await report(e.id, {
+            type: 'crashed',
+            reason: e.reason,
+            consoleTail: await consoleTail(e.id),
+            powerSeq: applied[e.id]?.powerSeq,
+          });
         });
         return;
       case 'resized':

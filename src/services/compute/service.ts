@@ -124,8 +124,9 @@ export interface DesiredInstance {
 export type AgentEvent =
   | { type: 'running' }
   | { type: 'guest-ready' }
-  | { type: 'stopped'; reason?: string }
-  | { type: 'crashed' | 'error'; reason: string; consoleTail?: string }
+  /** `powerSeq`: the power cycle the report is about; a report about an older cycle changes nothing. */
+  | { type: 'stopped'; reason?: string; powerSeq?: number }
+  | { type: 'crashed' | 'error'; reason: string; consoleTail?: string; powerSeq?: number }
   | { type: 'resized'; vcpus: number; memoryMiB: number }
   | { type: 'deleted' };
 
@@ -905,6 +906,7 @@ export function createComputeService(deps: {
               .execute();
             return;
           case 'stopped': {
+            if (e.powerSeq !== undefined && e.powerSeq < i.power_seq) return; // about an earlier power cycle
             await meter(trx, i, ts, true);
             // A guest that powered itself off stays off, as on AWS.
             const desired = i.desired_state === 'deleted' ? 'deleted' : 'stopped';
@@ -924,6 +926,7 @@ export function createComputeService(deps: {
           }
           case 'crashed':
           case 'error': {
+            if (e.powerSeq !== undefined && e.powerSeq < i.power_seq) return;
             await meter(trx, i, ts, true);
             const reason = e.consoleTail ? `${e.reason}\n--- console tail ---\n${e.consoleTail}` : e.reason;
             await trx

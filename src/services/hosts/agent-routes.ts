@@ -31,11 +31,16 @@ const registerBody = z.strictObject({
 const eventBody = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('running') }),
   z.strictObject({ type: z.literal('guest-ready') }),
-  z.strictObject({ type: z.literal('stopped'), reason: z.string().max(2000).optional() }),
+  z.strictObject({
+    type: z.literal('stopped'),
+    reason: z.string().max(2000).optional(),
+    powerSeq: z.number().int().min(0).optional(),
+  }),
   z.strictObject({
     type: z.enum(['crashed', 'error']),
     reason: z.string().max(8000),
     consoleTail: z.string().max(8000).optional(),
+    powerSeq: z.number().int().min(0).optional(),
   }),
   z.strictObject({
     type: z.literal('resized'),
