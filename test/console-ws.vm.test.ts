@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,39 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
 import { ensurePublicTinyImage } from '../src/server/public-images.js';
+import { apiRequest, runRealVmTests } from '../src/test-support/api.js';
 import { startTestControlPlane, type TestControlPlane } from '../src/test-support/control-plane.js';
-
-const hasQemu = (() => {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /**
  * The interactive serial console end to end on a real VM: the tiny guest under QEMU (TCG) runs a
  * root shell on ttyS0 once ready; a WebSocket viewer types into it and reads the answer.
  */
-describe.skipIf(!hasQemu && process.env.CI !== 'true')('interactive console on QEMU over WebSocket', () => {
+describe.skipIf(!runRealVmTests)('interactive console on QEMU over WebSocket', () => {
   let cp: TestControlPlane;
   let token: string;
   let id: string;
   let vmDir: string;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(cp.endpoints.api + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const call = (method: string, path: string, body?: unknown) =>
+    apiRequest(cp.endpoints.api, token, method, path, body);
 
   beforeAll(async () => {
     vmDir = mkdtempSync(join(tmpdir(), 'yunhai-vm-'));

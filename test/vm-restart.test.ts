@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,15 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
 import { type ControlPlane, startControlPlane } from '../src/server/control-plane.js';
 import { ensurePublicTinyImage } from '../src/server/public-images.js';
-
-const hasQemu = (() => {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { apiRequest, runRealVmTests, until } from '../src/test-support/api.js';
 
 const alive = (pid: number) => {
   try {
@@ -29,7 +20,7 @@ const alive = (pid: number) => {
  * VMs outlive the control plane and its agent: a restart finds the running QEMU again and takes
  * over (stop, delete) without a second copy or a reboot.
  */
-describe.skipIf(!hasQemu && process.env.CI !== 'true')('real VMs across a control-plane restart', () => {
+describe.skipIf(!runRealVmTests)('real VMs across a control-plane restart', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'yunhai-restart-'));
   const vmDir = mkdtempSync(join(tmpdir(), 'yunhai-restart-vms-'));
   let cp: ControlPlane | undefined;
@@ -56,27 +47,8 @@ describe.skipIf(!hasQemu && process.env.CI !== 'true')('real VMs across a contro
     });
     token = ((await res.json()) as { token: string }).token;
   };
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(cp!.endpoints.api + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 90_000): Promise<T> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const call = (method: string, path: string, body?: unknown) =>
+    apiRequest(cp!.endpoints.api, token, method, path, body);
 
   afterAll(async () => {
     await cp?.close();

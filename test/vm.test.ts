@@ -5,48 +5,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
 import { ensurePublicTinyImage } from '../src/server/public-images.js';
+import { apiRequest, runRealVmTests, until } from '../src/test-support/api.js';
 import { startTestControlPlane, type TestControlPlane } from '../src/test-support/control-plane.js';
-
-const hasQemu = (() => {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /**
  * Real virtual machines end to end through the public REST API: the tiny guest under QEMU
  * (TCG here), user-data, console, live resize seen inside the guest, stop, start, delete.
  */
-describe.skipIf(!hasQemu && process.env.CI !== 'true')('real VMs on QEMU through the API', () => {
+describe.skipIf(!runRealVmTests)('real VMs on QEMU through the API', () => {
   let cp: TestControlPlane;
   let token: string;
   let id: string;
   let vmDir: string;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(cp.endpoints.api + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const until = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const call = (method: string, path: string, body?: unknown) =>
+    apiRequest(cp.endpoints.api, token, method, path, body);
   const instance = async () => (await call('GET', `/api/v1/instances/${id}`)).json;
   const consoleText = async () =>
     (await call('GET', `/api/v1/instances/${id}/console?maxBytes=1048576`)).json.data as string;

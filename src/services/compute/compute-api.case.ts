@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeDriver, type FakeDriver } from '../../agent/drivers/fake/fake-driver.js';
+import { apiRequest, loginToken } from '../../test-support/api.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
 
 /**
@@ -21,26 +22,9 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
     let other: string;
     let imageId: string;
 
-    const call = async (method: string, path: string, token: string, body?: unknown) => {
-      const res = await fetch(api + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-      });
-      const text = await res.text();
-      return { status: res.status, json: text ? JSON.parse(text) : undefined };
-    };
-    const login = async (username: string, password: string) => {
-      const res = await fetch(`${api}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username, password }),
-      });
-      return ((await res.json()) as { token: string }).token;
-    };
+    const call = (method: string, path: string, token: string, body?: unknown) =>
+      apiRequest(api, token, method, path, body);
+    const login = (username: string, password: string) => loginToken(api, username, password);
     const waitGone = async (id: string, token: string) => {
       const end = Date.now() + 5000;
       while ((await call('GET', `/api/v1/instances/${id}`, token)).status !== 404) {

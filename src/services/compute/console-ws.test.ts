@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createFakeDriver, type FakeDriver } from '../../agent/drivers/fake/fake-driver.js';
+import { apiRequest, loginToken } from '../../test-support/api.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
 import { createHostNotifier } from '../hosts/notifier.js';
 import { createConsoleRelay, holdMessages } from './console-relay.js';
@@ -63,26 +64,9 @@ describe('interactive console over WebSocket (fake driver, sqlite)', () => {
   let other: string;
   let id: string;
 
-  const call = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(api + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const login = async (username: string, password: string) => {
-    const res = await fetch(`${api}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username, password }),
-    });
-    return ((await res.json()) as { token: string }).token;
-  };
+  const call = (method: string, path: string, token: string, body?: unknown) =>
+    apiRequest(api, token, method, path, body);
+  const login = (username: string, password: string) => loginToken(api, username, password);
   const state = async () => (await call('GET', `/api/v1/instances/${id}`, owner)).json.state as string;
   const consoleUrl = (instanceId = id) => `${wsBase}/api/v1/instances/${instanceId}/console/ws`;
   const bridges = async () => (await cp.agent())!.consoleBridges();
