@@ -10,9 +10,8 @@ import {
   clientFor,
   examples,
   type ListFlags,
-  listPages,
-  moreHint,
   printerFor,
+  printList,
   timeArg,
   withListOptions,
 } from './common.js';
@@ -116,13 +115,9 @@ export function registerAuditCommands(program: Command, ctx: CliContext) {
       ),
     )
     .action(async (f: ListAuditFlags, cmd: Command) => {
-      const { client } = clientFor(ctx, cmd);
-      const printer = printerFor(ctx, cmd);
-      const page = await listPages<AuditEventView>(
-        ctx,
-        client,
-        '/audit',
-        {
+      await printList<AuditEventView>(ctx, cmd, {
+        path: '/audit',
+        query: {
           tenantId: f.tenant,
           principal: f.principal,
           action: f.action,
@@ -130,11 +125,10 @@ export function registerAuditCommands(program: Command, ctx: CliContext) {
           since: f.since,
           until: f.until,
         },
-        f,
-        'events',
-      );
-      printer.table(page, page.items, AUDIT_COLUMNS, 'No audit events found.');
-      moreHint(printer, page);
+        flags: f,
+        label: 'audit events',
+        columns: AUDIT_COLUMNS,
+      });
     });
 
   audit

@@ -3,7 +3,7 @@ import { ApiClient, type ListOptions, type Page, type Query } from '../client.js
 import { resolveTarget, type Target } from '../config.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { Printer, parseOutputFormat, progress } from '../output.js';
+import { type Column, Printer, parseOutputFormat, progress } from '../output.js';
 
 /** Options every command inherits from the program. */
 export interface GlobalFlags {
@@ -74,6 +74,19 @@ export async function listPages<T>(
 
 export function moreHint(printer: Printer, page: Page<unknown>): void {
   if (page.nextCursor && !printer.json) printer.note(`(more results: use --all, or --limit N)`);
+}
+
+/** The whole of a list command: fetch pages per --limit/--all, print a table (or the JSON), hint at more. */
+export async function printList<T>(
+  ctx: CliContext,
+  cmd: Command,
+  list: { path: string; query: Query; flags: ListFlags; label: string; columns: Column<T>[] },
+): Promise<void> {
+  const { client } = clientFor(ctx, cmd);
+  const printer = printerFor(ctx, cmd);
+  const page = await listPages<T>(ctx, client, list.path, list.query, list.flags, list.label);
+  printer.table(page, page.items, list.columns, `No ${list.label} found.`);
+  moreHint(printer, page);
 }
 
 const RELATIVE = /^(\d+)\s*(s|m|h|d|w)$/i;

@@ -15,9 +15,8 @@ import {
   confirm,
   examples,
   type ListFlags,
-  listPages,
-  moreHint,
   printerFor,
+  printList,
   seg,
   withListOptions,
 } from './common.js';
@@ -305,18 +304,13 @@ export function registerImageCommands(program: Command, ctx: CliContext) {
   )
     .addHelpText('after', examples('yunhai image list', 'yunhai image list --visibility public -o json'))
     .action(async (f: ListFlags & { visibility?: string; status?: string }, cmd: Command) => {
-      const { client } = clientFor(ctx, cmd);
-      const printer = printerFor(ctx, cmd);
-      const page = await listPages<ImageView>(
-        ctx,
-        client,
-        '/images',
-        { visibility: f.visibility, status: f.status },
-        f,
-        'images',
-      );
-      printer.table(page, page.items, IMAGE_COLUMNS, 'No images found.');
-      moreHint(printer, page);
+      await printList<ImageView>(ctx, cmd, {
+        path: '/images',
+        query: { visibility: f.visibility, status: f.status },
+        flags: f,
+        label: 'images',
+        columns: IMAGE_COLUMNS,
+      });
     });
 
   image

@@ -14,10 +14,9 @@ import {
   confirm,
   examples,
   type ListFlags,
-  listPages,
-  moreHint,
   positiveInt,
   printerFor,
+  printList,
   secretArg,
   seg,
   withListOptions,
@@ -367,18 +366,13 @@ ${examples(
       ),
     )
     .action(async (f: ListFlags & { state?: string; tenant?: string; host?: string }, cmd: Command) => {
-      const { client } = clientFor(ctx, cmd);
-      const printer = printerFor(ctx, cmd);
-      const page = await listPages<InstanceView>(
-        ctx,
-        client,
-        '/instances',
-        { state: f.state, tenantId: f.tenant, hostId: f.host },
-        f,
-        'instances',
-      );
-      printer.table(page, page.items, INSTANCE_COLUMNS, 'No instances found.');
-      moreHint(printer, page);
+      await printList<InstanceView>(ctx, cmd, {
+        path: '/instances',
+        query: { state: f.state, tenantId: f.tenant, hostId: f.host },
+        flags: f,
+        label: 'instances',
+        columns: INSTANCE_COLUMNS,
+      });
     });
 
   instance

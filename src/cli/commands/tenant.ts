@@ -9,9 +9,8 @@ import {
   confirm,
   examples,
   type ListFlags,
-  listPages,
-  moreHint,
   printerFor,
+  printList,
   secretArg,
   seg,
   withListOptions,
@@ -129,18 +128,13 @@ export function registerTenantCommands(program: Command, ctx: CliContext) {
       examples('yunhai tenant list', 'yunhai tenant list --status suspended --all -o json'),
     )
     .action(async (f: ListFlags & { status?: string; search?: string }, cmd: Command) => {
-      const { client } = clientFor(ctx, cmd);
-      const printer = printerFor(ctx, cmd);
-      const page = await listPages<TenantView>(
-        ctx,
-        client,
-        '/tenants',
-        { status: f.status, search: f.search },
-        f,
-        'tenants',
-      );
-      printer.table(page, page.items, TENANT_COLUMNS, 'No tenants found.');
-      moreHint(printer, page);
+      await printList<TenantView>(ctx, cmd, {
+        path: '/tenants',
+        query: { status: f.status, search: f.search },
+        flags: f,
+        label: 'tenants',
+        columns: TENANT_COLUMNS,
+      });
     });
 
   tenant

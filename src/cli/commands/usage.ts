@@ -6,9 +6,8 @@ import {
   clientFor,
   examples,
   type ListFlags,
-  listPages,
-  moreHint,
   printerFor,
+  printList,
   timeArg,
   withListOptions,
 } from './common.js';
@@ -53,18 +52,13 @@ export function registerUsageCommands(program: Command, ctx: CliContext) {
         f: ListFlags & { tenant?: string; meter?: string; service?: string; since?: string; until?: string },
         cmd: Command,
       ) => {
-        const { client } = clientFor(ctx, cmd);
-        const printer = printerFor(ctx, cmd);
-        const page = await listPages<UsageRecordView>(
-          ctx,
-          client,
-          '/usage',
-          { tenantId: f.tenant, meter: f.meter, service: f.service, since: f.since, until: f.until },
-          f,
-          'usage records',
-        );
-        printer.table(page, page.items, USAGE_COLUMNS, 'No usage records found.');
-        moreHint(printer, page);
+        await printList<UsageRecordView>(ctx, cmd, {
+          path: '/usage',
+          query: { tenantId: f.tenant, meter: f.meter, service: f.service, since: f.since, until: f.until },
+          flags: f,
+          label: 'usage records',
+          columns: USAGE_COLUMNS,
+        });
       },
     );
 

@@ -8,9 +8,8 @@ import {
   confirm,
   examples,
   type ListFlags,
-  listPages,
-  moreHint,
   printerFor,
+  printList,
   resolveUserId,
   secretArg,
   seg,
@@ -113,18 +112,13 @@ ${examples('yunhai user create bob --role member --password "initial-pass-1"', '
   )
     .addHelpText('after', examples('yunhai user list', 'yunhai user list --tenant acme --role owner -o json'))
     .action(async (f: ListFlags & { tenant?: string; role?: string; search?: string }, cmd: Command) => {
-      const { client } = clientFor(ctx, cmd);
-      const printer = printerFor(ctx, cmd);
-      const page = await listPages<UserView>(
-        ctx,
-        client,
-        '/users',
-        { tenantId: f.tenant, role: f.role, search: f.search },
-        f,
-        'users',
-      );
-      printer.table(page, page.items, USER_COLUMNS, 'No users found.');
-      moreHint(printer, page);
+      await printList<UserView>(ctx, cmd, {
+        path: '/users',
+        query: { tenantId: f.tenant, role: f.role, search: f.search },
+        flags: f,
+        label: 'users',
+        columns: USER_COLUMNS,
+      });
     });
 
   user
