@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeDriver, type FakeDriver } from '../../agent/drivers/fake/fake-driver.js';
-import { apiRequest, loginToken } from '../../test-support/api.js';
+import { apiRequest } from '../../test-support/api.js';
+import { seedComputeFixture } from '../../test-support/compute-fixture.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
 
 /**
@@ -24,7 +21,6 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
 
     const call = (method: string, path: string, token: string, body?: unknown) =>
       apiRequest(api, token, method, path, body);
-    const login = (username: string, password: string) => loginToken(api, username, password);
     const waitGone = async (id: string, token: string) => {
       const end = Date.now() + 5000;
       while ((await call('GET', `/api/v1/instances/${id}`, token)).status !== 404) {
@@ -60,30 +56,7 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
       });
       api = cp.endpoints.api;
       await cp.agent();
-      admin = await login('admin', 'root-password-1');
-      await call('POST', '/api/v1/tenants', admin, {
-        name: 'acme',
-        owner: { name: 'alice', password: 'alice-password' },
-      });
-      await call('POST', '/api/v1/tenants', admin, {
-        name: 'globex',
-        owner: { name: 'gina', password: 'gina-password' },
-      });
-      owner = await login('alice@acme', 'alice-password');
-      other = await login('gina@globex', 'gina-password');
-      const dir = mkdtempSync(join(tmpdir(), 'yh-img-'));
-      writeFileSync(join(dir, 'vmlinux'), randomBytes(4096));
-      writeFileSync(join(dir, 'initrd'), randomBytes(2048));
-      const imp = await call('POST', '/api/v1/images', admin, {
-        name: 'tiny',
-        visibility: 'public',
-        format: 'kernel',
-        source: { kernel: join(dir, 'vmlinux'), initrd: join(dir, 'initrd') },
-        cmdline: 'console=ttyS0',
-      });
-      expect(imp.status).toBe(202);
-      imageId = imp.json.id;
-      await cp.images.settle();
+      ({ admin, owner, other, imageId } = await seedComputeFixture(cp));
       expect((await call('GET', `/api/v1/images/${imageId}`, owner)).json).toMatchObject({
         status: 'available',
         visibility: 'public',

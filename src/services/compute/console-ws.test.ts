@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createFakeDriver, type FakeDriver } from '../../agent/drivers/fake/fake-driver.js';
-import { apiRequest, loginToken } from '../../test-support/api.js';
+import { apiRequest } from '../../test-support/api.js';
+import { seedComputeFixture } from '../../test-support/compute-fixture.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
 import { createHostNotifier } from '../hosts/notifier.js';
 import { createConsoleRelay, holdMessages } from './console-relay.js';
@@ -66,7 +63,6 @@ describe('interactive console over WebSocket (fake driver, sqlite)', () => {
 
   const call = (method: string, path: string, token: string, body?: unknown) =>
     apiRequest(api, token, method, path, body);
-  const login = (username: string, password: string) => loginToken(api, username, password);
   const state = async () => (await call('GET', `/api/v1/instances/${id}`, owner)).json.state as string;
   const consoleUrl = (instanceId = id) => `${wsBase}/api/v1/instances/${instanceId}/console/ws`;
   const bridges = async () => (await cp.agent())!.consoleBridges();
@@ -79,29 +75,7 @@ describe('interactive console over WebSocket (fake driver, sqlite)', () => {
     api = cp.endpoints.api;
     wsBase = api.replace(/^http/, 'ws');
     await cp.agent();
-    const admin = await login('admin', 'root-password-1');
-    await call('POST', '/api/v1/tenants', admin, {
-      name: 'acme',
-      owner: { name: 'alice', password: 'alice-password' },
-    });
-    await call('POST', '/api/v1/tenants', admin, {
-      name: 'globex',
-      owner: { name: 'gina', password: 'gina-password' },
-    });
-    owner = await login('alice@acme', 'alice-password');
-    other = await login('gina@globex', 'gina-password');
-    const dir = mkdtempSync(join(tmpdir(), 'yh-img-'));
-    writeFileSync(join(dir, 'vmlinux'), randomBytes(4096));
-    writeFileSync(join(dir, 'initrd'), randomBytes(2048));
-    const imp = await call('POST', '/api/v1/images', admin, {
-      name: 'tiny',
-      visibility: 'public',
-      format: 'kernel',
-      source: { kernel: join(dir, 'vmlinux'), initrd: join(dir, 'initrd') },
-      cmdline: 'console=ttyS0',
-    });
-    expect(imp.status).toBe(202);
-    await cp.images.settle();
+    ({ owner, other } = await seedComputeFixture(cp));
     const r = await call('POST', '/api/v1/instances', owner, {
       name: 'con-1',
       image: 'tiny',
