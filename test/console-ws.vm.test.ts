@@ -1,43 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
-import { ensurePublicTinyImage } from '../src/server/public-images.js';
 import { apiRequest, runRealVmTests } from '../src/test-support/api.js';
-import { startTestControlPlane, type TestControlPlane } from '../src/test-support/control-plane.js';
+import { startQemuTestControlPlane } from '../src/test-support/qemu-control-plane.js';
 
 /**
  * The interactive serial console end to end on a real VM: the tiny guest under QEMU (TCG) runs a
  * root shell on ttyS0 once ready; a WebSocket viewer types into it and reads the answer.
  */
 describe.skipIf(!runRealVmTests)('interactive console on QEMU over WebSocket', () => {
-  let cp: TestControlPlane;
+  let cp: Awaited<ReturnType<typeof startQemuTestControlPlane>>;
   let token: string;
   let id: string;
-  let vmDir: string;
 
   const call = (method: string, path: string, body?: unknown) =>
     apiRequest(cp.endpoints.api, token, method, path, body);
 
   beforeAll(async () => {
-    vmDir = mkdtempSync(join(tmpdir(), 'yunhai-vm-'));
-    cp = await startTestControlPlane({
-      localAgent: {
-        driver: createQemuDriver({ dataDir: vmDir, accelerator: 'tcg' }),
-        heartbeatMs: 1000,
-        stopTimeoutMs: 1000,
-      },
-    });
-    await cp.agent();
-    await ensurePublicTinyImage({ iam: cp.iam, images: cp.images });
-    const res = await fetch(`${cp.endpoints.api}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: 'root-password-1' }),
-    });
-    token = ((await res.json()) as { token: string }).token;
+    cp = await startQemuTestControlPlane({ stopTimeoutMs: 1000 });
+    token = cp.token;
   }, 300_000);
   afterAll(async () => {
     if (id) await call('DELETE', `/api/v1/instances/${id}`).catch(() => {});
@@ -45,7 +25,6 @@ describe.skipIf(!runRealVmTests)('interactive console on QEMU over WebSocket', (
     while (id && Date.now() < end && (await call('GET', `/api/v1/instances/${id}`)).status !== 404)
       await new Promise((r) => setTimeout(r, 200));
     await cp?.stop();
-    rmSync(vmDir, { recursive: true, force: true });
   }, 60_000);
 
   it('types into the guest shell and reads the answer', async () => {

@@ -1,19 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQemuDriver } from '../src/agent/drivers/qemu/qemu-driver.js';
-import { ensurePublicTinyImage } from '../src/server/public-images.js';
 import { apiRequest, runRealVmTests, until } from '../src/test-support/api.js';
-import { startTestControlPlane, type TestControlPlane } from '../src/test-support/control-plane.js';
+import { startQemuTestControlPlane } from '../src/test-support/qemu-control-plane.js';
 
 /**
  * Real virtual machines end to end through the public REST API: the tiny guest under QEMU
  * (TCG here), user-data, console, live resize seen inside the guest, stop, start, delete.
  */
 describe.skipIf(!runRealVmTests)('real VMs on QEMU through the API', () => {
-  let cp: TestControlPlane;
+  let cp: Awaited<ReturnType<typeof startQemuTestControlPlane>>;
   let token: string;
   let id: string;
   let vmDir: string;
@@ -25,26 +22,12 @@ describe.skipIf(!runRealVmTests)('real VMs on QEMU through the API', () => {
     (await call('GET', `/api/v1/instances/${id}/console?maxBytes=1048576`)).json.data as string;
 
   beforeAll(async () => {
-    vmDir = mkdtempSync(join(tmpdir(), 'yunhai-vm-'));
-    cp = await startTestControlPlane({
-      localAgent: {
-        driver: createQemuDriver({ dataDir: vmDir, accelerator: 'tcg' }),
-        heartbeatMs: 1000,
-        stopTimeoutMs: 20_000,
-      },
-    });
-    await cp.agent();
-    await ensurePublicTinyImage({ iam: cp.iam, images: cp.images });
-    const res = await fetch(`${cp.endpoints.api}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: 'root-password-1' }),
-    });
-    token = ((await res.json()) as { token: string }).token;
+    cp = await startQemuTestControlPlane({ stopTimeoutMs: 20_000 });
+    token = cp.token;
+    vmDir = cp.vmDir;
   }, 300_000);
   afterAll(async () => {
     await cp?.stop();
-    rmSync(vmDir, { recursive: true, force: true });
   });
 
   it('launches the tiny guest, which runs its user-data and reports ready', async () => {
