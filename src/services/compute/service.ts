@@ -830,6 +830,18 @@ export function createComputeService(deps: {
       });
     },
 
+    /** Whether a live instance is placed on the host (agents may touch only their own). */
+    async isPlacedOn(hostId: string, instanceId: string): Promise<boolean> {
+      const r = await database.db
+        .selectFrom('instances')
+        .select('id')
+        .where('id', '=', instanceId)
+        .where('host_id', '=', hostId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      return r !== undefined;
+    },
+
     /** Public keys for the instance's key pair (cloud-init `public-keys`), and the guest password. */
     async guestSecrets(instanceId: string) {
       const i = await database.db

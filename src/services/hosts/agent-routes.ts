@@ -96,8 +96,7 @@ export function registerAgentRoutes(
   }
 
   async function ownInstance(h: HostsTable, id: string) {
-    const desired = await compute.desiredForHost(h.id);
-    if (!desired.some((d) => d.id === id))
+    if (!(await compute.isPlacedOn(h.id, id)))
       throw new YunhaiError('NotFound', `Instance ${id} is not placed on host ${h.name}.`);
   }
 
