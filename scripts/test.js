@@ -374,15 +374,19 @@ async function main() {
   if (!report) printSummaryAndExit(0, 1, 0, signalCode || 1);
 
   const passed = report.numPassedTests ?? 0;
-  const failed = report.numFailedTests ?? 0;
+  let failed = report.numFailedTests ?? 0;
   const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   if (vitestExit !== 0 && failed === 0) {
     const failedFiles = report.numFailedTestSuites ?? 0;
     log(
       `vitest exited ${vitestExit} although no test case failed` +
-        (failedFiles ? ` (${failedFiles} test file(s)/suite(s) failed, e.g. an import error)` : '') +
+        (failedFiles
+          ? ` (${failedFiles} test file(s)/suite(s) failed, e.g. an import error)`
+          : ' (unhandled errors)') +
         '; see output above',
     );
+    // The summary line must not read as a success: each failed file, or the unhandled errors, count as one.
+    failed = Math.max(1, failedFiles);
   }
   const code = signalCode || (failed > 0 || vitestExit !== 0 ? 1 : 0);
   printSummaryAndExit(passed, failed, skipped, code);

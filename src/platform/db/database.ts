@@ -54,6 +54,10 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
             : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle pooled connection that the server closes (restart, failover, pg_terminate_backend)
+    // raises 'error' on the pool; unheard, that would crash the process. The pool drops the client
+    // and the next query opens a new one.
+    pool.on('error', () => {});
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   } else {
     const file = opts.url.replace(/^sqlite:/, '');
