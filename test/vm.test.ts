@@ -58,16 +58,27 @@ describe.skipIf(!runRealVmTests)('real VMs on QEMU through the API', () => {
   it('resizes memory and vCPUs live, and the guest sees both', async () => {
     const memOf = (l: string) => Number(/mem_kib=(\d+)/.exec(l)![1]);
     // Booted with the flavor's maximum (512 MiB) and ballooned down to 256 MiB once ready.
-    const ballooned = await until(
-      'boot balloon',
+    const statsMems = async () =>
+      (await consoleText())
+        .split('\n')
+        .filter((x) => x.includes('YUNHAI-STATS'))
+        .map(memOf);
+    // The balloon inflates over a few seconds; wait until the guest's memory stops shrinking.
+    let ballooned = 0;
+    await until(
+      'boot balloon settled',
       async () => {
-        const l = (await consoleText())
-          .split('\n')
-          .filter((x) => x.includes('YUNHAI-STATS'))
-          .pop();
-        return l && memOf(l) < 300 * 1024 ? memOf(l) : undefined;
+        const before = await statsMems();
+        await new Promise((r) => setTimeout(r, 1500));
+        const after = await statsMems();
+        const last = after[after.length - 1];
+        if (last !== undefined && last < 300 * 1024 && after.length === before.length) {
+          ballooned = Math.min(...after);
+          return true;
+        }
+        return undefined;
       },
-      30_000,
+      45_000,
     );
     expect((await call('POST', `/api/v1/instances/${id}/resize`, { vcpus: 2, memoryMiB: 384 })).status).toBe(
       202,
