@@ -1,5 +1,5 @@
 /**
- * A very small XML writer for AWS Query responses. Markup only comes out of `el()`, so every
+ * A very small XML writer for AWS responses (Query, S3). Markup only comes out of `el()`, so every
  * string that reaches a document is escaped: text can never open a tag or an entity.
  */
 

@@ -4,7 +4,7 @@ import type { QueryService } from './errors.js';
 import * as iamActions from './iam-actions.js';
 import type { Params } from './params.js';
 import * as stsActions from './sts-actions.js';
-import type { Xml } from './xml.js';
+import type { Xml } from '../../../platform/xml/writer.js';
 
 export interface ActionCall {
   iam: IamService;

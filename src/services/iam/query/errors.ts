@@ -1,5 +1,5 @@
 import { type ErrorCode, YunhaiError } from '../../../platform/errors.js';
-import { el, elAttrs, xmlDocument } from './xml.js';
+import { el, elAttrs, xmlDocument } from '../../../platform/xml/writer.js';
 
 export type QueryService = 'iam' | 'sts';
 

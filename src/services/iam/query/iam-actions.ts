@@ -18,7 +18,7 @@ import {
   POLICY_ARN,
   USER_NAME,
 } from './params.js';
-import { awsDate, el, optional, type Xml } from './xml.js';
+import { awsDate, el, optional, type Xml } from '../../../platform/xml/writer.js';
 
 const DEFAULT_MAX_ITEMS = 100;
 
