@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childText, childrenNamed, parseXml, XmlParseError } from './parser.js';
+import { childrenNamed, childText, parseXml, XmlParseError } from './parser.js';
 
 describe('the XML parser', () => {
   it('builds a tree with text, attributes, entities, CDATA and dropped namespace prefixes', () => {

@@ -1,10 +1,10 @@
 import type { RequestContext } from '../../../platform/policy/principal.js';
+import type { Xml } from '../../../platform/xml/writer.js';
 import type { IamService } from '../service.js';
 import type { QueryService } from './errors.js';
 import * as iamActions from './iam-actions.js';
 import type { Params } from './params.js';
 import * as stsActions from './sts-actions.js';
-import type { Xml } from '../../../platform/xml/writer.js';
 
 export interface ActionCall {
   iam: IamService;

@@ -6,6 +6,7 @@
 import type { Role } from '../../../platform/db/schema.js';
 import { YunhaiError } from '../../../platform/errors.js';
 import { stringCursor } from '../../../platform/http/pagination.js';
+import { awsDate, el, optional, type Xml } from '../../../platform/xml/writer.js';
 import type { AccessKeyView, UserView } from '../schema.js';
 import type { ActionCall, ActionHandler } from './actions.js';
 import {
@@ -18,7 +19,6 @@ import {
   POLICY_ARN,
   USER_NAME,
 } from './params.js';
-import { awsDate, el, optional, type Xml } from '../../../platform/xml/writer.js';
 
 const DEFAULT_MAX_ITEMS = 100;
 

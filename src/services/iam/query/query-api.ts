@@ -19,11 +19,11 @@ import { parseSigV4 } from '../../../platform/auth/sigv4.js';
 import { isYunhaiError, YunhaiError } from '../../../platform/errors.js';
 import { authRequestOf } from '../../../platform/http/base-server.js';
 import type { Principal, RequestContext } from '../../../platform/policy/principal.js';
+import { el, elAttrs, type Xml, xmlDocument } from '../../../platform/xml/writer.js';
 import type { IamService } from '../service.js';
 import { ACTIONS, type ActionDef, findAction } from './actions.js';
 import { errorXml, QueryError, type QueryService, toAwsError, xmlnsOf } from './errors.js';
 import { decodeBody, Params, parseForm } from './params.js';
-import { el, elAttrs, type Xml, xmlDocument } from '../../../platform/xml/writer.js';
 
 export const API_VERSION: Record<QueryService, string> = { iam: '2010-05-08', sts: '2011-06-15' };
 

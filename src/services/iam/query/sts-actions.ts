@@ -1,7 +1,7 @@
 /** STS actions (API version 2011-06-15), written from the AWS STS API reference. */
 import { YunhaiError } from '../../../platform/errors.js';
-import type { ActionHandler } from './actions.js';
 import { awsDate, el } from '../../../platform/xml/writer.js';
+import type { ActionHandler } from './actions.js';
 
 /** GetSessionToken limits for IAM users: 15 minutes to 36 hours, 12 hours by default. */
 export const MIN_SESSION_SECONDS = 900;

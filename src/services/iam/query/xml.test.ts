@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { YunhaiError } from '../../../platform/errors.js';
-import { errorXml, QueryError, toAwsError } from './errors.js';
 import { awsDate, el, elAttrs, escapeXml, optional, xmlDocument } from '../../../platform/xml/writer.js';
+import { errorXml, QueryError, toAwsError } from './errors.js';
 
 describe('the XML writer', () => {
   it('escapes markup characters in text and attributes', () => {
