@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BlobNotFoundError, type BlobStore, type PutBlobResult } from './blob-store.js';
+
+const ID = /^[0-9a-f]{32}$/;
+/** Coalesce small network chunks into writes of about this size (fewer syscalls). */
+const WRITE_BATCH = 256 * 1024;
+
+export interface FsBlobStoreOptions {
+  /** Directory of the store, normally `<dataDir>/blobs`. */
+  dir: string;
+  /**
+   * fsync the directory after each rename so the new name survives power loss (default true).
+   * A process crash never needs it; turning it off trades power-loss durability for speed.
+   */
+  syncDirectories?: boolean;
+}
+
+/**
+ * Blobs as files: `<dir>/<id[0..2]>/<id>`, ids of 128 random bits. A put writes
+ * `<dir>/tmp/<random>.tmp`, fdatasyncs it, renames it to its id and syncs the directory, so a
+ * blob path either does not exist or holds the complete bytes.
+ */
+export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
+  const { dir } = opts;
+  const syncDirs = opts.syncDirectories ?? true;
+  const tmpDir = join(dir, 'tmp');
+  mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+  const madeDirs = new Set<string>();
+
+  const pathOf = (id: string) => {
+    if (!ID.test(id)) throw new BlobNotFoundError(id);
+    return join(dir, id.slice(0, 2), id);
+  };
+
+  async function syncDir(path: string) {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async function writeAll(fh: FileHandle, source: AsyncIterable<Uint8Array>, signal?: AbortSignal) {
+    let size = 0;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      if (batch.length === 1) await fh.write(batch[0]!);
+      else if (batch.length > 1) await fh.writev(batch);
+      batch = [];
+      batchBytes = 0;
+    };
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      if (chunk.length === 0) continue;
+      size += chunk.length;
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes >= WRITE_BATCH) await flush();
+    }
+    await flush();
+    signal?.throwIfAborted();
+    return size;
+  }
+
+  return {
+    async put(source, putOpts = {}): Promise<PutBlobResult> {
+      const id = randomBytes(16).toString('hex');
+      const tmp = join(tmpDir, `${id}.tmp`);
+      const fh = await open(tmp, 'wx', 0o600);
+      let size: number;
+      try {
+        size = await writeAll(fh, source, putOpts.signal);
+        await fh.datasync();
+      } catch (e) {
+        await fh.close().catch(() => {});
+        await rm(tmp, { force: true });
+        throw e;
+      }
+      await fh.close();
+      const sub = join(dir, id.slice(0, 2));
+      try {
+        if (!madeDirs.has(sub)) {
+          await mkdir(sub, { recursive: true, mode: 0o700 });
+          madeDirs.add(sub);
+        }
+        await rename(tmp, join(sub, id));
+        if (syncDirs) await syncDir(sub);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+      }
+      return { id, size };
+    },
+
+    async get(id, range) {
+      let fh: FileHandle;
+      try {
+        fh = await open(pathOf(id), 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(id);
+        throw e;
+      }
+      const stream: Readable = fh.createReadStream({
+        highWaterMark: 256 * 1024,
+        ...(range ? { start: range.start, end: range.end } : {}),
+      });
+      return stream;
+    },
+
+    async size(id) {
+      try {
+        return (await stat(pathOf(id))).size;
+      } catch (e) {
+        if (e instanceof BlobNotFoundError || (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+
+    async delete(id) {
+      if (!ID.test(id)) return;
+      await rm(pathOf(id), { force: true });
+    },
+
+    async *list({ writtenBefore }) {
+      let subs: string[];
+      try {
+        subs = await readdir(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw e;
+      }
+      for (const sub of subs) {
+        if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+        let names: string[];
+        try {
+          names = await readdir(join(dir, sub));
+        } catch {
+          continue;
+        }
+        for (const name of names) {
+          if (!ID.test(name)) continue;
+          const st = await stat(join(dir, sub, name)).catch(() => null);
+          if (st && st.mtimeMs < writtenBefore) yield name;
+        }
+      }
+    },
+
+    async removeStaleTemps(startedBefore) {
+      let removed = 0;
+      for (const name of await readdir(tmpDir).catch(() => [] as string[])) {
+        const p = join(tmpDir, name);
+        const st = await stat(p).catch(() => null);
+        if (st && st.mtimeMs < startedBefore) {
+          await rm(p, { force: true });
+          removed++;
+        }
+      }
+      return removed;
+    },
+  };
+}
