@@ -19,6 +19,7 @@
 # --keep         leave the server (and its data dir) running afterwards, for debugging
 # --data-dir DIR use DIR (must not exist yet) instead of a temporary directory
 # --timeout S    per-test timeout when pytest-timeout is installed (default 300)
+# S3TESTS_REF    names the suite's commit in the summary when the checkout has no .git
 #
 # Exit status: pytest's (0 when every selected test passed), 2 when the run could not start.
 set -euo pipefail
@@ -123,6 +124,8 @@ conf="$data_dir/s3tests.conf"
 echo "s3-tests: wrote $conf"
 
 # ---- run --------------------------------------------------------------------------------
+# The suite's commit, for the summary; S3TESTS_REF names it when the checkout is not a git work tree.
+suite_ref="${S3TESTS_REF:-$(git -C "$suite" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 junit="$RESULTS/s3-tests.xml"
 log="$RESULTS/s3-tests.log"
 rm -f "$junit"
@@ -144,7 +147,7 @@ set -e
 [[ -s "$junit" ]] || die "pytest wrote no JUnit report (exit $status); see $log"
 summary="$RESULTS/s3-tests-summary.md"
 {
-  "$PYTHON" "$HERE/s3tests_summary.py" "$junit" "s3-tests ($(basename "$suite") @ $(git -C "$suite" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+  "$PYTHON" "$HERE/s3tests_summary.py" "$junit" "s3-tests @ $suite_ref"
   echo
   echo "Selection: \`${selection[*]} $*\`; Yunhai $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown); $(date -u +%Y-%m-%dT%H:%MZ)."
 } >"$summary"
