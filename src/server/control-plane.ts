@@ -29,13 +29,17 @@ import { iamRoutes } from '../services/iam/routes.js';
 import { createIamService, type IamService, type RootCredentials } from '../services/iam/service.js';
 import { imageRoutes } from '../services/images/routes.js';
 import { createImageService, type ImageService } from '../services/images/service.js';
+import { createFsBlobStore } from '../services/objects/fs-blob-store.js';
+import { createObjectMeter } from '../services/objects/meter.js';
+import { registerS3Api, s3ErrorRenderer } from '../services/objects/s3/s3-api.js';
+import { createObjectService, type ObjectService } from '../services/objects/service.js';
 import { VERSION } from './version.js';
 
 export const API_PREFIX = '/api/v1';
 
-/** The listeners a control plane opens; later issues add s3, sqs, webdav, portal. */
-export type ListenerName = 'api' | 'iam' | 'sts';
-export const LISTENERS: ListenerName[] = ['api', 'iam', 'sts'];
+/** The listeners a control plane opens, in port order; later issues add sqs, webdav, portal. */
+export type ListenerName = 'api' | 'iam' | 'sts' | 's3';
+export const LISTENERS: ListenerName[] = ['api', 'iam', 'sts', 's3'];
 
 export interface ControlPlaneConfig {
   dataDir: string;
@@ -60,6 +64,22 @@ export interface ControlPlaneConfig {
   meterIntervalMs?: number;
   /** A guest that has not reported ready this long after starting ends in error (default 10 min). */
   bootTimeoutMs?: number;
+  /** Object storage (the s3 listener). */
+  s3?: S3Config;
+}
+
+export interface S3Config {
+  /**
+   * Host names of the S3 endpoint; `<bucket>.<domain>` is virtual-hosted style. Default:
+   * `localhost`, `127.0.0.1`, the listen host, and `YUNHAI_S3_DOMAINS` (comma-separated).
+   */
+  domains?: string[];
+  /** Region of buckets created without a LocationConstraint (default us-east-1). */
+  region?: string;
+  /** Smallest multipart part but the last (default 5 MiB, as AWS). */
+  minPartSize?: number;
+  /** How often unreferenced blobs are swept (default 10 min); blobs younger than this are never swept. */
+  sweepIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -71,6 +91,7 @@ export interface ControlPlane {
   images: ImageService;
   compute: ComputeService;
   hosts: HostService;
+  objects: ObjectService;
   /** The in-process agent once registered (null without `localAgent`, or when it failed to start). */
   agent(): Promise<Agent | null>;
   metrics: Metrics;
@@ -136,6 +157,16 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     consoleSessions: (hostId) => relay.sessionsFor(hostId),
   });
   await compute.seedDefaultFlavors();
+  const objectMeter = createObjectMeter(database);
+  const objects = createObjectService({
+    database,
+    blobs: createFsBlobStore({ dir: join(dataDir, 'blobs') }),
+    region: cfg.s3?.region,
+    meter: objectMeter,
+    logger: logger.child({ component: 'objects' }),
+    minPartSize: cfg.s3?.minPartSize,
+  });
+  const startedAt = Date.now();
 
   const credentials: CredentialSource = {
     credentialForKey: (id) => iam.credentialForKey(id),
@@ -228,7 +259,21 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   const iamApp = queryListener('iam');
   const stsApp = queryListener('sts');
 
-  const apps: Record<ListenerName, FastifyInstance> = { api, iam: iamApp, sts: stsApp };
+  // ---- s3 listener: the S3 REST protocol -------------------------------------------------
+  const s3App = createBaseServer({
+    name: 's3',
+    logger,
+    metrics,
+    bodyLimit: 1024 * 1024,
+    renderError: s3ErrorRenderer,
+  });
+  const s3Domains = new Set(['localhost', '127.0.0.1', ...(cfg.s3?.domains ?? [])]);
+  for (const d of (env.YUNHAI_S3_DOMAINS ?? '').split(','))
+    if (d.trim()) s3Domains.add(d.trim().toLowerCase());
+  if (!['0.0.0.0', '::'].includes(cfg.host)) s3Domains.add(cfg.host.toLowerCase());
+  registerS3Api(s3App, { objects, credentials, domains: [...s3Domains] });
+
+  const apps: Record<ListenerName, FastifyInstance> = { api, iam: iamApp, sts: stsApp, s3: s3App };
   const endpoints = {} as Record<ListenerName, string>;
   try {
     for (const [i, name] of LISTENERS.entries()) {
@@ -265,6 +310,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     hosts.markLostHosts(),
   );
   every('metering', cfg.meterIntervalMs ?? 60_000, () => compute.meterRunning());
+  every('objects-metering', cfg.meterIntervalMs ?? 60_000, () => objectMeter.flush());
+  const sweepMs = cfg.s3?.sweepIntervalMs ?? 600_000;
+  every('objects-sweep', sweepMs, () => objects.sweepOrphans(Date.now() - sweepMs));
+  // Blobs written before this process started and never committed are orphans of a crash.
+  const startupSweep = objects
+    .sweepOrphans(startedAt)
+    .catch((err) => logger.error({ err: String(err) }, 'start-up orphan sweep failed'));
   const bootTimeoutMs = cfg.bootTimeoutMs ?? 600_000;
   every('boot-deadlines', Math.min(10_000, Math.max(200, Math.floor(bootTimeoutMs / 4))), () =>
     compute.checkBootDeadlines(bootTimeoutMs, (id) => consoles.tail(id)),
@@ -310,6 +362,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     images,
     compute,
     hosts,
+    objects,
     agent: () => agentStarting,
     metrics,
     logger,
@@ -321,6 +374,10 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
         await cfg.localAgent?.driver.close();
         await images.settle();
         await Promise.all(Object.values(apps).map((a) => a.close()));
+        await startupSweep;
+        await objectMeter
+          .flush()
+          .catch((err) => logger.error({ err: String(err) }, 'final metering flush failed'));
         await database.close();
         logger.info('control plane stopped');
         logger.flush?.();

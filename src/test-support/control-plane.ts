@@ -19,7 +19,7 @@ export interface TestControlPlane extends ControlPlane {
 export async function startTestControlPlane(
   opts: { dialect?: 'sqlite' | 'postgres'; env?: NodeJS.ProcessEnv } & Pick<
     ControlPlaneConfig,
-    'localAgent' | 'hostGraceMs' | 'meterIntervalMs' | 'bootTimeoutMs'
+    'localAgent' | 'hostGraceMs' | 'meterIntervalMs' | 'bootTimeoutMs' | 's3'
   > = {},
 ): Promise<TestControlPlane> {
   const dataDir = mkdtempSync(join(tmpdir(), 'yunhai-test-'));
@@ -35,6 +35,7 @@ export async function startTestControlPlane(
     hostGraceMs: opts.hostGraceMs,
     meterIntervalMs: opts.meterIntervalMs,
     bootTimeoutMs: opts.bootTimeoutMs,
+    s3: opts.s3,
   });
   if (!cp.rootCredentials) throw new Error('expected a fresh bootstrap');
   return {

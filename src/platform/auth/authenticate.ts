@@ -1,7 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { YunhaiError } from '../errors.js';
 import type { Principal } from '../policy/principal.js';
-import { type IncomingSignedRequest, parseSigV4, sha256Hex, UNSIGNED_PAYLOAD, verifySigV4 } from './sigv4.js';
+import {
+  type IncomingSignedRequest,
+  parseSigV4,
+  type SigV4Auth,
+  sha256Hex,
+  UNSIGNED_PAYLOAD,
+  verifySigV4,
+} from './sigv4.js';
 
 /** What authentication needs from IAM; kept narrow so protocol adapters don't depend on the whole service. */
 export interface CredentialSource {
@@ -51,6 +58,22 @@ export async function authenticate(
   req: AuthRequest,
   opts: AuthOptions,
 ): Promise<Principal> {
+  return (await authenticateRequest(src, req, opts)).principal;
+}
+
+/** What a verified request proved: its principal and, for SigV4, the parsed auth and the secret that verified it. */
+export interface Authenticated {
+  principal: Principal;
+  /** Set for SigV4 requests; S3 needs it to check the signatures of aws-chunked streaming bodies. */
+  sigv4?: { auth: SigV4Auth; secretAccessKey: string };
+}
+
+/** `authenticate()`, also answering the SigV4 details (see Authenticated). */
+export async function authenticateRequest(
+  src: CredentialSource,
+  req: AuthRequest,
+  opts: AuthOptions,
+): Promise<Authenticated> {
   const fail = async (
     code: 'Unauthenticated' | 'InvalidClientTokenId' | 'SignatureDoesNotMatch' | 'ExpiredToken',
     message: string,
@@ -78,7 +101,7 @@ export async function authenticate(
         'The session token is invalid or has expired; sign in again.',
         'session',
       );
-    return p;
+    return { principal: p };
   }
   const auth = parseSigV4(req);
   if (!auth) {
@@ -145,7 +168,7 @@ export async function authenticate(
       );
     }
   }
-  return cred.principal;
+  return { principal: cred.principal, sigv4: { auth, secretAccessKey: cred.secretAccessKey } };
 }
 
 export function headerValue(v: string | string[] | undefined): string | undefined {

@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 
 /**
  * The one ordered migration list for both dialects. Append only: never edit a migration that
@@ -238,6 +238,125 @@ export const MIGRATIONS: Record<string, Migration> = {
         .columns(['tenant_id', 'name'])
         .execute();
       await db.schema.createIndex('instances_host').on('instances').columns(['host_id']).execute();
+    },
+  },
+  '0003_objects': {
+    async up(db: AnyDb) {
+      // S3 lists keys in UTF-8 byte order: SQLite's default BINARY collation is that; PostgreSQL
+      // needs the "C" collation on the key columns whatever the database's locale.
+      const keyType = db.getExecutor().adapter instanceof PostgresAdapter ? sql`text collate "C"` : 'text';
+
+      await db.schema
+        .createTable('buckets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('owner_user_id', 'text')
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('versioning', 'text', (c) => c.notNull())
+        .addColumn('object_lock_enabled', 'integer', (c) => c.notNull())
+        .addColumn('acl', 'text', (c) => c.notNull())
+        .addColumn('policy', 'text')
+        .addColumn('cors', 'text')
+        .addColumn('lifecycle', 'text')
+        .addColumn('tagging', 'text')
+        .addColumn('encryption', 'text')
+        .addColumn('object_lock', 'text')
+        .addColumn('ownership', 'text')
+        .addColumn('object_count', 'bigint', (c) => c.notNull())
+        .addColumn('bytes_stored', 'bigint', (c) => c.notNull())
+        .addColumn('accrued_byte_seconds', 'bigint', (c) => c.notNull())
+        .addColumn('accrued_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('buckets_tenant').on('buckets').columns(['tenant_id', 'name']).execute();
+
+      await db.schema
+        .createTable('objects')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('key', keyType, (c) => c.notNull())
+        .addColumn('version_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('is_latest', 'integer', (c) => c.notNull())
+        .addColumn('delete_marker', 'integer', (c) => c.notNull())
+        .addColumn('blob_id', 'text')
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('parts_count', 'integer')
+        .addColumn('content_type', 'text')
+        .addColumn('content_encoding', 'text')
+        .addColumn('content_disposition', 'text')
+        .addColumn('content_language', 'text')
+        .addColumn('cache_control', 'text')
+        .addColumn('expires', 'text')
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('tags', 'text')
+        .addColumn('storage_class', 'text', (c) => c.notNull())
+        .addColumn('checksum_algorithm', 'text')
+        .addColumn('checksum_value', 'text')
+        .addColumn('checksum_type', 'text')
+        .addColumn('sse', 'text')
+        .addColumn('lock_mode', 'text')
+        .addColumn('lock_until', 'bigint')
+        .addColumn('legal_hold', 'integer', (c) => c.notNull())
+        .addColumn('acl', 'text')
+        .addColumn('owner_tenant_id', 'text', (c) => c.notNull())
+        .addColumn('last_modified', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('objects_version', ['bucket', 'key', 'version_id'])
+        .execute();
+      await db.schema
+        .createIndex('objects_history')
+        .on('objects')
+        .columns(['bucket', 'key', 'seq'])
+        .execute();
+      await db.schema
+        .createIndex('objects_latest')
+        .on('objects')
+        .columns(['bucket', 'is_latest', 'key'])
+        .execute();
+      await db.schema.createIndex('objects_blob').on('objects').column('blob_id').execute();
+
+      // Parts of an object completed from a multipart upload, in order; their blobs are the body.
+      await db.schema
+        .createTable('object_parts')
+        .addColumn('object_id', 'text', (c) => c.notNull())
+        .addColumn('part_number', 'integer', (c) => c.notNull())
+        .addColumn('blob_id', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('checksum', 'text')
+        .addPrimaryKeyConstraint('object_parts_pk', ['object_id', 'part_number'])
+        .execute();
+      await db.schema.createIndex('object_parts_blob').on('object_parts').column('blob_id').execute();
+
+      await db.schema
+        .createTable('multipart_uploads')
+        .addColumn('upload_id', 'text', (c) => c.primaryKey())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('key', keyType, (c) => c.notNull())
+        .addColumn('initiator_tenant_id', 'text', (c) => c.notNull())
+        .addColumn('initiator', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('multipart_uploads_key')
+        .on('multipart_uploads')
+        .columns(['bucket', 'key', 'created_at'])
+        .execute();
+
+      await db.schema
+        .createTable('upload_parts')
+        .addColumn('upload_id', 'text', (c) => c.notNull())
+        .addColumn('part_number', 'integer', (c) => c.notNull())
+        .addColumn('blob_id', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('checksums', 'text', (c) => c.notNull())
+        .addColumn('last_modified', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('upload_parts_pk', ['upload_id', 'part_number'])
+        .execute();
+      await db.schema.createIndex('upload_parts_blob').on('upload_parts').column('blob_id').execute();
     },
   },
 };

@@ -116,6 +116,11 @@ export interface Schema {
   flavors: FlavorsTable;
   key_pairs: KeyPairsTable;
   instances: InstancesTable;
+  buckets: BucketsTable;
+  objects: ObjectsTable;
+  object_parts: ObjectPartsTable;
+  multipart_uploads: MultipartUploadsTable;
+  upload_parts: UploadPartsTable;
 }
 
 export interface HostsTable {
@@ -228,4 +233,106 @@ export interface InstancesTable {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+}
+
+export interface BucketsTable {
+  /** Globally unique, like AWS. */
+  name: string;
+  tenant_id: string;
+  owner_user_id: string | null;
+  region: string;
+  /** '' (never enabled), 'Enabled' or 'Suspended'. */
+  versioning: '' | 'Enabled' | 'Suspended';
+  object_lock_enabled: number;
+  /** Canned ACL name, or a JSON access-control policy. */
+  acl: string;
+  /** JSON bucket policy document as the client sent it. */
+  policy: string | null;
+  cors: string | null;
+  lifecycle: string | null;
+  /** JSON array of {Key, Value}. */
+  tagging: string | null;
+  encryption: string | null;
+  object_lock: string | null;
+  ownership: string | null;
+  object_count: number;
+  /** Bytes of every stored version and every uploaded part. */
+  bytes_stored: number;
+  /** Storage byte-seconds accrued since the last metering flush, up to `accrued_at`. */
+  accrued_byte_seconds: number;
+  accrued_at: number;
+  created_at: number;
+}
+
+/** One version of an object (or a delete marker). */
+export interface ObjectsTable {
+  id: string;
+  bucket: string;
+  key: string;
+  /** 'null' for the version written while versioning was never enabled or suspended. */
+  version_id: string;
+  /** Orders versions of a key (newest highest). */
+  seq: number;
+  is_latest: number;
+  delete_marker: number;
+  /** The body; null for delete markers and for multipart objects (their parts are in object_parts). */
+  blob_id: string | null;
+  size: number;
+  /** Without quotes. */
+  etag: string;
+  parts_count: number | null;
+  content_type: string | null;
+  content_encoding: string | null;
+  content_disposition: string | null;
+  content_language: string | null;
+  cache_control: string | null;
+  expires: string | null;
+  /** JSON object of user metadata (names lowercase, without `x-amz-meta-`). */
+  metadata: string;
+  /** JSON array of {Key, Value}. */
+  tags: string | null;
+  storage_class: string;
+  checksum_algorithm: string | null;
+  checksum_value: string | null;
+  checksum_type: string | null;
+  /** JSON: how the body is encrypted at rest. */
+  sse: string | null;
+  lock_mode: string | null;
+  lock_until: number | null;
+  legal_hold: number;
+  acl: string | null;
+  owner_tenant_id: string;
+  last_modified: number;
+}
+
+export interface ObjectPartsTable {
+  object_id: string;
+  part_number: number;
+  blob_id: string;
+  size: number;
+  etag: string;
+  checksum: string | null;
+}
+
+export interface MultipartUploadsTable {
+  upload_id: string;
+  bucket: string;
+  key: string;
+  initiator_tenant_id: string;
+  /** Principal label of who started it. */
+  initiator: string;
+  /** JSON: the headers of CreateMultipartUpload that the completed object keeps. */
+  params: string;
+  created_at: number;
+}
+
+export interface UploadPartsTable {
+  upload_id: string;
+  part_number: number;
+  blob_id: string;
+  size: number;
+  etag: string;
+  /** JSON object of checksums by algorithm (base64). */
+  checksums: string;
+  last_modified: number;
 }

@@ -5,7 +5,7 @@
 
 export type XmlContent = Xml | string | number | boolean | null | undefined | readonly XmlContent[];
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*(:[A-Za-z_][A-Za-z0-9_.-]*)?$/;
 /** Characters XML 1.0 does not allow at all (controls, lone surrogates, U+FFFE/U+FFFF). */
 const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 const ESCAPES: Record<string, string> = {

@@ -1,0 +1,298 @@
+/** Object-level S3 operations (single objects, copies, tagging, DeleteObjects). */
+import { childNamed, childrenNamed, childText } from '../../../platform/xml/parser.js';
+import { el, elAttrs, xmlDocument } from '../../../platform/xml/writer.js';
+import { checksumHeader, isChecksumAlgorithm } from '../checksums.js';
+import { ObjectError } from '../errors.js';
+import type { ObjectInfo } from '../service.js';
+import { aclXml } from './bucket-handlers.js';
+import { percentDecodeUtf8 } from './paths.js';
+import {
+  header,
+  httpDate,
+  isoMs,
+  malformedXml,
+  parseRange,
+  parseTagging,
+  readPreconditions,
+  readXml,
+  requestBody,
+  S3_XMLNS,
+  type S3Call,
+  sendEmpty,
+  sendXml,
+  writeOptions,
+} from './request.js';
+
+const versionOf = (call: S3Call) => call.query.get('versionId');
+
+/** Response headers that describe a stored object (GET and HEAD). */
+function objectHeaders(o: ObjectInfo, versioned: boolean, call: S3Call): Record<string, string> {
+  const h: Record<string, string> = {
+    etag: `"${o.etag}"`,
+    'last-modified': httpDate(o.lastModified),
+    'accept-ranges': 'bytes',
+    'content-type': o.headers.contentType ?? 'binary/octet-stream',
+  };
+  if (o.headers.contentEncoding) h['content-encoding'] = o.headers.contentEncoding;
+  if (o.headers.contentDisposition) h['content-disposition'] = o.headers.contentDisposition;
+  if (o.headers.contentLanguage) h['content-language'] = o.headers.contentLanguage;
+  if (o.headers.cacheControl) h['cache-control'] = o.headers.cacheControl;
+  if (o.headers.expires) h.expires = o.headers.expires;
+  if (versioned) h['x-amz-version-id'] = o.versionId;
+  if (o.storageClass !== 'STANDARD') h['x-amz-storage-class'] = o.storageClass;
+  if (o.tagCount > 0) h['x-amz-tagging-count'] = String(o.tagCount);
+  for (const [k, v] of Object.entries(o.metadata)) h[`x-amz-meta-${k}`] = v;
+  if (o.checksum && header(call, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
+    const a = o.checksum.algorithm;
+    if (isChecksumAlgorithm(a)) h[checksumHeader(a)] = o.checksum.value;
+    h['x-amz-checksum-type'] = o.checksum.type;
+  }
+  // response-* query parameters override what is stored (signed requests only, as S3).
+  if (call.signed) {
+    for (const [param, name] of [
+      ['response-content-type', 'content-type'],
+      ['response-content-language', 'content-language'],
+      ['response-expires', 'expires'],
+      ['response-cache-control', 'cache-control'],
+      ['response-content-disposition', 'content-disposition'],
+      ['response-content-encoding', 'content-encoding'],
+    ] as const) {
+      const v = call.query.get(param);
+      if (v !== undefined) h[name] = v;
+    }
+  }
+  return h;
+}
+
+async function getOrHead(call: S3Call, head: boolean) {
+  const versionId = versionOf(call);
+  const partNumber = call.query.get('partNumber');
+  if (partNumber !== undefined && !/^\d+$/.test(partNumber))
+    throw new ObjectError(
+      'InvalidArgument',
+      'Part number must be an integer between 1 and 10000, inclusive',
+      {
+        extra: { ArgumentName: 'partNumber', ArgumentValue: partNumber },
+      },
+    );
+  const range = parseRange(header(call, 'range'));
+  const preconditions = readPreconditions(call);
+  const r = await call.objects.getObject(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    ...(range && partNumber === undefined ? { range } : {}),
+    ...(partNumber !== undefined ? { partNumber: Number(partNumber) } : {}),
+    ...(preconditions ? { preconditions } : {}),
+    head,
+  });
+  const versioned = r.info.versionId !== 'null' || versionId !== undefined;
+  const h = objectHeaders(r.info, versioned, call);
+  if (r.info.partsCount !== null && partNumber !== undefined)
+    h['x-amz-mp-parts-count'] = String(r.info.partsCount);
+  let status = 200;
+  let length = r.info.size;
+  if (r.range) {
+    status = 206;
+    length = r.range.end - r.range.start + 1;
+    h['content-range'] = `bytes ${r.range.start}-${r.range.end}/${r.range.total}`;
+  }
+  h['content-length'] = String(length);
+  call.reply.code(status);
+  for (const [k, v] of Object.entries(h)) call.reply.header(k, v);
+  if (head || !r.body) return call.reply.send();
+  return call.reply.send(r.body);
+}
+
+export const getObject = (call: S3Call) => getOrHead(call, false);
+export const headObject = (call: S3Call) => getOrHead(call, true);
+
+export async function putObject(call: S3Call) {
+  const preconditions = readPreconditions(call);
+  const r = await call.objects.putObject(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    body: requestBody(call),
+    ...writeOptions(call),
+    ...(preconditions ? { preconditions } : {}),
+  });
+  const h: Record<string, string> = { etag: `"${r.etag}"` };
+  if (r.versionId) h['x-amz-version-id'] = r.versionId;
+  if (r.checksum && isChecksumAlgorithm(r.checksum.algorithm))
+    h[checksumHeader(r.checksum.algorithm)] = r.checksum.value;
+  return sendEmpty(call, 200, h);
+}
+
+export async function deleteObject(call: S3Call) {
+  const versionId = versionOf(call);
+  const preconditions = readPreconditions(call);
+  const r = await call.objects.deleteObject(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    ...(preconditions ? { preconditions } : {}),
+  });
+  const h: Record<string, string> = {};
+  if (r.versionId) h['x-amz-version-id'] = r.versionId;
+  if (r.deleteMarker) h['x-amz-delete-marker'] = 'true';
+  return sendEmpty(call, 204, h);
+}
+
+export async function deleteObjects(call: S3Call) {
+  const body = (await readXml(call, 'Delete'))!;
+  const quiet = childText(body, 'Quiet')?.trim() === 'true';
+  const items = childrenNamed(body, 'Object');
+  if (items.length === 0 || items.length > 1000) throw malformedXml();
+  const objects = items.map((o) => {
+    const key = childNamed(o, 'Key');
+    if (!key) throw malformedXml();
+    const versionId = childText(o, 'VersionId');
+    return { key: key.text, ...(versionId !== undefined ? { versionId } : {}) };
+  });
+  const results = await call.objects.deleteObjects(call.ctx, { bucket: call.bucket!, objects });
+  return sendXml(
+    call,
+    xmlDocument(
+      elAttrs(
+        'DeleteResult',
+        { xmlns: S3_XMLNS },
+        results.map((r) =>
+          r.deleted
+            ? quiet
+              ? undefined
+              : el(
+                  'Deleted',
+                  el('Key', r.key),
+                  r.versionId !== undefined ? el('VersionId', r.versionId) : undefined,
+                  r.deleteMarker ? el('DeleteMarker', true) : undefined,
+                  r.deleteMarkerVersionId ? el('DeleteMarkerVersionId', r.deleteMarkerVersionId) : undefined,
+                )
+            : el(
+                'Error',
+                el('Key', r.key),
+                r.versionId !== undefined ? el('VersionId', r.versionId) : undefined,
+                el('Code', r.code),
+                el('Message', r.message),
+              ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** `x-amz-copy-source: [/]bucket/key[?versionId=v]`, URL-encoded. */
+export function parseCopySource(call: S3Call): { bucket: string; key: string; versionId?: string } {
+  const raw = header(call, 'x-amz-copy-source') ?? '';
+  const q = raw.indexOf('?');
+  const path = percentDecodeUtf8(q < 0 ? raw : raw.slice(0, q)).replace(/^\//, '');
+  let versionId: string | undefined;
+  if (q >= 0) {
+    const params = new URLSearchParams(raw.slice(q + 1));
+    versionId = params.get('versionId') ?? undefined;
+  }
+  const slash = path.indexOf('/');
+  if (slash <= 0 || slash === path.length - 1)
+    throw new ObjectError('InvalidArgument', 'Invalid copy source: it must be <bucket>/<key>.', {
+      extra: { ArgumentName: 'x-amz-copy-source', ArgumentValue: raw },
+    });
+  return {
+    bucket: path.slice(0, slash),
+    key: path.slice(slash + 1),
+    ...(versionId !== undefined ? { versionId } : {}),
+  };
+}
+
+export async function copyObject(call: S3Call) {
+  const source = parseCopySource(call);
+  const directive = header(call, 'x-amz-metadata-directive')?.toUpperCase() ?? 'COPY';
+  const tagging = header(call, 'x-amz-tagging-directive')?.toUpperCase() ?? 'COPY';
+  if ((directive !== 'COPY' && directive !== 'REPLACE') || (tagging !== 'COPY' && tagging !== 'REPLACE'))
+    throw new ObjectError('InvalidArgument', 'Unknown metadata or tagging directive.');
+  const opts = writeOptions(call);
+  const sourcePreconditions = readPreconditions(call, 'x-amz-copy-source-');
+  const preconditions = readPreconditions(call);
+  const r = await call.objects.copyObject(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    source,
+    metadataDirective: directive,
+    taggingDirective: tagging,
+    ...opts,
+    ...(sourcePreconditions ? { sourcePreconditions } : {}),
+    ...(preconditions ? { preconditions } : {}),
+  });
+  const h: Record<string, string> = {};
+  if (r.versionId) h['x-amz-version-id'] = r.versionId;
+  if (r.sourceVersionId) h['x-amz-copy-source-version-id'] = r.sourceVersionId;
+  return sendXml(
+    call,
+    xmlDocument(
+      elAttrs(
+        'CopyObjectResult',
+        { xmlns: S3_XMLNS },
+        el('LastModified', isoMs(r.lastModified)),
+        el('ETag', `"${r.etag}"`),
+      ),
+    ),
+    200,
+    h,
+  );
+}
+
+export async function getObjectTagging(call: S3Call) {
+  const versionId = versionOf(call);
+  const r = await call.objects.getObjectTagging(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+  });
+  return sendXml(
+    call,
+    xmlDocument(
+      elAttrs(
+        'Tagging',
+        { xmlns: S3_XMLNS },
+        el(
+          'TagSet',
+          r.tags.map((t) => el('Tag', el('Key', t.Key), el('Value', t.Value))),
+        ),
+      ),
+    ),
+    200,
+    { 'x-amz-version-id': r.versionId },
+  );
+}
+
+export async function putObjectTagging(call: S3Call) {
+  const versionId = versionOf(call);
+  const tags = parseTagging((await readXml(call, 'Tagging'))!);
+  const r = await call.objects.putObjectTagging(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    tags,
+  });
+  return sendEmpty(call, 200, { 'x-amz-version-id': r.versionId });
+}
+
+export async function deleteObjectTagging(call: S3Call) {
+  const versionId = versionOf(call);
+  const r = await call.objects.putObjectTagging(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    tags: null,
+  });
+  return sendEmpty(call, 204, { 'x-amz-version-id': r.versionId });
+}
+
+export async function getObjectAcl(call: S3Call) {
+  const versionId = versionOf(call);
+  const r = await call.objects.getObject(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    head: true,
+  });
+  return sendXml(call, aclXml('private', r.info.ownerAccountId, r.info.ownerName));
+}

@@ -1,0 +1,131 @@
+/**
+ * The S3 REST protocol on its own listener, written from the Amazon S3 API reference. Every
+ * request runs one pipeline, as Miniflare's R2 front does:
+ *
+ *   resolve bucket (Host or path) → authenticate (SigV4 header or presigned query, or anonymous)
+ *   → detect the operation (method + sub-resource) → its handler → ObjectService
+ *
+ * Bodies are never buffered by Fastify: the content-type parser hands the raw request stream to
+ * the handler, which streams it (aws-chunked decoded, chunk signatures checked) into the blob
+ * store. Errors leave as S3 `<Error>` documents (s3ErrorRenderer).
+ *
+ * Known gaps against AWS: SigV2 and POST-form uploads, object ACL documents, object lock
+ * retention/legal hold, SSE-S3/SSE-C, website, logging, notifications, replication, select.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  type AuthRequest,
+  authenticateRequest,
+  type CredentialSource,
+  headerValue,
+} from '../../../platform/auth/authenticate.js';
+import { deriveSigningKey, parseSigV4, toAmzDate } from '../../../platform/auth/sigv4.js';
+import type { Principal } from '../../../platform/policy/principal.js';
+import { ObjectError } from '../errors.js';
+import type { ObjectService } from '../service.js';
+import type { ChunkSigning } from './aws-chunked.js';
+import { detectOperation, OPERATIONS } from './operations.js';
+import { parseQuery, resolveTarget } from './paths.js';
+import type { S3Call } from './request.js';
+
+export { s3ErrorRenderer } from './errors.js';
+
+export interface S3ApiOptions {
+  objects: ObjectService;
+  credentials: CredentialSource;
+  /**
+   * Host names of the S3 endpoint: a request to `<bucket>.<domain>` addresses that bucket
+   * (virtual-hosted style); any other Host is path style.
+   */
+  domains: readonly string[];
+}
+
+function authRequest(req: FastifyRequest): AuthRequest {
+  const q = req.url.indexOf('?');
+  return {
+    method: req.method,
+    path: q < 0 ? req.url : req.url.slice(0, q),
+    query: q < 0 ? '' : req.url.slice(q + 1),
+    headers: req.headers,
+    // No body: payloads stream, and x-amz-content-sha256 is checked while they do.
+    sourceIp: req.ip,
+    requestId: req.id,
+  };
+}
+
+export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
+  const { objects, credentials, domains } = opts;
+
+  // Leave every body on the request stream; handlers read it (or Node discards it).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  async function authenticateCall(
+    req: FastifyRequest,
+  ): Promise<{ principal: Principal | null; signed: boolean; signing?: ChunkSigning }> {
+    const ar = authRequest(req);
+    const parsed = parseSigV4(ar);
+    if (!parsed) {
+      const authz = headerValue(req.headers.authorization);
+      if (authz?.startsWith('AWS '))
+        throw new ObjectError(
+          'InvalidRequest',
+          'Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256.',
+        );
+      return { principal: null, signed: false };
+    }
+    const r = await authenticateRequest(credentials, ar, {
+      allowBearer: false,
+      s3PathEncoding: true,
+      service: 's3',
+      auditAction: 's3:Authenticate',
+    });
+    let signing: ChunkSigning | undefined;
+    if (parsed.kind === 'header' && r.sigv4) {
+      signing = {
+        signingKey: deriveSigningKey(
+          r.sigv4.secretAccessKey,
+          parsed.scopeDate,
+          parsed.region,
+          parsed.service,
+        ),
+        amzDate: toAmzDate(parsed.requestTime),
+        scope: `${parsed.scopeDate}/${parsed.region}/${parsed.service}/aws4_request`,
+        seedSignature: parsed.signature,
+      };
+    }
+    return { principal: r.principal, signed: true, ...(signing ? { signing } : {}) };
+  }
+
+  app.route({
+    method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+    url: '/*',
+    handler: async (req, reply) => {
+      reply.header('x-amz-request-id', req.id).header('x-amz-id-2', req.id);
+      const q = req.url.indexOf('?');
+      const rawPath = q < 0 ? req.url : req.url.slice(0, q);
+      const query = parseQuery(q < 0 ? '' : req.url.slice(q + 1));
+      const target = resolveTarget(rawPath, headerValue(req.headers.host), domains);
+      const auth = await authenticateCall(req);
+      const op = detectOperation(
+        req.method,
+        target.bucket,
+        target.key,
+        query,
+        req.headers['x-amz-copy-source'] !== undefined,
+      );
+      const call: S3Call = {
+        req,
+        reply,
+        objects,
+        ctx: { principal: auth.principal, requestId: req.id, sourceIp: req.ip },
+        ...(target.bucket !== undefined ? { bucket: target.bucket } : {}),
+        ...(target.key !== undefined ? { key: target.key } : {}),
+        query,
+        ...(auth.signing ? { signing: auth.signing } : {}),
+        signed: auth.signed,
+      };
+      return OPERATIONS[op](call);
+    },
+  });
+}
