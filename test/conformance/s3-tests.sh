@@ -20,6 +20,7 @@
 # --data-dir DIR use DIR (must not exist yet) instead of a temporary directory
 # --timeout S    per-test timeout when pytest-timeout is installed (default 300)
 # S3TESTS_REF    names the suite's commit in the summary when the checkout has no .git
+# YUNHAI_REF     likewise for Yunhai's own commit (when run from an exported tree)
 #
 # Exit status: pytest's (0 when every selected test passed), 2 when the run could not start.
 set -euo pipefail
@@ -70,7 +71,7 @@ selection=()
 [[ $has_path -eq 1 ]] || selection+=(s3tests/functional/test_s3.py)
 [[ $has_marker -eq 1 ]] || selection+=(-m 'not fails_on_aws')
 if "$PYTHON" -c 'import pytest_timeout' 2>/dev/null; then
-  selection+=(-p pytest_timeout --timeout="$per_test_timeout")
+  selection+=(--timeout="$per_test_timeout")
 fi
 
 # ---- server -----------------------------------------------------------------------------
@@ -149,7 +150,7 @@ summary="$RESULTS/s3-tests-summary.md"
 {
   "$PYTHON" "$HERE/s3tests_summary.py" "$junit" "s3-tests @ $suite_ref"
   echo
-  echo "Selection: \`${selection[*]} $*\`; Yunhai $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown); $(date -u +%Y-%m-%dT%H:%MZ)."
+  echo "Selection: \`${selection[*]@Q} ${*@Q}\`; Yunhai ${YUNHAI_REF:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}; $(date -u +%Y-%m-%dT%H:%MZ)."
 } >"$summary"
 echo
 cat "$summary"
