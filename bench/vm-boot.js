@@ -28,6 +28,7 @@ const pct = (xs, p) =>
 
 const { ensureTinyImage } = await import(join(root, 'dist/agent/images/tiny.js'));
 const { buildNoCloudSeed } = await import(join(root, 'dist/agent/images/nocloud-seed.js'));
+const { DEFAULT_TCG_TB_SIZE_MIB } = await import(join(root, 'dist/agent/drivers/qemu/argv.js'));
 const tiny = await ensureTinyImage();
 
 // ---- the floor: bare QEMU ----------------------------------------------------------------------
@@ -43,7 +44,7 @@ async function bareBoot(dir, i) {
     'qemu-system-x86_64',
     [
       '-accel',
-      'tcg,tb-size=32',
+      `tcg,tb-size=${DEFAULT_TCG_TB_SIZE_MIB}`,
       '-machine',
       'q35',
       '-cpu',

@@ -251,6 +251,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         await report(d.id, { type: 'deleted' });
         return;
       }
+      // First look at this VM since the agent started: an agent killed between starting a VM and
+      // reporting it leaves the control plane waiting, so a running VM is reported again below.
+      const firstSight = !known.has(d.id);
       known.add(d.id);
       if (d.desiredState === 'stopped') {
         const force = a !== undefined && d.powerSeq - a.powerSeq >= 1000;
@@ -283,9 +286,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         await driver.start(d.id);
         await report(d.id, { type: 'running' });
         status = await driver.status(d.id);
-      } else if (!a) {
-        applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq, specKey: specKeyOf(d) };
-        saveApplied();
+      } else if (!a || firstSight) {
+        if (!a) {
+          applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq, specKey: specKeyOf(d) };
+          saveApplied();
+        }
         await report(d.id, { type: 'running' });
       }
       const cur = applied[d.id]!;

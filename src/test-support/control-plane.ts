@@ -29,7 +29,7 @@ export async function startTestControlPlane(
     database: pg?.url,
     host: '127.0.0.1',
     port: 0,
-    logLevel: 'silent',
+    logLevel: process.env.YUNHAI_TEST_LOG ?? 'silent',
     env: { YUNHAI_ROOT_PASSWORD: 'root-password-1', ...opts.env },
     localAgent: opts.localAgent,
     hostGraceMs: opts.hostGraceMs,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bzImagePayload, elfInfo, extractVmlinux } from './kernel-image.js';
+import { bzImagePayload, elfInfo, extractVmlinux, trimElfZeroTails } from './kernel-image.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'yunhai-kernel-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -143,11 +143,77 @@ describe('extractVmlinux', () => {
     expect(elfInfo(readFileSync(out)).pvhEntry).toBe(0x1000000);
   });
 
-  it('refuses payload formats it cannot decompress', async () => {
+  it('decompresses an lz4 legacy payload in process (Debian cloud kernels)', async () => {
+    // One block holding the whole ELF as literals, then the size the kernel build appends.
+    const lits = kernel.length;
+    const lenBytes: number[] = [];
+    for (let rest = lits - 15; ; rest -= 255) {
+      lenBytes.push(Math.min(rest, 255));
+      if (rest < 255) break;
+    }
+    const block = Buffer.concat([Buffer.from([0xf0, ...lenBytes]), kernel]);
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0x184c2102, 0);
+    head.writeUInt32LE(block.length, 4);
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(kernel.length);
     const bz = path.join(tmp, 'lz4.bz');
-    writeFileSync(bz, fakeBzImage(Buffer.from([0x02, 0x21, 0x4c, 0x18, 0, 0])).buf);
-    await expect(extractVmlinux(bz, path.join(tmp, 'lz4.vmlinux'))).rejects.toThrow(
-      /unsupported kernel compression: lz4/,
+    writeFileSync(bz, fakeBzImage(Buffer.concat([head, block, size])).buf);
+    const out = path.join(tmp, 'lz4.vmlinux');
+    expect(await extractVmlinux(bz, out)).toBe('lz4');
+    expect(readFileSync(out).equals(kernel)).toBe(true);
+  });
+
+  it('refuses payload formats it cannot decompress', async () => {
+    const bz = path.join(tmp, 'bz2.bz');
+    writeFileSync(bz, fakeBzImage(Buffer.from('BZh91AY&SY')).buf);
+    await expect(extractVmlinux(bz, path.join(tmp, 'bz2.vmlinux'))).rejects.toThrow(
+      /unsupported kernel compression: bzip2/,
     );
+  });
+});
+
+describe('trimElfZeroTails', () => {
+  /** ELF64 with two PT_LOAD segments and one PT_NOTE. */
+  function loadElf(seg1: Buffer, seg2: Buffer): Buffer {
+    const phoff = 64;
+    const d1 = phoff + 56 * 3;
+    const d2 = d1 + seg1.length;
+    const elf = Buffer.alloc(d2 + seg2.length + 16, 0);
+    elf.writeUInt32BE(0x7f454c46, 0);
+    elf[4] = 2;
+    elf[5] = 1;
+    elf.writeBigUInt64LE(BigInt(phoff), 0x20);
+    elf.writeUInt16LE(56, 0x36);
+    elf.writeUInt16LE(3, 0x38);
+    const ph = (i: number, type: number, off: number, size: number) => {
+      const o = phoff + 56 * i;
+      elf.writeUInt32LE(type, o);
+      elf.writeBigUInt64LE(BigInt(off), o + 8);
+      elf.writeBigUInt64LE(BigInt(size), o + 32);
+      elf.writeBigUInt64LE(BigInt(size), o + 40);
+    };
+    ph(0, 1, d1, seg1.length);
+    ph(1, 4, d1, 4);
+    ph(2, 1, d2, seg2.length);
+    seg1.copy(elf, d1);
+    seg2.copy(elf, d2);
+    return elf;
+  }
+  const field = (elf: Buffer, i: number, at: number) => Number(elf.readBigUInt64LE(64 + 56 * i + at));
+
+  it('drops trailing zeros from each PT_LOAD file size and keeps memory sizes', () => {
+    const seg1 = Buffer.concat([Buffer.from('text'), Buffer.alloc(10), Buffer.from('x'), Buffer.alloc(100)]);
+    const seg2 = Buffer.concat([Buffer.from('data'), Buffer.alloc(4096)]);
+    const elf = loadElf(seg1, seg2);
+    expect(trimElfZeroTails(elf)).toBe(100 + 4096);
+    expect([field(elf, 0, 32), field(elf, 0, 40)]).toEqual([15, seg1.length]);
+    expect([field(elf, 2, 32), field(elf, 2, 40)]).toEqual([4, seg2.length]);
+    expect(field(elf, 1, 32)).toBe(4); // the note is not a load segment
+    expect(trimElfZeroTails(elf)).toBe(0); // idempotent
+  });
+
+  it('refuses what is not a 64-bit little-endian ELF', () => {
+    expect(() => trimElfZeroTails(Buffer.alloc(80))).toThrow(/not an ELF/);
   });
 });

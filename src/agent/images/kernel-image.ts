@@ -6,6 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
+import { lz4LegacyDecode } from './lz4.js';
 import { commandExists, pipeCommand } from './run-command.js';
 
 export type PayloadFormat = 'xz' | 'gzip' | 'zstd' | 'lzma' | 'lz4' | 'bzip2' | 'lzo' | 'unknown';
@@ -101,7 +102,7 @@ function align4(n: number): number {
 
 /**
  * Decompresses the kernel inside `bzImagePath` to `outPath` (the ELF `vmlinux`). gzip is handled in
- * process; xz, the format Debian uses, by `xz` (xz-utils) or else python3's lzma module, since Node has
+ * process, and so is lz4 (Debian's cloud kernels); xz, the format of Debian's generic kernel, by `xz` (xz-utils) or else python3's lzma module, since Node has
  * no xz decoder; zstd by `zstd`.
  */
 export async function extractVmlinux(bzImagePath: string, outPath: string): Promise<PayloadFormat> {
@@ -124,6 +125,9 @@ export async function extractVmlinux(bzImagePath: string, outPath: string): Prom
         throw new Error('decompressing an xz kernel needs xz (xz-utils) or python3');
       }
       break;
+    case 'lz4':
+      await writeFile(outPath, lz4LegacyDecode(data));
+      break;
     case 'zstd':
       if (!(await commandExists('zstd'))) throw new Error('decompressing a zstd kernel needs zstd');
       await pipeCommand('zstd', ['-dc'], data, outPath);
@@ -132,4 +136,37 @@ export async function extractVmlinux(bzImagePath: string, outPath: string): Prom
       throw new Error(`unsupported kernel compression: ${payload.format}`);
   }
   return payload.format;
+}
+
+const PT_LOAD = 1;
+
+/**
+ * Shrinks each loadable segment's file size to exclude the zero bytes at its end, in place; memory
+ * sizes stay, so a loader zero-fills the same bytes. Returns the bytes dropped from the file images.
+ *
+ * Why: a vmlinux cut out of a bzImage carries `.bss`, `.brk` and `.init.scratch` as ~20 MB of file
+ * zeros. QEMU keeps every `-kernel` ELF segment mapped from the file for resets, so those zeros were
+ * resident in every VM's QEMU process for nothing.
+ */
+export function trimElfZeroTails(elf: Uint8Array): number {
+  const buf = Buffer.from(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) throw new RangeError('not an ELF file');
+  if (buf[4] !== 2 || buf[5] !== 1) throw new RangeError('only little-endian 64-bit ELF is supported');
+  const phoff = Number(buf.readBigUInt64LE(0x20));
+  const phentsize = buf.readUInt16LE(0x36);
+  const phnum = buf.readUInt16LE(0x38);
+  let dropped = 0;
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (ph + 56 > buf.length) throw new RangeError('ELF program header past end of file');
+    if (buf.readUInt32LE(ph) !== PT_LOAD) continue;
+    const offset = Number(buf.readBigUInt64LE(ph + 8));
+    const filesz = Number(buf.readBigUInt64LE(ph + 32));
+    if (offset + filesz > buf.length) throw new RangeError('ELF segment past end of file');
+    let end = offset + filesz;
+    while (end > offset && buf[end - 1] === 0) end--;
+    buf.writeBigUInt64LE(BigInt(end - offset), ph + 32);
+    dropped += offset + filesz - end;
+  }
+  return dropped;
 }

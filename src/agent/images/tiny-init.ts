@@ -392,6 +392,9 @@ export const TINY_GUEST_FILES: readonly GuestFile[] = [
   { path: 'etc/group', mode: 0o644, content: 'root:x:0:\n' },
 ];
 
+/** Of TINY_MODULES, those a kernel may lack (Debian's cloud kernel has no 9p; it has virtiofs). */
+export const TINY_OPTIONAL_MODULES: readonly string[] = ['9pnet_virtio', '9p'];
+
 /** Kernel modules the tiny guest loads (their dependencies are added by the builder). */
 export const TINY_MODULES: readonly string[] = [
   'button',

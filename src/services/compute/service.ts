@@ -911,6 +911,8 @@ export function createComputeService(deps: {
             return;
           }
           case 'guest-ready':
+            // Repeats (an agent that restarted mid-boot watches the console again) change nothing.
+            if (i.guest_ready_at !== null && i.state !== 'rebooting') return;
             await trx
               .updateTable('instances')
               .set({ guest_ready_at: ts, state: i.state === 'rebooting' ? 'running' : i.state })

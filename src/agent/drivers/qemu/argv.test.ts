@@ -98,12 +98,12 @@ const ROWS: Array<{ name: string; input: QemuArgvInput; expected: string[] }> = 
       spec: { ...SPEC, vcpus: 3, maxVcpus: 4, memoryMiB: 512, maxMemoryMiB: 2048 },
       accelerator: 'tcg',
       paths: PATHS,
-      tcgTbSizeMiB: 32,
+      tcgTbSizeMiB: 64,
     },
     expected: [
       ...HEAD(
         'guest=web-1,process=yunhai-vm1',
-        'tcg,tb-size=32',
+        'tcg,tb-size=64',
         'max',
         '1,sockets=1,dies=1,cores=4,threads=1,maxcpus=4',
       ),

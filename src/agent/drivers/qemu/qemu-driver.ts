@@ -18,8 +18,11 @@
  * reboots by replacing the process (same vCPU count and balloon target); see coldReboot.
  *
  * Known gaps: no networking, disk hotplug, snapshots or migration yet; redefining a stopped VM
- * keeps its disk as it is (no grow to a larger diskGiB, no new base image); no guest-ready event
- * for a VM rediscovered mid-boot.
+ * keeps its disk as it is (no grow to a larger diskGiB, no new base image).
+ *
+ * A VM rediscovered mid-boot (the agent died before the guest said it was ready) is watched again
+ * from where its boot's console output starts (state.json `consoleStart`), so the guest-ready event
+ * and the boot-time balloon target still happen.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
@@ -150,6 +153,9 @@ interface PersistedState {
   pid?: number;
   /** Reboots replace the process (a vCPU was unplugged under TCG; see coldReboot). */
   coldReboot?: boolean;
+  /** Where in console.log the current boot's output starts, and whether it has said it is ready. */
+  consoleStart?: number;
+  guestReady?: boolean;
 }
 
 /** In-memory view of one VM, for this driver object. */
@@ -506,7 +512,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     const candidates = [vm.pid, await readPidFile(vm.files.pid), (await readState(vm)).pid];
     for (const pid of candidates) {
       if (pid !== undefined && (await isOurQemu(pid, vm.files.pid))) {
-        if (vm.pid !== pid) adopt(vm, pid);
+        if (vm.pid !== pid) await adopt(vm, pid);
         return pid;
       }
     }
@@ -519,7 +525,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
   };
 
   /** Takes over a running QEMU this driver object did not start (agent restart). */
-  const adopt = (vm: Vm, pid: number) => {
+  const adopt = async (vm: Vm, pid: number) => {
     vm.boot++;
     vm.pid = pid;
     vm.child = undefined;
@@ -527,6 +533,15 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     vm.exited = new Promise((r) => {
       vm.markExited = r;
     });
+    const state = await readState(vm);
+    if (state.guestReady === false && state.consoleStart !== undefined) {
+      // Still booting when the last agent went: watch its console from the boot's first line.
+      if (state.memoryMiB !== undefined) deferBalloon(vm, state.memoryMiB);
+      vm.consoleOffset = state.consoleStart;
+      vm.consoleTail = '';
+      vm.watchConsole = true;
+      startConsoleTimer();
+    }
   };
 
   /** Holds the boot-time balloon target until the guest reports ready (or a minute passes). */
@@ -564,6 +579,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     vm.consoleOffset = size;
     vm.consoleTail = '';
     vm.watchConsole = true;
+    await patchState(vm, { consoleStart: size, guestReady: false });
     startConsoleTimer();
   };
 
@@ -584,6 +600,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       vm.watchConsole = false;
       await applyBalloon(vm);
       emit({ type: 'guest-ready', id: vm.id });
+      await patchState(vm, { guestReady: true }); // after: a repeated event is harmless, a lost one is not
     } else {
       vm.consoleTail = text.slice(-200);
     }
@@ -694,6 +711,8 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       (s) => s.size,
       () => 0,
     );
+    // Before the process exists, so an agent killed at any point after finds where this boot begins.
+    await patchState(vm, { consoleStart, guestReady: false });
     const logFh = await open(vm.files.qemuLog, 'w', 0o600);
     let child: ChildProcess;
     try {
@@ -746,6 +765,8 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       pid,
       memoryMiB: sizes.memoryMiB,
       coldReboot: undefined,
+      consoleStart,
+      guestReady: false,
     });
 
     const startFailed = async (why: string): Promise<never> => {
