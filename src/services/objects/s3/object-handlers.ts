@@ -26,7 +26,12 @@ import {
 const versionOf = (call: S3Call) => call.query.get('versionId');
 
 /** Response headers that describe a stored object (GET and HEAD). */
-function objectHeaders(o: ObjectInfo, versioned: boolean, call: S3Call): Record<string, string> {
+function objectHeaders(
+  o: ObjectInfo,
+  versioned: boolean,
+  call: S3Call,
+  withChecksum: boolean,
+): Record<string, string> {
   const h: Record<string, string> = {
     etag: `"${o.etag}"`,
     'last-modified': httpDate(o.lastModified),
@@ -42,7 +47,7 @@ function objectHeaders(o: ObjectInfo, versioned: boolean, call: S3Call): Record<
   if (o.storageClass !== 'STANDARD') h['x-amz-storage-class'] = o.storageClass;
   if (o.tagCount > 0) h['x-amz-tagging-count'] = String(o.tagCount);
   for (const [k, v] of Object.entries(o.metadata)) h[`x-amz-meta-${k}`] = v;
-  if (o.checksum && header(call, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
+  if (withChecksum && o.checksum && header(call, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
     const a = o.checksum.algorithm;
     if (isChecksumAlgorithm(a)) h[checksumHeader(a)] = o.checksum.value;
     h['x-amz-checksum-type'] = o.checksum.type;
@@ -87,7 +92,9 @@ async function getOrHead(call: S3Call, head: boolean) {
     head,
   });
   const versioned = r.info.versionId !== 'null' || versionId !== undefined;
-  const h = objectHeaders(r.info, versioned, call);
+  // A checksum describes the whole object; sent with a range, clients would check the part against it.
+  const whole = !r.range;
+  const h = objectHeaders(r.info, versioned, call, whole);
   if (r.info.partsCount !== null && partNumber !== undefined)
     h['x-amz-mp-parts-count'] = String(r.info.partsCount);
   let status = 200;

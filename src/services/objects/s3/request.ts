@@ -188,7 +188,9 @@ function validBase64(v: string, bytes: number) {
  */
 export function requestBody(call: S3Call): ObjectBody {
   const declared = header(call, 'x-amz-content-sha256')?.trim();
-  let stream: AsyncIterable<Uint8Array> = call.req.raw;
+  // Stopping early (a failed check) must not destroy the request: the error response still has to go out.
+  const raw: AsyncIterable<Uint8Array> = call.req.raw.iterator({ destroyOnReturn: false });
+  let stream = raw;
   let trailers = (): Record<string, string> => ({});
   let expectedSize: number | undefined;
   const body: ObjectBody = { stream };
@@ -200,7 +202,7 @@ export function requestBody(call: S3Call): ObjectBody {
       throw new ObjectError('InvalidArgument', `x-amz-content-sha256 '${declared}' is not supported.`);
     if (signed && !call.signing)
       throw new ObjectError('InvalidRequest', 'A signed streaming payload needs a header-signed request.');
-    const d = decodeAwsChunked(call.req.raw, { trailer, ...(signed ? { signing: call.signing } : {}) });
+    const d = decodeAwsChunked(raw, { trailer, ...(signed ? { signing: call.signing } : {}) });
     stream = d.stream;
     trailers = d.trailers;
     const decoded = header(call, 'x-amz-decoded-content-length');

@@ -60,6 +60,12 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
+  // A response sent before the body was read (an early error) closes the connection rather than
+  // leave unread request bytes in front of the next request on it.
+  app.addHook('onSend', async (req, reply) => {
+    if (!req.raw.complete) reply.header('connection', 'close');
+  });
+
   async function authenticateCall(
     req: FastifyRequest,
   ): Promise<{ principal: Principal | null; signed: boolean; signing?: ChunkSigning }> {

@@ -1,0 +1,3 @@
+import { runS3ApiSuite } from './s3-api.case.js';
+
+runS3ApiSuite('sqlite');
