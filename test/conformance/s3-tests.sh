@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the public ceph s3-tests suite against a fresh Yunhai and writes a summary.
 #
-#   test/conformance/s3-tests.sh [--keep] [--data-dir DIR] [--timeout S] <path-to-s3-tests> [pytest args...]
+#   test/conformance/s3-tests.sh [--keep] [--isolate] [--data-dir DIR] [--timeout S] <path-to-s3-tests> [pytest args...]
 #
 # Expects `npm run build` to have been run (it builds nothing itself) and the suite's Python
 # dependencies from Debian (see docs/s3-conformance.md). Steps:
@@ -17,6 +17,8 @@
 # (s3tests/...) replace the default path, and a `-m` replaces the default marker expression.
 #
 # --keep         leave the server (and its data dir) running afterwards, for debugging
+# --isolate      diagnostic: a fresh bucket prefix per test, so one undeletable bucket cannot
+#                fail every later test's set-up (s3tests_isolation.py); not the official figure
 # --data-dir DIR use DIR (must not exist yet) instead of a temporary directory
 # --timeout S    per-test timeout when pytest-timeout is installed (default 300)
 # S3TESTS_REF    names the suite's commit in the summary when the checkout has no .git
@@ -31,6 +33,7 @@ RESULTS="$ROOT/.test-results"
 PYTHON="${S3TESTS_PYTHON:-/usr/bin/python3}"
 
 keep=0
+isolate=0
 data_dir=""
 per_test_timeout=300
 usage() {
@@ -40,6 +43,7 @@ usage() {
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --keep) keep=1; shift ;;
+    --isolate) isolate=1; shift ;;
     --data-dir) data_dir="${2:?--data-dir needs a directory}"; shift 2 ;;
     --timeout) per_test_timeout="${2:?--timeout needs seconds}"; shift 2 ;;
     -h|--help) usage ;;
@@ -70,6 +74,7 @@ done
 selection=()
 [[ $has_path -eq 1 ]] || selection+=(s3tests/functional/test_s3.py)
 [[ $has_marker -eq 1 ]] || selection+=(-m 'not fails_on_aws')
+[[ $isolate -eq 0 ]] || selection+=(-p s3tests_isolation)
 if "$PYTHON" -c 'import pytest_timeout' 2>/dev/null; then
   selection+=(--timeout="$per_test_timeout")
 fi
@@ -138,7 +143,7 @@ set +e
   env -u AWS_CA_BUNDLE -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
     -u AWS_ENDPOINT_URL -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy \
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null NO_PROXY='*' \
-    S3TEST_CONF="$conf" \
+    S3TEST_CONF="$conf" PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
     "$PYTHON" -m pytest -p no:cacheprovider -o junit_family=xunit1 --junitxml="$junit" -q -rfE \
     "${selection[@]}" "$@"
 ) 2>&1 | tee "$log"
@@ -147,8 +152,10 @@ set -e
 
 [[ -s "$junit" ]] || die "pytest wrote no JUnit report (exit $status); see $log"
 summary="$RESULTS/s3-tests-summary.md"
+title="s3-tests @ $suite_ref"
+[[ $isolate -eq 0 ]] || title="$title, --isolate (diagnostic)"
 {
-  "$PYTHON" "$HERE/s3tests_summary.py" "$junit" "s3-tests @ $suite_ref"
+  "$PYTHON" "$HERE/s3tests_summary.py" "$junit" "$title"
   echo
   echo "Selection: \`${selection[*]@Q} ${*@Q}\`; Yunhai ${YUNHAI_REF:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}; $(date -u +%Y-%m-%dT%H:%MZ)."
 } >"$summary"

@@ -79,14 +79,12 @@ def main():
         sys.exit(2)
     title = sys.argv[2] if len(sys.argv) > 2 else 's3-tests'
     root = ET.parse(sys.argv[1]).getroot()
-    counts = defaultdict(Counter)
-    causes = Counter()
-    failing = defaultdict(list)
+    # A test that fails and then errors in teardown appears twice; the first problem decides.
+    RANK = {'passed': 0, 'skipped': 1, 'errors': 2, 'failed': 3}
+    results = {}
     for case in root.iter('testcase'):
         name = case.get('name', '')
-        area = area_of(name)
-        outcome = 'passed'
-        message = None
+        outcome, message = 'passed', None
         for child in case:
             if child.tag == 'failure':
                 outcome, message = 'failed', child.get('message') or child.text
@@ -94,6 +92,16 @@ def main():
                 outcome, message = 'errors', child.get('message') or child.text
             elif child.tag == 'skipped':
                 outcome = 'skipped'
+        key = (case.get('classname', ''), name)
+        seen = results.get(key)
+        if seen is None or (seen[0] in ('passed', 'skipped') and RANK[outcome] > RANK[seen[0]]):
+            results[key] = (outcome, message)
+
+    counts = defaultdict(Counter)
+    causes = Counter()
+    failing = defaultdict(list)
+    for (_cls, name), (outcome, message) in results.items():
+        area = area_of(name)
         counts[area][outcome] += 1
         counts['total'][outcome] += 1
         if outcome in ('failed', 'errors'):
