@@ -88,6 +88,7 @@ function printBanner(cp: ControlPlane, dataDir: string) {
     out.push('');
     out.push(`Next: yunhai login --endpoint ${cp.endpoints.api} --data-dir ${dataDir}`);
     out.push(`      aws --endpoint-url ${cp.endpoints.sts} sts get-caller-identity`);
+    out.push(`      aws --endpoint-url ${cp.endpoints.s3} s3 mb s3://my-bucket`);
   }
   process.stdout.write(out.join('\n') + '\n');
 }
