@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type HostSnapshot, place } from './placement.js';
+import {
+  effectiveOvercommit,
+  freeOf,
+  type HostSnapshot,
+  PACK,
+  type PlacementRequest,
+  place,
+} from './placement.js';
 
 const host = (id: string, over: Partial<HostSnapshot> = {}): HostSnapshot => ({
   id,
@@ -82,6 +89,205 @@ describe('placement', () => {
           );
         },
       ),
+    );
+  });
+
+  const fail = (hosts: HostSnapshot[], r: Partial<PlacementRequest> = {}) => {
+    const p = place(hosts, { ...req, ...r });
+    if (p.ok) throw new Error(`expected no host, got ${p.hostId}`);
+    return p.message;
+  };
+
+  it('keeps to the requested zone and accelerator', () => {
+    const hosts = [
+      host('a', { zone: 'az1', accelerator: 'tcg' }),
+      host('b', { zone: 'az2', accelerator: 'kvm' }),
+    ];
+    expect(place(hosts, { ...req, zone: 'az2' })).toMatchObject({ ok: true, hostId: 'b' });
+    expect(place(hosts, { ...req, accelerator: 'tcg' })).toMatchObject({ ok: true, hostId: 'a' });
+    expect(fail(hosts, { zone: 'az3' })).toContain('zone: 2 hosts not in zone az3');
+    expect(fail(hosts, { zone: 'az1', accelerator: 'kvm' })).toContain('accelerator: 1 host no KVM');
+  });
+
+  it('reserves isolation aggregates for their tenants and leaves other hosts open to all', () => {
+    const gov = { name: 'gov', metadata: { filter_tenant_id: 't-gov,t-city' } };
+    const hosts = [
+      host('a', { aggregates: [gov] }),
+      host('b', { allocated: { vcpus: 0, memoryMiB: 15000, diskGiB: 0 } }),
+    ];
+    expect(place(hosts, { ...req, tenantId: 't-gov' })).toMatchObject({ ok: true, hostId: 'a' });
+    expect(place(hosts, { ...req, memoryMiB: 1024, tenantId: 't-other' })).toMatchObject({
+      ok: true,
+      hostId: 'b',
+    });
+    expect(fail(hosts, { tenantId: 't-other' })).toBe(
+      'No host can take this instance (isolation: 1 host reserved for other tenants; capacity: 1 host lack 4 GiB RAM).',
+    );
+  });
+
+  it('matches aggregate metadata the flavor requires', () => {
+    const hosts = [
+      host('a', { aggregates: [{ name: 'ssd', metadata: { ssd: 'true' } }] }),
+      host('b', { aggregates: [{ name: 'hdd', metadata: { ssd: 'false' } }] }),
+      host('c'),
+    ];
+    expect(place(hosts, { ...req, requiredMetadata: { ssd: 'true' } })).toMatchObject({
+      ok: true,
+      hostId: 'a',
+    });
+    expect(fail(hosts.slice(1), { requiredMetadata: { ssd: 'true' } })).toContain(
+      'metadata: 1 host have ssd=false, not true, 1 host lack ssd=true',
+    );
+  });
+
+  it('uses per-host ratios, else the lowest of its aggregates, else the default', () => {
+    const agg = (cpu: number) => ({ name: `x${cpu}`, metadata: {}, overcommit: { cpu } });
+    expect(effectiveOvercommit(host('a'))).toEqual({ cpu: 4, ram: 1, disk: 1 });
+    expect(effectiveOvercommit(host('a', { aggregates: [agg(8), agg(2)] })).cpu).toBe(2);
+    expect(effectiveOvercommit(host('a', { aggregates: [agg(2)], overcommit: { cpu: 16 } })).cpu).toBe(16);
+    const busy = { vcpus: 16, memoryMiB: 0, diskGiB: 0 };
+    expect(place([host('a', { allocated: busy, aggregates: [agg(2)] })], req).ok).toBe(false);
+    expect(place([host('a', { allocated: busy, aggregates: [agg(3)] })], req).ok).toBe(true);
+  });
+
+  it('explains anti-affinity as the operator would want to read it', () => {
+    const web = { id: 'sg-1', name: 'web', policy: 'anti-affinity' as const };
+    const hosts = [
+      ...Array.from({ length: 12 }, (_, i) =>
+        host(`full${i}`, { allocated: { vcpus: 0, memoryMiB: 15000, diskGiB: 0 } }),
+      ),
+      ...Array.from({ length: 3 }, (_, i) => host(`web${i}`, { groupMembers: { 'sg-1': 1 } })),
+    ];
+    expect(fail(hosts, { memoryMiB: 8192, serverGroup: web })).toBe(
+      'No host can take this instance (capacity: 12 hosts lack 8 GiB RAM; affinity: 3 hosts already run a member of group web).',
+    );
+  });
+
+  it('keeps a hard-affinity group together once it has a member, and lets the first go anywhere', () => {
+    const g = { id: 'sg-2', name: 'db', policy: 'affinity' as const };
+    expect(place([host('a'), host('b')], { ...req, serverGroup: g }).ok).toBe(true);
+    const hosts = [
+      host('a'),
+      host('b', { groupMembers: { 'sg-2': 1 }, allocated: { vcpus: 2, memoryMiB: 8192, diskGiB: 0 } }),
+    ];
+    expect(place(hosts, { ...req, serverGroup: g })).toMatchObject({ ok: true, hostId: 'b' });
+    expect(fail(hosts, { memoryMiB: 12000, serverGroup: g })).toContain(
+      'affinity: 1 host run no member of group db',
+    );
+  });
+
+  it('prefers (soft affinity) or avoids (soft anti-affinity) hosts with group members, without refusing', () => {
+    const hosts = [host('a'), host('b', { groupMembers: { g: 2 } })];
+    const soft = (policy: 'soft-affinity' | 'soft-anti-affinity') => ({ id: 'g', name: 'g', policy });
+    expect(place(hosts, { ...req, serverGroup: soft('soft-affinity') })).toMatchObject({ hostId: 'b' });
+    expect(place(hosts, { ...req, serverGroup: soft('soft-anti-affinity') })).toMatchObject({ hostId: 'a' });
+    expect(place([hosts[1]!], { ...req, serverGroup: soft('soft-anti-affinity') })).toMatchObject({
+      hostId: 'b',
+    });
+  });
+
+  it('packs onto the fullest host that fits when configured to', () => {
+    const hosts = [host('a'), host('b', { allocated: { vcpus: 4, memoryMiB: 8192, diskGiB: 50 } })];
+    expect(place(hosts, req)).toMatchObject({ hostId: 'a' });
+    expect(place(hosts, req, { weighers: PACK })).toMatchObject({ hostId: 'b' });
+  });
+
+  it('skips excluded hosts and hosts in maintenance', () => {
+    const hosts = [host('a'), host('b', { maintenance: true }), host('c')];
+    expect(place(hosts, { ...req, excludeHosts: ['a'] })).toMatchObject({ hostId: 'c' });
+    expect(fail(hosts, { excludeHosts: ['a', 'c'] })).toBe(
+      'No host can take this instance (state: 1 host host is in maintenance; exclude: 2 hosts excluded by the request).',
+    );
+  });
+
+  const arbHost = (i: number) =>
+    fc
+      .record({
+        vcpus: fc.integer({ min: 1, max: 64 }),
+        memoryMiB: fc.integer({ min: 512, max: 262144 }),
+        diskGiB: fc.integer({ min: 10, max: 2000 }),
+        up: fc.boolean(),
+        zone: fc.constantFrom('az1', 'az2'),
+        cpuRatio: fc.option(fc.constantFrom(1, 2, 4, 8), { nil: undefined }),
+        ssd: fc.option(fc.constantFrom('true', 'false'), { nil: undefined }),
+        members: fc.integer({ min: 0, max: 2 }),
+      })
+      .map((x) =>
+        host(`h${i}`, {
+          vcpus: x.vcpus,
+          memoryMiB: x.memoryMiB,
+          diskGiB: x.diskGiB,
+          up: x.up,
+          zone: x.zone,
+          aggregates: [
+            {
+              name: 'agg',
+              metadata: x.ssd ? { ssd: x.ssd } : {},
+              overcommit: x.cpuRatio ? { cpu: x.cpuRatio } : undefined,
+            },
+          ],
+          groupMembers: { g: x.members },
+        }),
+      );
+  const arbFleet = fc
+    .integer({ min: 0, max: 12 })
+    .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => arbHost(i))));
+  const arbReq = fc.record({
+    vcpus: fc.integer({ min: 1, max: 8 }),
+    memoryMiB: fc.integer({ min: 128, max: 16384 }),
+    diskGiB: fc.integer({ min: 1, max: 100 }),
+    firmware: fc.constant('bios' as const),
+    zone: fc.option(fc.constantFrom('az1', 'az2'), { nil: undefined }),
+    requiredMetadata: fc.option(fc.constant({ ssd: 'true' }), { nil: undefined }),
+    serverGroup: fc.option(
+      fc.constantFrom('affinity', 'anti-affinity', 'soft-affinity', 'soft-anti-affinity').map((policy) => ({
+        id: 'g',
+        name: 'g',
+        policy: policy as 'affinity',
+      })),
+      { nil: undefined },
+    ),
+  });
+
+  it('keeps every host within capacity over a run of placements, and hard group rules hold (property)', () => {
+    fc.assert(
+      fc.property(arbFleet, fc.array(arbReq, { minLength: 1, maxLength: 30 }), (fleet, reqs) => {
+        const hosts = fleet.map((h) => structuredClone(h));
+        for (const r of reqs) {
+          const p = place(hosts, r);
+          if (!p.ok) continue;
+          const h = hosts.find((x) => x.id === p.hostId)!;
+          const hadMembers = hosts.some((x) => (x.groupMembers?.g ?? 0) > 0);
+          if (r.serverGroup?.policy === 'anti-affinity' && (h.groupMembers?.g ?? 0) > 0) return false;
+          if (r.serverGroup?.policy === 'affinity' && hadMembers && (h.groupMembers?.g ?? 0) === 0)
+            return false;
+          if (r.zone !== undefined && h.zone !== r.zone) return false;
+          h.allocated = {
+            vcpus: h.allocated.vcpus + r.vcpus,
+            memoryMiB: h.allocated.memoryMiB + r.memoryMiB,
+            diskGiB: h.allocated.diskGiB + r.diskGiB,
+          };
+          if (r.serverGroup) h.groupMembers = { g: (h.groupMembers?.g ?? 0) + 1 };
+          const free = freeOf(h, effectiveOvercommit(h));
+          if (free.vcpus < 0 || free.memoryMiB < 0 || free.diskGiB < 0 || !h.up) return false;
+        }
+        return true;
+      }),
+    );
+  });
+
+  it('accounts for every rejected host in the explanation (property)', () => {
+    fc.assert(
+      fc.property(arbFleet, arbReq, (hosts, r) => {
+        const p = place(hosts, r);
+        const removed = p.filters.reduce((n, f) => n + f.removed, 0);
+        const listed = p.filters.reduce(
+          (n, f) => n + f.reasons.reduce((m, why) => m + Number(/^(\d+) host/.exec(why)![1]), 0),
+          0,
+        );
+        if (listed !== removed) return false;
+        return p.ok ? removed < hosts.length : removed === hosts.length;
+      }),
     );
   });
 });
