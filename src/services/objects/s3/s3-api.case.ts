@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -738,6 +739,21 @@ export function runS3ApiSuite(dialect: 'sqlite' | 'postgres') {
       expect(sdk.ChecksumCRC32).toBe(checksumOf('CRC32', body));
       const back = await acme.send(new GetObjectCommand({ Bucket, Key: 'sdk-crc', ChecksumMode: 'ENABLED' }));
       expect(back.ChecksumCRC32).toBe(checksumOf('CRC32', body));
+      // A stream body: the SDK sends it aws-chunked with the checksum as a trailer.
+      const big = randomBytes(300_000);
+      const streamed = await acme.send(
+        new PutObjectCommand({
+          Bucket,
+          Key: 'sdk-stream',
+          Body: Readable.from([big.subarray(0, 100_000), big.subarray(100_000)]),
+          ContentLength: big.length,
+          ChecksumAlgorithm: 'CRC32C',
+        }),
+      );
+      expect(streamed.ChecksumCRC32C).toBe(checksumOf('CRC32C', big));
+      expect(
+        (await text(await acme.send(new GetObjectCommand({ Bucket, Key: 'sdk-stream' })))).equals(big),
+      ).toBe(true);
     });
 
     it('streams signed aws-chunked uploads, checking every chunk signature and the trailer', async () => {
