@@ -60,7 +60,8 @@ def area_of(test_name):
 NOISE = [
     (re.compile(r'yunhai-[a-z0-9]+-\d+'), '<bucket>'),
     (re.compile(r'\b[0-9a-f]{16,}\b', re.I), '<id>'),
-    (re.compile(r'\b\d+\b'), 'N'),
+    # Long numbers (sizes, times, ports) vary between runs; short ones (HTTP statuses) tell causes apart.
+    (re.compile(r'\b\d{4,}\b'), 'N'),
     (re.compile(r"'RequestId': '[^']*'"), "'RequestId': ..."),
     (re.compile(r'\s+'), ' '),
 ]
@@ -137,7 +138,7 @@ def main():
         out.append('')
         out.append('## Top failure causes')
         out.append('')
-        out.append('| count | cause (first line, ids blanked) | e.g. |')
+        out.append('| count | cause (first line, ids and long numbers blanked) | e.g. |')
         out.append('|---:|---|---|')
         for cause, k in causes.most_common(25):
             example = failing[cause][0]
