@@ -4,24 +4,14 @@
 // Targets from issue 2: start-up <= 3 s, idle RSS <= 200 MB.
 // Usage: npm run build && node bench/footprint.js [--runs N] [--idle-seconds S]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { opt, requireBuilt, root } from './common.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const RUNS = opt('--runs', 5);
-const IDLE_SECONDS = opt('--idle-seconds', 5);
-
-if (!existsSync(join(root, 'dist/cli/main.js'))) {
-  console.error('bench/footprint: run `npm run build` first');
-  process.exit(1);
-}
+const RUNS = Number(opt('--runs', 5));
+const IDLE_SECONDS = Number(opt('--idle-seconds', 5));
+requireBuilt('bench/footprint');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

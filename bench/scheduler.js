@@ -5,20 +5,10 @@
 // loop over the same hosts checking free RAM only (what any scheduler must at least do).
 // Targets (issue 7), at 10,000 hosts: p99 <= 5 ms per decision, >= 2,000 decisions/s.
 // Usage: npm run build && node bench/scheduler.js [--instances 100000] [--hosts 1000,10000]
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { opt, pct, requireBuilt, root } from './common.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-if (!existsSync(join(root, 'dist/services/scheduler/placement.js'))) {
-  console.error('bench/scheduler: run `npm run build` first');
-  process.exit(1);
-}
+requireBuilt('bench/scheduler', 'services/scheduler/placement.js');
 const { place } = await import(join(root, 'dist/services/scheduler/placement.js'));
 const INSTANCES = Number(opt('--instances', 100_000));
 const HOST_COUNTS = opt('--hosts', '1000,10000').split(',').map(Number);
@@ -47,8 +37,6 @@ function fleet(n) {
   }));
 }
 
-const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-
 function run(n, decide) {
   const hosts = fleet(n);
   const byId = new Map(hosts.map((h) => [h.id, h]));
@@ -61,7 +49,8 @@ function run(n, decide) {
       ...f,
       firmware: 'bios',
       zone: i % 5 === 0 ? `az${i % 3}` : undefined,
-      serverGroup: i % 20 === 0 ? { id: `g${i % 400}`, name: `g${i % 400}`, policy: 'anti-affinity' } : undefined,
+      serverGroup:
+        i % 20 === 0 ? { id: `g${i % 400}`, name: `g${i % 400}`, policy: 'anti-affinity' } : undefined,
     };
     const s = performance.now();
     const hostId = decide(hosts, r);
@@ -76,8 +65,7 @@ function run(n, decide) {
     }
   }
   const total = performance.now() - t0;
-  const sorted = [...times].sort((a, b) => a - b);
-  return { perSec: INSTANCES / (total / 1000), p50: pct(sorted, 50), p99: pct(sorted, 99), placed };
+  return { perSec: INSTANCES / (total / 1000), p50: pct(times, 50), p99: pct(times, 99), placed };
 }
 
 const floor = (hosts, r) => {
@@ -97,8 +85,11 @@ const yunhai = (hosts, r) => {
   return p.ok ? p.hostId : undefined;
 };
 
-console.log(`bench/scheduler: ${INSTANCES} instances placed one by one (4 flavors, 20% zoned, 5% anti-affinity groups)`);
-const fmt = (x) => `${x.perSec.toFixed(0).padStart(7)} decisions/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms`;
+console.log(
+  `bench/scheduler: ${INSTANCES} instances placed one by one (4 flavors, 20% zoned, 5% anti-affinity groups)`,
+);
+const fmt = (x) =>
+  `${x.perSec.toFixed(0).padStart(7)} decisions/s   p50 ${x.p50.toFixed(3)} ms   p99 ${x.p99.toFixed(3)} ms`;
 let verdict = '';
 for (const n of HOST_COUNTS) {
   const base = run(n, floor);

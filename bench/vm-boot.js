@@ -7,24 +7,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { opt, pct, requireBuilt, root } from './common.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const N = Number(opt('--n', 5));
 const FLAVOR = opt('--flavor', 'tiny.medium');
-if (!existsSync(join(root, 'dist/cli/main.js'))) {
-  console.error('bench/vm-boot: run `npm run build` first');
-  process.exit(1);
-}
+requireBuilt('bench/vm-boot');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs, p) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 const { ensureTinyImage } = await import(join(root, 'dist/agent/images/tiny.js'));
 const { buildNoCloudSeed } = await import(join(root, 'dist/agent/images/nocloud-seed.js'));
