@@ -13,6 +13,7 @@ import { createSealer } from '../platform/crypto/sealer.js';
 import { type Database, openDatabase } from '../platform/db/database.js';
 import { YunhaiError } from '../platform/errors.js';
 import { authRequestOf, createBaseServer } from '../platform/http/base-server.js';
+import { endpointsRoute } from '../platform/http/endpoints-route.js';
 import { createMetrics, type Metrics } from '../platform/http/metrics.js';
 import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
 import { usageRoutes } from '../platform/usage/routes.js';
@@ -31,6 +32,7 @@ import { imageRoutes } from '../services/images/routes.js';
 import { createImageService, type ImageService } from '../services/images/service.js';
 import { createFsBlobStore } from '../services/objects/fs-blob-store.js';
 import { createObjectMeter } from '../services/objects/meter.js';
+import { bucketRoutes } from '../services/objects/routes.js';
 import { registerS3Api, s3ErrorRenderer } from '../services/objects/s3/s3-api.js';
 import { createObjectService, type ObjectService } from '../services/objects/service.js';
 import { VERSION } from './version.js';
@@ -192,6 +194,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     ...imageRoutes(images),
     ...computeRoutes(compute, consoles),
     ...hostRoutes(hosts),
+    ...bucketRoutes(database),
+    endpointsRoute(() => endpoints),
   ];
   registerAgentRoutes(api, { hosts, compute, images, consoles, relay });
   const apiAuth: AuthOptions = { allowBearer: true, service: 'yunhai', auditAction: 'api:Authenticate' };
