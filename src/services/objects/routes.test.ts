@@ -3,6 +3,9 @@ import { signRequest } from '../../platform/auth/sigv4.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
 import { rawS3, type S3Keys, seedS3Tenants } from '../../test-support/s3.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the API answered
+type Json = any;
+
 describe('REST view of buckets (GET /api/v1/buckets, /buckets/{name}) and GET /api/v1/endpoints', () => {
   let cp: TestControlPlane;
   let keys: Awaited<ReturnType<typeof seedS3Tenants>>;
@@ -24,7 +27,7 @@ describe('REST view of buckets (GET /api/v1/buckets, /buckets/{name}) and GET /a
         }),
       );
     const res = await fetch(url, { headers });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    return { status: res.status, body: (await res.json()) as Record<string, Json> };
   };
 
   beforeAll(async () => {
