@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { VERSION } from '../server/version.js';
+import { registerBucketCommands } from './commands/bucket.js';
 import { processContext, registerClientCommands } from './commands/index.js';
 import { registerServeCommands } from './commands/serve.js';
 import type { CliContext } from './context.js';
@@ -44,5 +45,6 @@ $YUNHAI_ACCESS_KEY_ID and $YUNHAI_SECRET_ACCESS_KEY. Exit status: 0 ok, 1 API er
     );
   registerServeCommands(program);
   registerClientCommands(program, ctx);
+  registerBucketCommands(program, ctx);
   return program;
 }
