@@ -35,13 +35,17 @@ import { createObjectMeter } from '../services/objects/meter.js';
 import { bucketRoutes } from '../services/objects/routes.js';
 import { registerS3Api, s3ErrorRenderer } from '../services/objects/s3/s3-api.js';
 import { createObjectService, type ObjectService } from '../services/objects/service.js';
+import { createQueueMeter } from '../services/queues/meter.js';
+import { queueRoutes } from '../services/queues/routes.js';
+import { createQueueService, type QueueService } from '../services/queues/service.js';
+import { registerSqsApi, sqsErrorRenderer } from '../services/queues/sqs/sqs-api.js';
 import { VERSION } from './version.js';
 
 export const API_PREFIX = '/api/v1';
 
 /** The listeners a control plane opens, in port order; later issues add sqs, webdav, portal. */
-export type ListenerName = 'api' | 'iam' | 'sts' | 's3';
-export const LISTENERS: ListenerName[] = ['api', 'iam', 'sts', 's3'];
+export type ListenerName = 'api' | 'iam' | 'sts' | 's3' | 'sqs';
+export const LISTENERS: ListenerName[] = ['api', 'iam', 'sts', 's3', 'sqs'];
 
 export interface ControlPlaneConfig {
   dataDir: string;
@@ -68,6 +72,15 @@ export interface ControlPlaneConfig {
   bootTimeoutMs?: number;
   /** Object storage (the s3 listener). */
   s3?: S3Config;
+  /** Message queues (the sqs listener). */
+  sqs?: SqsConfig;
+}
+
+export interface SqsConfig {
+  /** Region in queue ARNs (default us-east-1). */
+  region?: string;
+  /** How often messages past their retention are swept (default 60 s). */
+  sweepIntervalMs?: number;
 }
 
 export interface S3Config {
@@ -94,6 +107,7 @@ export interface ControlPlane {
   compute: ComputeService;
   hosts: HostService;
   objects: ObjectService;
+  queues: QueueService;
   /** The in-process agent once registered (null without `localAgent`, or when it failed to start). */
   agent(): Promise<Agent | null>;
   metrics: Metrics;
@@ -168,6 +182,15 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     logger: logger.child({ component: 'objects' }),
     minPartSize: cfg.s3?.minPartSize,
   });
+  const queueMeter = createQueueMeter(database);
+  const databaseUrl = cfg.database ?? join(dataDir, 'yunhai.db');
+  const queues = createQueueService({
+    database,
+    meter: queueMeter,
+    region: cfg.sqs?.region,
+    logger: logger.child({ component: 'queues' }),
+    ...(database.dialect === 'postgres' ? { listenUrl: databaseUrl } : {}),
+  });
   const startedAt = Date.now();
 
   const credentials: CredentialSource = {
@@ -194,6 +217,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     ...imageRoutes(images),
     ...computeRoutes(compute, consoles),
     ...hostRoutes(hosts),
+    ...queueRoutes(queues, () => endpoints.sqs),
     ...bucketRoutes(database),
     endpointsRoute(() => endpoints),
   ];
@@ -277,7 +301,24 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   if (!['0.0.0.0', '::'].includes(cfg.host)) s3Domains.add(cfg.host.toLowerCase());
   registerS3Api(s3App, { objects, credentials, domains: [...s3Domains] });
 
-  const apps: Record<ListenerName, FastifyInstance> = { api, iam: iamApp, sts: stsApp, s3: s3App };
+  // ---- sqs listener: SQS JSON 1.0 and Query protocols ------------------------------------
+  const sqsApp = createBaseServer({
+    name: 'sqs',
+    logger,
+    metrics,
+    // A 256 KiB message, form-encoded (up to 3x) with its attributes.
+    bodyLimit: 1024 * 1024,
+    renderError: sqsErrorRenderer,
+  });
+  registerSqsApi(sqsApp, { queues, credentials });
+
+  const apps: Record<ListenerName, FastifyInstance> = {
+    api,
+    iam: iamApp,
+    sts: stsApp,
+    s3: s3App,
+    sqs: sqsApp,
+  };
   const endpoints = {} as Record<ListenerName, string>;
   try {
     for (const [i, name] of LISTENERS.entries()) {
@@ -315,6 +356,9 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   );
   every('metering', cfg.meterIntervalMs ?? 60_000, () => compute.meterRunning());
   every('objects-metering', cfg.meterIntervalMs ?? 60_000, () => objectMeter.flush());
+  every('queues-metering', cfg.meterIntervalMs ?? 60_000, () => queueMeter.flush());
+  every('queues-sweep', cfg.sqs?.sweepIntervalMs ?? 60_000, () => queues.sweep());
+  queues.resumeMoveTasks();
   const sweepMs = cfg.s3?.sweepIntervalMs ?? 600_000;
   every('objects-sweep', sweepMs, () => objects.sweepOrphans(Date.now() - sweepMs));
   // Blobs written before this process started and never committed are orphans of a crash.
@@ -367,6 +411,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     compute,
     hosts,
     objects,
+    queues,
     agent: () => agentStarting,
     metrics,
     logger,
@@ -377,7 +422,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
         await (await agentStarting)?.stop();
         await cfg.localAgent?.driver.close();
         await images.settle();
+        // Long polls return at once, so the listeners close without waiting out WaitTimeSeconds.
+        const queuesClosed = queues.close();
         await Promise.all(Object.values(apps).map((a) => a.close()));
+        await queuesClosed;
+        await queueMeter
+          .flush()
+          .catch((err) => logger.error({ err: String(err) }, 'final queue metering flush failed'));
         await startupSweep;
         await objectMeter
           .flush()

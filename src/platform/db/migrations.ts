@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
+import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
 /**
  * The one ordered migration list for both dialects. Append only: never edit a migration that
@@ -359,6 +360,96 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('upload_parts_blob').on('upload_parts').column('blob_id').execute();
     },
   },
+  '0004_queues': {
+    async up(db: AnyDb) {
+      const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+      const nameType = pg ? sql`text collate "C"` : 'text';
+      await db.schema
+        .createTable('queues')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+        .addColumn('name', nameType, (c) => c.notNull())
+        .addColumn('fifo', 'integer', (c) => c.notNull())
+        .addColumn('attributes', 'text', (c) => c.notNull())
+        .addColumn('tags', 'text', (c) => c.notNull())
+        .addColumn('purged_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('queues_tenant_name', ['tenant_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('queue_messages')
+        .addColumn('seq', pg ? 'bigserial' : 'integer', (c) =>
+          pg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('queue_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('md5_body', 'text', (c) => c.notNull())
+        .addColumn('attributes', 'text')
+        .addColumn('md5_attributes', 'text')
+        .addColumn('system_attributes', 'text')
+        .addColumn('md5_system', 'text')
+        .addColumn('group_id', 'text')
+        .addColumn('dedup_id', 'text')
+        .addColumn('sender_id', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint', (c) => c.notNull())
+        .addColumn('visible_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('receive_count', 'integer', (c) => c.notNull())
+        .addColumn('first_received_at', 'bigint')
+        .addColumn('receipt', 'text')
+        .addColumn('dlq_source_arn', 'text')
+        .execute();
+      await db.schema
+        .createIndex('queue_messages_visible')
+        .on('queue_messages')
+        .columns(['queue_id', 'visible_at'])
+        .execute();
+      await db.schema
+        .createIndex('queue_messages_order')
+        .on('queue_messages')
+        .columns(['queue_id', 'seq'])
+        .execute();
+      await db.schema
+        .createIndex('queue_messages_expiry')
+        .on('queue_messages')
+        .column('expires_at')
+        .execute();
+      await db.schema
+        .createTable('queue_dedup')
+        .addColumn('queue_id', 'text', (c) => c.notNull())
+        .addColumn('dedup_key', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('queue_dedup_pk', ['queue_id', 'dedup_key'])
+        .execute();
+      await db.schema.createIndex('queue_dedup_expiry').on('queue_dedup').column('expires_at').execute();
+      await db.schema
+        .createTable('queue_move_tasks')
+        .addColumn('handle', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('source_queue_id', 'text', (c) => c.notNull())
+        .addColumn('source_arn', 'text', (c) => c.notNull())
+        .addColumn('destination_arn', 'text')
+        .addColumn('max_per_second', 'integer')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('moved', 'bigint', (c) => c.notNull())
+        .addColumn('to_move', 'bigint', (c) => c.notNull())
+        .addColumn('failure_reason', 'text')
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('queue_move_tasks_source')
+        .on('queue_move_tasks')
+        .columns(['source_queue_id', 'started_at'])
+        .execute();
+    },
+  },
+  '0007_fleet': fleetMigration,
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */

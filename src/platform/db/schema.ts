@@ -3,6 +3,8 @@
  * booleans are 0/1 integers; JSON is text. Keeping to these types lets one migration list serve
  * SQLite and PostgreSQL unchanged.
  */
+import type { Generated } from 'kysely';
+
 export interface TenantsTable {
   id: string;
   account_id: string;
@@ -116,11 +118,18 @@ export interface Schema {
   flavors: FlavorsTable;
   key_pairs: KeyPairsTable;
   instances: InstancesTable;
+  aggregates: AggregatesTable;
+  aggregate_hosts: AggregateHostsTable;
+  server_groups: ServerGroupsTable;
   buckets: BucketsTable;
   objects: ObjectsTable;
   object_parts: ObjectPartsTable;
   multipart_uploads: MultipartUploadsTable;
   upload_parts: UploadPartsTable;
+  queues: QueuesTable;
+  queue_messages: QueueMessagesTable;
+  queue_dedup: QueueDedupTable;
+  queue_move_tasks: QueueMoveTasksTable;
 }
 
 export interface HostsTable {
@@ -130,6 +139,12 @@ export interface HostsTable {
   state: 'up' | 'down';
   /** Admin's intent: an enabled host takes new instances. */
   enabled: number;
+  /** Availability zone ('default' unless the admin sets one). */
+  zone: string;
+  /** 1 while the host is being drained: no new instances. */
+  maintenance: number;
+  /** JSON Partial<Overcommit> for this host, or null (aggregates' or the default ratios). */
+  overcommit: string | null;
   driver: string;
   accelerator: string;
   hypervisor_version: string;
@@ -233,6 +248,33 @@ export interface InstancesTable {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  server_group_id: string | null;
+  /** The availability zone the instance was asked for, if any. */
+  zone: string | null;
+}
+
+export interface AggregatesTable {
+  id: string;
+  name: string;
+  /** JSON Record<string, string>. */
+  metadata: string;
+  /** JSON Partial<Overcommit>, or null. */
+  overcommit: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AggregateHostsTable {
+  aggregate_id: string;
+  host_id: string;
+}
+
+export interface ServerGroupsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  policy: 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity';
+  created_at: number;
 }
 
 export interface BucketsTable {
@@ -335,4 +377,73 @@ export interface UploadPartsTable {
   /** JSON object of checksums by algorithm (base64). */
   checksums: string;
   last_modified: number;
+}
+
+/** A message queue (SQS); `attributes` is JSON of every settable attribute, as SQS strings. */
+export interface QueuesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  fifo: number;
+  attributes: string;
+  /** JSON object of tags. */
+  tags: string;
+  /** Last PurgeQueue; messages sent before it are gone, another purge waits 60 s. */
+  purged_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One message; `seq` orders a queue (FIFO order, sequence numbers). */
+export interface QueueMessagesTable {
+  seq: Generated<number>;
+  queue_id: string;
+  message_id: string;
+  body: string;
+  md5_body: string;
+  /** JSON object of message attributes (binary values base64). */
+  attributes: string | null;
+  md5_attributes: string | null;
+  /** JSON object of message system attributes (AWSTraceHeader). */
+  system_attributes: string | null;
+  md5_system: string | null;
+  group_id: string | null;
+  dedup_id: string | null;
+  sender_id: string;
+  size: number;
+  sent_at: number;
+  /** Delivered by a receive only from this time (delay, visibility timeout). */
+  visible_at: number;
+  expires_at: number;
+  receive_count: number;
+  first_received_at: number | null;
+  /** Token of the latest receive; part of the receipt handle. */
+  receipt: string | null;
+  /** Set on messages a redrive moved to a dead-letter queue. */
+  dlq_source_arn: string | null;
+}
+
+/** FIFO deduplication ids seen in the last 5 minutes. */
+export interface QueueDedupTable {
+  queue_id: string;
+  dedup_key: string;
+  message_id: string;
+  seq: number;
+  expires_at: number;
+}
+
+export interface QueueMoveTasksTable {
+  handle: string;
+  tenant_id: string;
+  source_queue_id: string;
+  source_arn: string;
+  /** null: back to each message's original source queue. */
+  destination_arn: string | null;
+  max_per_second: number | null;
+  status: 'RUNNING' | 'COMPLETED' | 'CANCELLING' | 'CANCELLED' | 'FAILED';
+  moved: number;
+  to_move: number;
+  failure_reason: string | null;
+  started_at: number;
+  updated_at: number;
 }
