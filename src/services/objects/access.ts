@@ -6,8 +6,9 @@
  * evaluation and the defaults, not the policy language.
  *
  * Order, as AWS evaluates a request to a bucket:
- * 1. an explicit Deny in the bucket policy refuses (the owner tenant's platform admins excepted,
- *    so a bad policy can always be removed: as the AWS account root can);
+ * 1. an explicit Deny in the bucket policy refuses, even the owner tenant's users; only the owner
+ *    tenant's `owner` and platform admins may still read, replace or delete the policy itself,
+ *    so a bad policy can always be removed (as the AWS account root can);
  * 2. callers of the bucket's own tenant are allowed by their role (`authorize()`), like an
  *    identity policy in the bucket owner's account;
  * 3. an Allow in the bucket policy admits anyone it names (other tenants, anonymous);
@@ -28,6 +29,8 @@ export interface AccessBucket {
   policy: string | null;
   /** Canned ACL name or a JSON access-control policy. */
   acl: string;
+  /** BucketOwnerEnforced ownership: ACLs grant nothing. */
+  aclsDisabled?: boolean;
 }
 
 export interface AccessRequest {
@@ -39,6 +42,8 @@ export interface AccessRequest {
   key?: string;
   /** The object's own ACL (canned name or JSON), when the action is on an existing object. */
   objectAcl?: string | null;
+  /** Account id of the object's owner (who wrote it), with `objectAcl`. */
+  objectOwnerAccountId?: string;
   /** `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`. */
   resource: string;
   /**
@@ -109,6 +114,12 @@ export function cannedAclGrants(req: AccessRequest): boolean {
 
 export const DEFAULT_ACCESS_HOOKS: AccessHooks = { aclGrants: cannedAclGrants };
 
+const POLICY_ACTIONS: ReadonlySet<S3Action> = new Set<S3Action>([
+  's3:GetBucketPolicy',
+  's3:PutBucketPolicy',
+  's3:DeleteBucketPolicy',
+]);
+
 /** Decides one request; pure. */
 export function evaluateBucketAccess(
   req: AccessRequest,
@@ -117,7 +128,9 @@ export function evaluateBucketAccess(
   const p = req.principal;
   const sameTenant = p !== null && p.tenantId === req.bucket.tenantId;
   const policy = req.bucket.policy && hooks.bucketPolicy ? hooks.bucketPolicy(req) : 'Implicit';
-  if (policy === 'Deny' && !(p?.role === 'platform-admin' && sameTenant))
+  const policyAdmin =
+    sameTenant && (p.role === 'platform-admin' || p.role === 'owner') && POLICY_ACTIONS.has(req.action);
+  if (policy === 'Deny' && !policyAdmin)
     return { allowed: false, reason: 'explicitly denied by the bucket policy' };
   let denied: AccessDecision | undefined;
   if (p !== null && (sameTenant || p.role === 'platform-admin')) {

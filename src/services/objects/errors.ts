@@ -7,7 +7,9 @@ import { type ErrorCode, YunhaiError } from '../../platform/errors.js';
  * (REST, CLI) see them as YunhaiErrors whose platform code follows from the status.
  */
 export const S3_ERROR_STATUS = {
+  AccessControlListNotSupported: 400,
   AccessDenied: 403,
+  AccessForbidden: 403,
   AuthorizationHeaderMalformed: 400,
   AuthorizationQueryParametersError: 400,
   BadDigest: 400,
@@ -23,6 +25,7 @@ export const S3_ERROR_STATUS = {
   InternalError: 500,
   InvalidAccessKeyId: 403,
   InvalidArgument: 400,
+  InvalidBucketAclWithObjectOwnership: 400,
   InvalidBucketName: 400,
   InvalidBucketState: 409,
   InvalidDigest: 400,
@@ -65,6 +68,7 @@ export const S3_ERROR_STATUS = {
   SignatureDoesNotMatch: 403,
   SlowDown: 503,
   TooManyBuckets: 400,
+  UnresolvableGrantByEmailAddress: 400,
   XAmzContentSHA256Mismatch: 400,
 } as const;
 

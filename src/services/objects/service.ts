@@ -17,13 +17,8 @@ import { YunhaiError } from '../../platform/errors.js';
 import { type Principal, principalLabel } from '../../platform/policy/principal.js';
 import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
 import { recordUsage } from '../../platform/usage/ledger.js';
-import {
-  type AccessHooks,
-  type AccessRequest,
-  DEFAULT_ACCESS_HOOKS,
-  evaluateBucketAccess,
-  type S3Action,
-} from './access.js';
+import { type AccessHooks, type AccessRequest, evaluateBucketAccess, type S3Action } from './access.js';
+import { POLICY_AND_ACL_HOOKS } from './access-hooks.js';
 import { BlobNotFoundError, type BlobStore } from './blob-store.js';
 import { type BodyDigests, BodyHasher, type ChecksumAlgorithm, checksumOf } from './checksums.js';
 import { noSuchBucket, noSuchKey, ObjectError } from './errors.js';
@@ -112,6 +107,8 @@ export interface BucketInfo {
   createdAt: number;
   versioning: '' | 'Enabled' | 'Suspended';
   objectLockEnabled: boolean;
+  /** BucketOwnerEnforced: ACLs are disabled. */
+  aclsDisabled: boolean;
 }
 
 export interface ObjectInfo {
@@ -282,7 +279,7 @@ function checkWriteOptions(opts: WriteOptions) {
     throw new ObjectError('InvalidStorageClass', 'The storage class you specified is not valid', {
       extra: { StorageClassRequested: opts.storageClass },
     });
-  if (opts.acl !== undefined && !CANNED_ACLS.has(opts.acl))
+  if (opts.acl !== undefined && !opts.acl.startsWith('{') && !CANNED_ACLS.has(opts.acl))
     throw new ObjectError('InvalidArgument', `Invalid canned ACL '${opts.acl}'.`, {
       extra: { ArgumentName: 'x-amz-acl', ArgumentValue: opts.acl },
     });
@@ -332,7 +329,12 @@ const bucketInfo = (b: BucketRow): BucketInfo => ({
   createdAt: b.created_at,
   versioning: b.versioning,
   objectLockEnabled: b.object_lock_enabled === 1,
+  aclsDisabled: aclsDisabled(b),
 });
+
+/** BucketOwnerEnforced object ownership: ACLs are off (they neither grant nor may be set but `bucket-owner-full-control`/private). */
+export const aclsDisabled = (b: Pick<BucketRow, 'ownership'>) =>
+  b.ownership?.includes('BucketOwnerEnforced') === true;
 
 export interface ObjectServiceDeps {
   database: Database;
@@ -350,7 +352,7 @@ export interface ObjectServiceDeps {
 export function createObjectService(deps: ObjectServiceDeps) {
   const { database, blobs } = deps;
   const defaultRegion = deps.region ?? 'us-east-1';
-  const hooks = deps.access ?? DEFAULT_ACCESS_HOOKS;
+  const hooks = deps.access ?? POLICY_AND_ACL_HOOKS;
   const now = deps.now ?? Date.now;
   const minPartSize = deps.minPartSize ?? DEFAULT_MIN_PART_SIZE;
 
@@ -390,18 +392,34 @@ export function createObjectService(deps: ObjectServiceDeps) {
     action: S3Action,
     b: BucketRow,
     key?: string,
-    objectAcl?: string | null,
+    obj?: Pick<ObjectRow, 'acl' | 'owner_tenant_id' | 'tags'> | null,
   ): Promise<void> {
+    const existingTags: Record<string, string> = {};
+    if (obj?.tags)
+      for (const t of JSON.parse(obj.tags) as Tag[]) existingTags[`s3:ExistingObjectTag/${t.Key}`] = t.Value;
+    const objectOwnerAccountId = obj
+      ? obj.owner_tenant_id === b.tenant_id
+        ? b.account_id
+        : (await ownerOf(obj, b)).accountId
+      : undefined;
     const req: AccessRequest = {
       principal: ctx.principal,
       action,
-      bucket: { name: b.name, tenantId: b.tenant_id, accountId: b.account_id, policy: b.policy, acl: b.acl },
+      bucket: {
+        name: b.name,
+        tenantId: b.tenant_id,
+        accountId: b.account_id,
+        policy: b.policy,
+        acl: b.acl,
+        aclsDisabled: aclsDisabled(b),
+      },
       ...(key !== undefined ? { key } : {}),
-      ...(objectAcl !== undefined ? { objectAcl } : {}),
+      ...(obj ? { objectAcl: obj.acl, objectOwnerAccountId } : {}),
       resource: key === undefined ? `arn:aws:s3:::${b.name}` : `arn:aws:s3:::${b.name}/${key}`,
       conditions: {
         'aws:SourceIp': ctx.sourceIp,
         'aws:CurrentTime': new Date(now()).toISOString(),
+        'aws:EpochTime': String(Math.floor(now() / 1000)),
         ...(ctx.principal
           ? {
               'aws:username': ctx.principal.userName,
@@ -410,6 +428,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               'aws:PrincipalArn': ctx.principal.arn,
             }
           : {}),
+        ...existingTags,
         ...ctx.conditions,
       },
     };
@@ -671,7 +690,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
     return out;
   }
 
-  async function ownerOf(row: ObjectRow, b: BucketRow) {
+  async function ownerOf(row: Pick<ObjectRow, 'owner_tenant_id'>, b: BucketRow) {
     if (row.owner_tenant_id === b.tenant_id) return { accountId: b.account_id, name: b.tenant_name };
     const t = await database.db
       .selectFrom('tenants')
@@ -726,7 +745,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const p = ctx.principal;
       if (!p) throw new ObjectError('AccessDenied', 'Access Denied');
       assertBucketName(input.name);
-      if (input.acl !== undefined && !CANNED_ACLS.has(input.acl))
+      if (input.acl !== undefined && !input.acl.startsWith('{') && !CANNED_ACLS.has(input.acl))
         throw new ObjectError('InvalidArgument', `Invalid canned ACL '${input.acl}'.`);
       const existing = await findBucket(database.db, input.name);
       if (existing) {
@@ -910,9 +929,16 @@ export function createObjectService(deps: ObjectServiceDeps) {
       return { value: b[field], bucket: bucketInfo(b) };
     },
 
-    async putBucketConfig(ctx: ObjectContext, name: string, field: BucketConfigField, value: string | null) {
+    async putBucketConfig(
+      ctx: ObjectContext,
+      name: string,
+      field: BucketConfigField,
+      document: string | null | ((bucket: BucketInfo) => Promise<string | null>),
+    ) {
       const b = await bucketOrThrow(name);
       await allow(ctx, BUCKET_CONFIG_ACTIONS[field].put, b);
+      // A function builds the document once the caller is known to be allowed (ACLs need the owner).
+      const value = typeof document === 'function' ? await document(bucketInfo(b)) : document;
       if (field === 'acl' && value === null)
         throw new YunhaiError('InternalError', 'a bucket always has an ACL');
       await database.tx(async (trx) => {
@@ -1039,7 +1065,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         await allow(ctx, 's3:ListBucket', b).catch(() => allow(ctx, action, b, input.key));
         throw e;
       }
-      await allow(ctx, action, b, input.key, row.acl);
+      await allow(ctx, action, b, input.key, row);
       count(b, 'B');
       const info = objectInfo(row, await ownerOf(row, b));
       const validators = {
@@ -1167,7 +1193,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         input.source.versionId ? 's3:GetObjectVersion' : 's3:GetObject',
         src,
         srcRow.key,
-        srcRow.acl,
+        srcRow,
       );
       await allow(ctx, 's3:PutObject', dest, input.key);
       checkWriteOptions(input);
@@ -1314,6 +1340,73 @@ export function createObjectService(deps: ObjectServiceDeps) {
       });
       count(b, 'A');
       return { versionId: row.version_id };
+    },
+
+    /** The stored ACL of one object version (canned name or JSON, see access-hooks.ts) and who owns it. */
+    async getObjectAcl(ctx: ObjectContext, input: { bucket: string; key: string; versionId?: string }) {
+      const b = await bucketOrThrow(input.bucket);
+      const row = await resolveVersion(b, input.key, input.versionId);
+      await allow(ctx, input.versionId ? 's3:GetObjectVersionAcl' : 's3:GetObjectAcl', b, input.key, row);
+      count(b, 'B');
+      return {
+        acl: row.acl,
+        owner: await ownerOf(row, b),
+        bucketOwner: { accountId: b.account_id, name: b.tenant_name },
+        versionId: row.version_id,
+        bucket: bucketInfo(b),
+      };
+    },
+
+    /**
+     * Replaces one object version's ACL. `acl` is a canned name or the JSON the adapter built; it
+     * is called with the object's owner so the adapter can expand and check grants.
+     */
+    async putObjectAcl(
+      ctx: ObjectContext,
+      input: {
+        bucket: string;
+        key: string;
+        versionId?: string;
+        acl: (owner: { accountId: string; name: string }, bucket: BucketInfo) => Promise<string>;
+      },
+    ) {
+      const b = await bucketOrThrow(input.bucket);
+      const row = await resolveVersion(b, input.key, input.versionId);
+      const action: S3Action = input.versionId ? 's3:PutObjectVersionAcl' : 's3:PutObjectAcl';
+      await allow(ctx, action, b, input.key, row);
+      const acl = await input.acl(await ownerOf(row, b), bucketInfo(b));
+      await database.tx(async (trx) => {
+        await trx.updateTable('objects').set({ acl }).where('id', '=', row.id).execute();
+        await appendAudit(
+          trx,
+          auditRow(ctx, b.tenant_id, action, `arn:aws:s3:::${b.name}/${row.key}`, {
+            versionId: row.version_id,
+          }),
+        );
+      });
+      count(b, 'A');
+      return { versionId: row.version_id };
+    },
+
+    /** Looks up ACL grantees: account ids (canonical ids) and users' e-mail addresses. */
+    aclDirectory: {
+      async displayNameOf(id: string): Promise<string | undefined> {
+        const t = await database.db
+          .selectFrom('tenants')
+          .select('name')
+          .where('account_id', '=', id)
+          .executeTakeFirst();
+        return t?.name;
+      },
+      async userByEmail(email: string): Promise<{ id: string; displayName: string } | undefined> {
+        const u = await database.db
+          .selectFrom('users')
+          .innerJoin('tenants', 'tenants.id', 'users.tenant_id')
+          .select(['tenants.account_id as account_id', 'tenants.name as name'])
+          .where('users.email', '=', email)
+          .executeTakeFirst();
+        return u ? { id: u.account_id, displayName: u.name } : undefined;
+      },
     },
 
     // ---- listings -----------------------------------------------------------------------------
@@ -1500,7 +1593,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
           input.copySource.versionId ? 's3:GetObjectVersion' : 's3:GetObject',
           src,
           srcRow.key,
-          srcRow.acl,
+          srcRow,
         );
         if (input.copySource.preconditions) {
           try {

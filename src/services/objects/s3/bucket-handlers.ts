@@ -1,6 +1,16 @@
 /** Service- and bucket-level S3 operations. */
-import { childNamed, childText } from '../../../platform/xml/parser.js';
+import { childText } from '../../../platform/xml/parser.js';
 import { el, elAttrs, xmlDocument } from '../../../platform/xml/writer.js';
+import { parsedPolicy, storedAcl } from '../access-hooks.js';
+import {
+  type AclOwner,
+  accessControlPolicyXml,
+  aclFromHeaders,
+  type Grant,
+  parseAccessControlPolicy,
+  resolveGrantees,
+} from '../acl.js';
+import { isPolicyPublic, MAX_POLICY_BYTES, parseBucketPolicy } from '../bucket-policy.js';
 import { ObjectError } from '../errors.js';
 import { type BucketConfigField, validateTags } from '../service.js';
 import {
@@ -372,13 +382,8 @@ export const putRawConfig = (field: RawConfig) => async (call: S3Call) => {
   const spec = RAW_CONFIGS[field];
   let stored: string;
   if (field === 'policy') {
-    const text = (await readSmallBody(call, 20 * 1024)).toString('utf8');
-    try {
-      const doc = JSON.parse(text) as unknown;
-      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('not an object');
-    } catch {
-      throw new ObjectError('MalformedPolicy', "Policies must be valid JSON and the first byte must be '{'");
-    }
+    const text = (await readSmallBody(call, MAX_POLICY_BYTES + 1)).toString('utf8');
+    parseBucketPolicy(text, { bucket: call.bucket! });
     stored = text;
   } else {
     const root = (await readXml(call, spec.root!))!;
@@ -394,60 +399,78 @@ export const deleteRawConfig = (field: RawConfig) => async (call: S3Call) => {
   return sendEmpty(call, 204);
 };
 
+export async function getBucketPolicyStatus(call: S3Call) {
+  const { value } = await call.objects.getBucketConfig(call.ctx, call.bucket!, 'policy');
+  if (value === null)
+    throw new ObjectError('NoSuchBucketPolicy', 'The bucket policy does not exist', {
+      extra: { BucketName: call.bucket! },
+    });
+  const policy = parsedPolicy(value);
+  return sendXml(call, doc('PolicyStatus', el('IsPublic', policy ? isPolicyPublic(policy) : false)));
+}
+
 export async function getBucketAcl(call: S3Call) {
   const { value, bucket } = await call.objects.getBucketConfig(call.ctx, call.bucket!, 'acl');
-  return sendXml(call, aclXml(value ?? 'private', bucket.accountId, bucket.tenantName));
+  const owner = { id: bucket.accountId, displayName: bucket.tenantName };
+  return sendXml(call, accessControlPolicyXml(storedAcl(value, owner)));
+}
+
+/**
+ * The ACL a request sets (x-amz-acl, x-amz-grant-* or an AccessControlPolicy body), as stored:
+ * a canned name, or JSON {owner, grants} with grantees resolved. undefined when it names none.
+ */
+export async function aclFromRequest(
+  call: S3Call,
+  owner: AclOwner,
+  opts: { bucketOwner?: AclOwner; body?: boolean; aclsDisabled?: boolean } = {},
+): Promise<string | undefined> {
+  const fromHeaders = aclFromHeaders(call.req.headers, {
+    owner,
+    ...(opts.bucketOwner ? { bucketOwner: opts.bucketOwner } : {}),
+  });
+  let acl: { owner: AclOwner; grants: Grant[] } | undefined;
+  let canned: string | undefined;
+  if (fromHeaders?.canned) canned = fromHeaders.canned;
+  else if (fromHeaders) acl = { owner, grants: fromHeaders.grants };
+  else if (opts.body) {
+    const body = await readXml(call, 'AccessControlPolicy', { optional: true });
+    if (!body) throw malformedXml();
+    const parsed = parseAccessControlPolicy(body);
+    if (parsed.owner && parsed.owner.id !== owner.id) throw new ObjectError('AccessDenied', 'Access Denied');
+    acl = { owner, grants: parsed.grants };
+  }
+  if (opts.aclsDisabled) {
+    const ok =
+      canned === undefined
+        ? acl === undefined ||
+          (acl.grants.length === 1 &&
+            acl.grants[0]!.permission === 'FULL_CONTROL' &&
+            acl.grants[0]!.grantee.type === 'CanonicalUser' &&
+            acl.grants[0]!.grantee.id === (opts.bucketOwner ?? owner).id)
+        : canned === 'private' || canned === 'bucket-owner-full-control';
+    if (!ok)
+      throw new ObjectError('AccessControlListNotSupported', 'The bucket does not allow ACLs', {
+        extra: { BucketName: call.bucket! },
+      });
+  }
+  if (canned !== undefined) return canned;
+  if (!acl) return undefined;
+  const grants = await resolveGrantees(acl.grants, call.objects.aclDirectory);
+  return JSON.stringify({ owner, grants });
+}
+
+/** `x-amz-grant-*` headers on an object write: the ACL (JSON) the new object gets, owned by the writer. */
+export async function grantHeadersAcl(call: S3Call): Promise<{ acl?: string }> {
+  const p = call.ctx.principal;
+  if (!p || !Object.keys(call.req.headers).some((h) => h.startsWith('x-amz-grant-'))) return {};
+  const acl = await aclFromRequest(call, { id: p.accountId, displayName: p.tenantName });
+  return acl !== undefined ? { acl } : {};
 }
 
 export async function putBucketAcl(call: S3Call) {
-  const canned = header(call, 'x-amz-acl');
-  let value: string;
-  if (canned !== undefined) value = canned;
-  else {
-    const body = await readXml(call, 'AccessControlPolicy');
-    if (!childNamed(body!, 'AccessControlList')) throw malformedXml();
-    value = JSON.stringify({ xml: renderElement(body!, S3_XMLNS) });
-  }
-  if (!/^\{/.test(value) && !CANNED.has(value))
-    throw new ObjectError('InvalidArgument', `Invalid canned ACL '${value}'.`);
-  await call.objects.putBucketConfig(call.ctx, call.bucket!, 'acl', value);
+  await call.objects.putBucketConfig(call.ctx, call.bucket!, 'acl', async (b) => {
+    const owner = { id: b.accountId, displayName: b.tenantName };
+    return (await aclFromRequest(call, owner, { body: true, aclsDisabled: b.aclsDisabled })) ?? 'private';
+  });
   return sendEmpty(call);
-}
-
-const CANNED = new Set([
-  'private',
-  'public-read',
-  'public-read-write',
-  'authenticated-read',
-  'log-delivery-write',
-]);
-
-/** The AccessControlPolicy of a canned ACL (or the stored document of an explicit one). */
-export function aclXml(acl: string, accountId: string, name: string): string {
-  if (acl.startsWith('{')) return (JSON.parse(acl) as { xml: string }).xml;
-  const xsi = { 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance' };
-  const canonical = (perm: string) =>
-    el(
-      'Grant',
-      elAttrs(
-        'Grantee',
-        { ...xsi, 'xsi:type': 'CanonicalUser' },
-        el('ID', accountId),
-        el('DisplayName', name),
-      ),
-      el('Permission', perm),
-    );
-  const group = (uri: string, perm: string) =>
-    el('Grant', elAttrs('Grantee', { ...xsi, 'xsi:type': 'Group' }, el('URI', uri)), el('Permission', perm));
-  const ALL = 'http://acs.amazonaws.com/groups/global/AllUsers';
-  const AUTH = 'http://acs.amazonaws.com/groups/global/AuthenticatedUsers';
-  const grants = [canonical('FULL_CONTROL')];
-  if (acl === 'public-read' || acl === 'public-read-write') grants.push(group(ALL, 'READ'));
-  if (acl === 'public-read-write') grants.push(group(ALL, 'WRITE'));
-  if (acl === 'authenticated-read') grants.push(group(AUTH, 'READ'));
-  return doc(
-    'AccessControlPolicy',
-    el('Owner', el('ID', accountId), el('DisplayName', name)),
-    el('AccessControlList', grants),
-  );
 }

@@ -3,6 +3,7 @@ import { childNamed, childrenNamed, childText } from '../../../platform/xml/pars
 import { el, elAttrs, xmlDocument } from '../../../platform/xml/writer.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, checksumHeader } from '../checksums.js';
 import { ObjectError } from '../errors.js';
+import { grantHeadersAcl } from './bucket-handlers.js';
 import { parseCopySource } from './object-handlers.js';
 import {
   header,
@@ -31,6 +32,7 @@ export async function createMultipartUpload(call: S3Call) {
     bucket: call.bucket!,
     key: call.key!,
     ...writeOptions(call),
+    ...(await grantHeadersAcl(call)),
   });
   return sendXml(
     call,

@@ -1,10 +1,12 @@
 /** Object-level S3 operations (single objects, copies, tagging, DeleteObjects). */
 import { childNamed, childrenNamed, childText } from '../../../platform/xml/parser.js';
 import { el, elAttrs, xmlDocument } from '../../../platform/xml/writer.js';
+import { storedAcl } from '../access-hooks.js';
+import { accessControlPolicyXml } from '../acl.js';
 import { checksumHeader, isChecksumAlgorithm } from '../checksums.js';
 import { ObjectError } from '../errors.js';
 import type { ObjectInfo } from '../service.js';
-import { aclXml } from './bucket-handlers.js';
+import { aclFromRequest, grantHeadersAcl } from './bucket-handlers.js';
 import { percentDecodeUtf8 } from './paths.js';
 import {
   header,
@@ -121,6 +123,7 @@ export async function putObject(call: S3Call) {
     key: call.key!,
     body: requestBody(call),
     ...writeOptions(call),
+    ...(await grantHeadersAcl(call)),
     ...(preconditions ? { preconditions } : {}),
   });
   const h: Record<string, string> = { etag: `"${r.etag}"` };
@@ -215,7 +218,7 @@ export async function copyObject(call: S3Call) {
   const tagging = header(call, 'x-amz-tagging-directive')?.toUpperCase() ?? 'COPY';
   if ((directive !== 'COPY' && directive !== 'REPLACE') || (tagging !== 'COPY' && tagging !== 'REPLACE'))
     throw new ObjectError('InvalidArgument', 'Unknown metadata or tagging directive.');
-  const opts = writeOptions(call);
+  const opts = { ...writeOptions(call), ...(await grantHeadersAcl(call)) };
   const sourcePreconditions = readPreconditions(call, 'x-amz-copy-source-');
   const preconditions = readPreconditions(call);
   const r = await call.objects.copyObject(call.ctx, {
@@ -295,11 +298,32 @@ export async function deleteObjectTagging(call: S3Call) {
 
 export async function getObjectAcl(call: S3Call) {
   const versionId = versionOf(call);
-  const r = await call.objects.getObject(call.ctx, {
+  const r = await call.objects.getObjectAcl(call.ctx, {
     bucket: call.bucket!,
     key: call.key!,
     ...(versionId !== undefined ? { versionId } : {}),
-    head: true,
   });
-  return sendXml(call, aclXml('private', r.info.ownerAccountId, r.info.ownerName));
+  const owner = { id: r.owner.accountId, displayName: r.owner.name };
+  const bucketOwner = { id: r.bucketOwner.accountId, displayName: r.bucketOwner.name };
+  return sendXml(call, accessControlPolicyXml(storedAcl(r.acl, owner, bucketOwner)), 200, {
+    ...(r.bucket.versioning !== '' ? { 'x-amz-version-id': r.versionId } : {}),
+  });
+}
+
+export async function putObjectAcl(call: S3Call) {
+  const versionId = versionOf(call);
+  const r = await call.objects.putObjectAcl(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    acl: async (o, b) => {
+      const owner = { id: o.accountId, displayName: o.name };
+      const bucketOwner = { id: b.accountId, displayName: b.tenantName };
+      return (
+        (await aclFromRequest(call, owner, { bucketOwner, body: true, aclsDisabled: b.aclsDisabled })) ??
+        'private'
+      );
+    },
+  });
+  return sendEmpty(call, 200, { 'x-amz-version-id': r.versionId });
 }

@@ -20,6 +20,7 @@ export type OperationName =
   | 'PutBucketTagging'
   | 'DeleteBucketTagging'
   | 'GetBucketPolicy'
+  | 'GetBucketPolicyStatus'
   | 'PutBucketPolicy'
   | 'DeleteBucketPolicy'
   | 'GetBucketCors'
@@ -52,6 +53,7 @@ export type OperationName =
   | 'PutObjectTagging'
   | 'DeleteObjectTagging'
   | 'GetObjectAcl'
+  | 'PutObjectAcl'
   | 'CreateMultipartUpload'
   | 'UploadPart'
   | 'UploadPartCopy'
@@ -73,6 +75,7 @@ export const OPERATIONS: Record<OperationName, Handler> = {
   PutBucketTagging: bucketOps.putBucketTagging,
   DeleteBucketTagging: bucketOps.deleteBucketTagging,
   GetBucketPolicy: bucketOps.getRawConfig('policy'),
+  GetBucketPolicyStatus: bucketOps.getBucketPolicyStatus,
   PutBucketPolicy: bucketOps.putRawConfig('policy'),
   DeleteBucketPolicy: bucketOps.deleteRawConfig('policy'),
   GetBucketCors: bucketOps.getRawConfig('cors'),
@@ -105,6 +108,7 @@ export const OPERATIONS: Record<OperationName, Handler> = {
   PutObjectTagging: objectOps.putObjectTagging,
   DeleteObjectTagging: objectOps.deleteObjectTagging,
   GetObjectAcl: objectOps.getObjectAcl,
+  PutObjectAcl: objectOps.putObjectAcl,
   CreateMultipartUpload: multipartOps.createMultipartUpload,
   UploadPart: multipartOps.uploadPart,
   UploadPartCopy: multipartOps.uploadPartCopy,
@@ -119,6 +123,7 @@ const BUCKET_SUBRESOURCES: Record<string, [OperationName?, OperationName?, Opera
   versioning: ['GetBucketVersioning', 'PutBucketVersioning'],
   tagging: ['GetBucketTagging', 'PutBucketTagging', 'DeleteBucketTagging'],
   policy: ['GetBucketPolicy', 'PutBucketPolicy', 'DeleteBucketPolicy'],
+  policyStatus: ['GetBucketPolicyStatus'],
   cors: ['GetBucketCors', 'PutBucketCors', 'DeleteBucketCors'],
   lifecycle: ['GetBucketLifecycleConfiguration', 'PutBucketLifecycleConfiguration', 'DeleteBucketLifecycle'],
   encryption: ['GetBucketEncryption', 'PutBucketEncryption', 'DeleteBucketEncryption'],
@@ -146,7 +151,6 @@ const UNSUPPORTED = [
   'inventory',
   'intelligent-tiering',
   'publicAccessBlock',
-  'policyStatus',
   'retention',
   'legal-hold',
   'attributes',
@@ -214,7 +218,7 @@ export function detectOperation(
       if (query.has('partNumber') && query.has('uploadId'))
         return hasCopySource ? 'UploadPartCopy' : 'UploadPart';
       if (query.has('tagging')) return 'PutObjectTagging';
-      if (query.has('acl')) throw notImplemented('object ACLs');
+      if (query.has('acl')) return 'PutObjectAcl';
       return hasCopySource ? 'CopyObject' : 'PutObject';
     case 'DELETE':
       if (query.has('uploadId')) return 'AbortMultipartUpload';

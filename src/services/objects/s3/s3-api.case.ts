@@ -30,6 +30,7 @@ import {
   PutBucketAclCommand,
   PutBucketTaggingCommand,
   PutBucketVersioningCommand,
+  PutObjectAclCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
   type S3Client,
@@ -917,7 +918,7 @@ export function runS3ApiSuite(dialect: 'sqlite' | 'postgres') {
       expect((await fetch(tampered)).status).toBe(403);
     });
 
-    it('keeps tenants apart and lets a public-read bucket be read anonymously', async () => {
+    it('keeps tenants apart and lets a public-read bucket be listed and a public-read object be read anonymously', async () => {
       const Bucket = b('alpha');
       expect(
         (await s3Error(globex.send(new GetObjectCommand({ Bucket, Key: 'docs/readme.txt' })))).code,
@@ -929,8 +930,13 @@ export function runS3ApiSuite(dialect: 'sqlite' | 'postgres') {
       const anon = await fetch(`${cp.endpoints.s3}/${Bucket}/docs/readme.txt`);
       expect(anon.status).toBe(403);
       await acme.send(new PutBucketAclCommand({ Bucket, ACL: 'public-read' }));
+      // As on AWS, the bucket's ACL governs listings; each object's own ACL governs reading it.
+      expect((await fetch(`${cp.endpoints.s3}/${Bucket}?list-type=2`)).status).toBe(200);
+      expect((await fetch(`${cp.endpoints.s3}/${Bucket}/docs/readme.txt`)).status).toBe(403);
+      await acme.send(new PutObjectAclCommand({ Bucket, Key: 'docs/readme.txt', ACL: 'public-read' }));
       const pub = await fetch(`${cp.endpoints.s3}/${Bucket}/docs/readme.txt`);
       expect([pub.status, await pub.text()]).toEqual([200, 'hello world']);
+      await acme.send(new PutObjectAclCommand({ Bucket, Key: 'docs/readme.txt', ACL: 'private' }));
       expect(
         (await fetch(`${cp.endpoints.s3}/${Bucket}/anon-write`, { method: 'PUT', body: 'x' })).status,
       ).toBe(403);

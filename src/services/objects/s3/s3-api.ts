@@ -21,6 +21,7 @@ import {
 } from '../../../platform/auth/authenticate.js';
 import { deriveSigningKey, parseSigV4, toAmzDate } from '../../../platform/auth/sigv4.js';
 import type { Principal } from '../../../platform/policy/principal.js';
+import { S3DocumentError } from '../bucket-policy.js';
 import { ObjectError } from '../errors.js';
 import type { ObjectService } from '../service.js';
 import type { ChunkSigning } from './aws-chunked.js';
@@ -124,14 +125,88 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
         req,
         reply,
         objects,
-        ctx: { principal: auth.principal, requestId: req.id, sourceIp: req.ip },
+        ctx: {
+          principal: auth.principal,
+          requestId: req.id,
+          sourceIp: req.ip,
+          conditions: requestConditions(req, query),
+        },
         ...(target.bucket !== undefined ? { bucket: target.bucket } : {}),
         ...(target.key !== undefined ? { key: target.key } : {}),
         query,
         ...(auth.signing ? { signing: auth.signing } : {}),
         signed: auth.signed,
       };
-      return OPERATIONS[op](call);
+      try {
+        return await OPERATIONS[op](call);
+      } catch (e) {
+        if (e instanceof S3DocumentError)
+          throw new ObjectError(e.code, e.message, e.details ? { extra: e.details } : {});
+        throw e;
+      }
     },
   });
+}
+
+/** Request headers whose values bucket policies may test as `s3:<header>` condition keys. */
+const CONDITION_HEADERS = [
+  'x-amz-acl',
+  'x-amz-grant-read',
+  'x-amz-grant-write',
+  'x-amz-grant-read-acp',
+  'x-amz-grant-write-acp',
+  'x-amz-grant-full-control',
+  'x-amz-copy-source',
+  'x-amz-metadata-directive',
+  'x-amz-server-side-encryption',
+  'x-amz-server-side-encryption-aws-kms-key-id',
+  'x-amz-server-side-encryption-customer-algorithm',
+  'x-amz-storage-class',
+  'x-amz-object-lock-mode',
+  'x-amz-object-lock-retain-until-date',
+  'x-amz-object-lock-legal-hold',
+  'x-amz-content-sha256',
+];
+
+/** The policy condition context a request carries (beyond who and when, which the service adds). */
+export function requestConditions(
+  req: FastifyRequest,
+  query: Map<string, string>,
+): Record<string, string | string[]> {
+  const c: Record<string, string | string[]> = {
+    'aws:SecureTransport': req.protocol === 'https' ? 'true' : 'false',
+  };
+  const h = (name: string) => headerValue(req.headers[name]);
+  const referer = h('referer');
+  if (referer !== undefined) c['aws:Referer'] = referer;
+  const ua = h('user-agent');
+  if (ua !== undefined) c['aws:UserAgent'] = ua;
+  for (const name of CONDITION_HEADERS) {
+    const v = h(name);
+    if (v !== undefined) c[`s3:${name}`] = v;
+  }
+  const retention = h('x-amz-object-lock-retain-until-date');
+  if (retention !== undefined) {
+    const until = Date.parse(retention);
+    if (!Number.isNaN(until))
+      c['s3:object-lock-remaining-retention-days'] = String(
+        Math.max(0, Math.ceil((until - Date.now()) / 86400000)),
+      );
+  }
+  for (const q of ['prefix', 'delimiter', 'max-keys']) {
+    const v = query.get(q);
+    if (v !== undefined) c[`s3:${q}`] = v;
+  }
+  const versionId = query.get('versionId');
+  if (versionId !== undefined) c['s3:VersionId'] = versionId;
+  const tagging = h('x-amz-tagging');
+  if (tagging !== undefined) {
+    const keys: string[] = [];
+    for (const [k, v] of new URLSearchParams(tagging)) {
+      c[`s3:RequestObjectTag/${k}`] = v;
+      keys.push(k);
+    }
+    c['s3:RequestObjectTagKeys'] = keys;
+  }
+  return c;
 }
