@@ -1,0 +1,290 @@
+// S3 throughput: PUT and GET of 4 KiB and 1 MiB objects at concurrency 1 and 16 against `yunhai up`
+// (the built CLI, a temp data dir, --driver none), beside nginx serving the same bytes from files
+// (GET only) and a raw disk-write baseline (write + fdatasync per file, from Node), all in one run.
+//
+//   npm run build && node bench/s3.js [--seconds 4] [--nginx-workers 1] [--json]
+//
+// The client is a keep-alive http.Agent with our own SigV4 signing (payloads UNSIGNED-PAYLOAD, as
+// the AWS SDKs send them over TLS), so it costs far less per request than the server it measures.
+// Targets: 1 MiB GET >= 0.8x nginx, 1 MiB PUT >= 0.8x raw disk write, 4 KiB PUT >= 3,000/s.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { opt, pct, requireBuilt, root } from './common.js';
+
+requireBuilt('bench/s3', 'platform/auth/sigv4.js');
+const { signRequest, UNSIGNED_PAYLOAD } = await import(join(root, 'dist/platform/auth/sigv4.js'));
+
+const SECONDS = Number(opt('--seconds', '4'));
+const NGINX_WORKERS = opt('--nginx-workers', '1');
+const JSON_OUT = process.argv.includes('--json');
+/** `--only yunhai` skips the baselines; `--ops put` skips GETs; `--sizes 4096` picks sizes (profiling). */
+const ONLY = opt('--only', '');
+const OPS = opt('--ops', 'put,get').split(',');
+const SIZES = [
+  { name: '4 KiB', bytes: 4096 },
+  { name: '1 MiB', bytes: 1024 * 1024 },
+].filter((s) => opt('--sizes', '4096,1048576').split(',').includes(String(s.bytes)));
+const CONCURRENCY = [1, 16];
+/** Distinct objects per size that GETs cycle over (and nginx serves as files). */
+const FILES = 64;
+
+const dir = mkdtempSync(join(tmpdir(), 'yunhai-bench-s3-'));
+const log = (s) => process.stderr.write(`${s}\n`);
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** One request; resolves with the status after draining the body. */
+function request(url, method, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      let n = 0;
+      res.on('data', (c) => {
+        n += c.length;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, bytes: n }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function s3Request(endpoint, keys, method, path, body) {
+  const url = new URL(endpoint + path);
+  const headers = { 'x-amz-content-sha256': UNSIGNED_PAYLOAD };
+  if (body) headers['content-length'] = String(body.length);
+  Object.assign(
+    headers,
+    signRequest({
+      method,
+      url,
+      headers,
+      accessKeyId: keys.accessKeyId,
+      secretAccessKey: keys.secretAccessKey,
+      region: 'us-east-1',
+      service: 's3',
+    }),
+  );
+  return request(url, method, headers, body);
+}
+
+/** Runs `op(i)` from `conc` workers for SECONDS; answers ops/s, bytes/s and latency percentiles. */
+async function drive(conc, bytesPerOp, op) {
+  const lat = [];
+  let next = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (performance.now() < end) {
+        const i = next++;
+        const s = performance.now();
+        await op(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  return {
+    ops: lat.length,
+    opsPerSec: lat.length / secs,
+    mibPerSec: (lat.length * bytesPerOp) / secs / 1024 / 1024,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+  };
+}
+
+const results = [];
+const record = (target, op, size, conc, r) => {
+  results.push({ target, op, size: size.name, conc, ...r });
+  log(
+    `${target.padEnd(7)} ${op.padEnd(5)} ${size.name.padStart(6)} c=${String(conc).padEnd(2)} ` +
+      `${r.opsPerSec.toFixed(0).padStart(7)}/s ${r.mibPerSec.toFixed(1).padStart(7)} MiB/s ` +
+      `p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`,
+  );
+};
+
+// ---- payloads and the nginx document root ----------------------------------------------------
+const payloads = new Map(SIZES.map((s) => [s.bytes, randomBytes(s.bytes)]));
+const docroot = join(dir, 'www');
+for (const s of SIZES) {
+  mkdirSync(join(docroot, 'b', String(s.bytes)), { recursive: true });
+  for (let i = 0; i < FILES; i++)
+    writeFileSync(join(docroot, 'b', String(s.bytes), String(i)), payloads.get(s.bytes));
+}
+
+// ---- raw disk write: the same bytes, one file each, write + fdatasync + close -----------------
+const rawDir = join(dir, 'raw');
+mkdirSync(rawDir);
+for (const s of ONLY ? [] : SIZES) {
+  for (const conc of CONCURRENCY) {
+    const data = payloads.get(s.bytes);
+    const r = await drive(conc, s.bytes, async (i) => {
+      const fh = await open(join(rawDir, `${s.bytes}-${conc}-${i}`), 'w', 0o600);
+      await fh.write(data);
+      await fh.datasync();
+      await fh.close();
+    });
+    record('disk', 'write', s, conc, r);
+  }
+}
+rmSync(rawDir, { recursive: true, force: true });
+
+// ---- nginx (GET only) ------------------------------------------------------------------------
+let nginx;
+const nginxBin = spawnSync('sh', ['-c', 'command -v nginx || ls /usr/sbin/nginx'], { encoding: 'utf8' })
+  .stdout.trim()
+  .split('\n')[0];
+if (nginxBin && !ONLY) {
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes ${NGINX_WORKERS};
+daemon off;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'nginx-error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  server { listen 127.0.0.1:${port}; root ${docroot}; }
+}
+`,
+  );
+  nginx = spawn(nginxBin, ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await request(new URL(`${base}/b/4096/0`), 'GET', {}).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 200) throw new Error(`nginx did not start; see ${join(dir, 'nginx-error.log')}`);
+    await sleep(25);
+  }
+  for (const s of SIZES)
+    for (const conc of CONCURRENCY) {
+      const r = await drive(conc, s.bytes, (i) =>
+        request(new URL(`${base}/b/${s.bytes}/${i % FILES}`), 'GET', {}),
+      );
+      record('nginx', 'GET', s, conc, r);
+    }
+  nginx.kill('SIGQUIT');
+} else {
+  log('nginx not found (Debian package nginx): no GET baseline');
+}
+
+// ---- yunhai up ---------------------------------------------------------------------------------
+const dataDir = join(dir, 'yunhai');
+// BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go on the server's node command line.
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const up = spawn(
+  process.execPath,
+  [
+    ...nodeFlags,
+    'bin/yunhai.js',
+    'up',
+    '--data-dir',
+    dataDir,
+    '--port',
+    '0',
+    '--driver',
+    'none',
+    '--log-level',
+    'warn',
+  ],
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+);
+let upOut = '';
+up.stdout.on('data', (d) => {
+  upOut += d;
+});
+try {
+  while (!upOut.includes('Ready in')) {
+    if (up.exitCode !== null) throw new Error(`yunhai up exited:\n${upOut}`);
+    await sleep(20);
+  }
+  const s3 = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).s3;
+  const keys = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
+  const made = await s3Request(s3, keys, 'PUT', '/bench');
+  if (made.status !== 200) throw new Error(`CreateBucket answered ${made.status}`);
+  for (const s of SIZES) {
+    const data = payloads.get(s.bytes);
+    for (const conc of OPS.includes('put') ? CONCURRENCY : []) {
+      const r = await drive(conc, s.bytes, async (i) => {
+        const res = await s3Request(s3, keys, 'PUT', `/bench/${s.bytes}/${conc}/${i}`, data);
+        if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
+      });
+      record('yunhai', 'PUT', s, conc, r);
+    }
+    // GETs cycle over the first FILES keys written at c=1.
+    for (const conc of OPS.includes('get') ? CONCURRENCY : []) {
+      const r = await drive(conc, s.bytes, async (i) => {
+        const res = await s3Request(s3, keys, 'GET', `/bench/${s.bytes}/1/${i % FILES}`);
+        if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
+      });
+      record('yunhai', 'GET', s, conc, r);
+    }
+  }
+} finally {
+  up.kill('SIGTERM');
+  await new Promise((r) => (up.exitCode !== null ? r() : up.once('exit', r)));
+  agent.destroy();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ---- ratios and targets ----------------------------------------------------------------------
+const find = (target, op, size, conc) =>
+  results.find((r) => r.target === target && r.op === op && r.size === size && r.conc === conc);
+const lines = [];
+const checks = [];
+for (const conc of CONCURRENCY) {
+  const ys = find('yunhai', 'GET', '1 MiB', conc);
+  const ng = find('nginx', 'GET', '1 MiB', conc);
+  if (ys && ng) {
+    const ratio = ys.mibPerSec / ng.mibPerSec;
+    lines.push(`1 MiB GET c=${conc}: ${ratio.toFixed(2)}x nginx (target >= 0.8)`);
+    checks.push({ name: `1 MiB GET c=${conc} vs nginx`, ratio, ok: ratio >= 0.8 });
+  }
+  const yp = find('yunhai', 'PUT', '1 MiB', conc);
+  const dw = find('disk', 'write', '1 MiB', conc);
+  if (yp && dw) {
+    const ratio = yp.mibPerSec / dw.mibPerSec;
+    lines.push(`1 MiB PUT c=${conc}: ${ratio.toFixed(2)}x raw disk write (target >= 0.8)`);
+    checks.push({ name: `1 MiB PUT c=${conc} vs disk`, ratio, ok: ratio >= 0.8 });
+  }
+  const small = find('yunhai', 'PUT', '4 KiB', conc);
+  if (small) {
+    lines.push(`4 KiB PUT c=${conc}: ${small.opsPerSec.toFixed(0)}/s (target >= 3000/s)`);
+    checks.push({ name: `4 KiB PUT c=${conc}`, perSec: small.opsPerSec, ok: small.opsPerSec >= 3000 });
+  }
+  const sg = find('yunhai', 'GET', '4 KiB', conc);
+  const ng4 = find('nginx', 'GET', '4 KiB', conc);
+  if (sg && ng4)
+    lines.push(`4 KiB GET c=${conc}: ${(sg.opsPerSec / ng4.opsPerSec).toFixed(2)}x nginx (no target)`);
+}
+if (JSON_OUT) process.stdout.write(`${JSON.stringify({ seconds: SECONDS, results, checks }, null, 2)}\n`);
+else process.stdout.write(`\n${lines.join('\n')}\n`);
