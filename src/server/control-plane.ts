@@ -95,6 +95,8 @@ export interface S3Config {
   minPartSize?: number;
   /** How often unreferenced blobs are swept (default 10 min); blobs younger than this are never swept. */
   sweepIntervalMs?: number;
+  /** How often bucket lifecycle rules are applied (default 5 min). */
+  lifecycleIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -181,6 +183,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     meter: objectMeter,
     logger: logger.child({ component: 'objects' }),
     minPartSize: cfg.s3?.minPartSize,
+    lifecycleIntervalMs: cfg.s3?.lifecycleIntervalMs,
   });
   const queueMeter = createQueueMeter(database);
   const databaseUrl = cfg.database ?? join(dataDir, 'yunhai.db');
@@ -361,6 +364,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   queues.resumeMoveTasks();
   const sweepMs = cfg.s3?.sweepIntervalMs ?? 600_000;
   every('objects-sweep', sweepMs, () => objects.sweepOrphans(Date.now() - sweepMs));
+  every('objects-lifecycle', objects.lifecycleIntervalMs, () => objects.runLifecycle());
   // Blobs written before this process started and never committed are orphans of a crash.
   const startupSweep = objects
     .sweepOrphans(startedAt)

@@ -11,7 +11,9 @@ import {
   resolveGrantees,
 } from '../acl.js';
 import { isPolicyPublic, MAX_POLICY_BYTES, parseBucketPolicy } from '../bucket-policy.js';
+import { corsConfigurationXml, parseCorsConfiguration } from '../cors.js';
 import { ObjectError } from '../errors.js';
+import { lifecycleConfigurationXml, parseLifecycleConfiguration } from '../lifecycle-rules.js';
 import { type BucketConfigField, validateTags } from '../service.js';
 import {
   header,
@@ -388,7 +390,9 @@ export const putRawConfig = (field: RawConfig) => async (call: S3Call) => {
   } else {
     const root = (await readXml(call, spec.root!))!;
     if (field === 'object_lock' && childText(root, 'ObjectLockEnabled') !== 'Enabled') throw malformedXml();
-    stored = renderElement(root, S3_XMLNS);
+    if (field === 'cors') stored = corsConfigurationXml(parseCorsConfiguration(root));
+    else if (field === 'lifecycle') stored = lifecycleConfigurationXml(parseLifecycleConfiguration(root));
+    else stored = renderElement(root, S3_XMLNS);
   }
   await call.objects.putBucketConfig(call.ctx, call.bucket!, field as BucketConfigField, stored);
   return sendEmpty(call, field === 'policy' ? 204 : 200);

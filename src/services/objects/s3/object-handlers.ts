@@ -97,6 +97,7 @@ async function getOrHead(call: S3Call, head: boolean) {
   // A checksum describes the whole object; sent with a range, clients would check the part against it.
   const whole = !r.range;
   const h = objectHeaders(r.info, versioned, call, whole);
+  if (r.expiration) h['x-amz-expiration'] = r.expiration;
   if (r.info.partsCount !== null && partNumber !== undefined)
     h['x-amz-mp-parts-count'] = String(r.info.partsCount);
   let status = 200;
@@ -128,6 +129,7 @@ export async function putObject(call: S3Call) {
   });
   const h: Record<string, string> = { etag: `"${r.etag}"` };
   if (r.versionId) h['x-amz-version-id'] = r.versionId;
+  if (r.expiration) h['x-amz-expiration'] = r.expiration;
   if (r.checksum && isChecksumAlgorithm(r.checksum.algorithm))
     h[checksumHeader(r.checksum.algorithm)] = r.checksum.value;
   return sendEmpty(call, 200, h);

@@ -21,7 +21,9 @@ import {
 } from '../../../platform/auth/authenticate.js';
 import { deriveSigningKey, parseSigV4, toAmzDate } from '../../../platform/auth/sigv4.js';
 import type { Principal } from '../../../platform/policy/principal.js';
+import { storedCors } from '../bucket-configs.js';
 import { S3DocumentError } from '../bucket-policy.js';
+import { corsPreflight, corsResponseHeaders } from '../cors.js';
 import { ObjectError } from '../errors.js';
 import type { ObjectService } from '../service.js';
 import type { ChunkSigning } from './aws-chunked.js';
@@ -104,6 +106,35 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
     return { principal: r.principal, signed: true, ...(signing ? { signing } : {}) };
   }
 
+  // CORS preflight: anonymous, answered from the bucket's CORS configuration alone.
+  app.route({
+    method: 'OPTIONS',
+    url: '/*',
+    handler: async (req, reply) => {
+      reply.header('x-amz-request-id', req.id).header('x-amz-id-2', req.id);
+      const q = req.url.indexOf('?');
+      const target = resolveTarget(
+        q < 0 ? req.url : req.url.slice(0, q),
+        headerValue(req.headers.host),
+        domains,
+      );
+      const h = (name: string) => headerValue(req.headers[name]);
+      const config =
+        target.bucket !== undefined ? storedCors(await objects.bucketCors(target.bucket)) : undefined;
+      const origin = h('origin');
+      const method = h('access-control-request-method');
+      const requested = h('access-control-request-headers');
+      const out = corsPreflight(config, {
+        ...(origin !== undefined ? { origin } : {}),
+        ...(method !== undefined ? { accessControlRequestMethod: method } : {}),
+        ...(requested !== undefined ? { accessControlRequestHeaders: requested } : {}),
+      });
+      if (!out.ok) throw new ObjectError(out.code, out.message);
+      for (const [k, v] of Object.entries(out.headers)) reply.header(k, v);
+      return reply.code(200).send();
+    },
+  });
+
   app.route({
     method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
     url: '/*',
@@ -113,6 +144,17 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
       const rawPath = q < 0 ? req.url : req.url.slice(0, q);
       const query = parseQuery(q < 0 ? '' : req.url.slice(q + 1));
       const target = resolveTarget(rawPath, headerValue(req.headers.host), domains);
+      const origin = headerValue(req.headers.origin);
+      if (origin !== undefined && target.bucket !== undefined) {
+        const cors = corsResponseHeaders(storedCors(await objects.bucketCors(target.bucket)), {
+          origin,
+          method: req.method,
+          ...(req.headers['access-control-request-method'] !== undefined
+            ? { accessControlRequestMethod: headerValue(req.headers['access-control-request-method'])! }
+            : {}),
+        });
+        for (const [k, v] of Object.entries(cors)) reply.header(k, v);
+      }
       const auth = await authenticateCall(req);
       const op = detectOperation(
         req.method,

@@ -1,15 +1,27 @@
 import {
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCorsCommand,
+  DeleteBucketLifecycleCommand,
   DeleteBucketPolicyCommand,
+  DeleteObjectCommand,
   GetBucketAclCommand,
+  GetBucketCorsCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetBucketPolicyCommand,
   GetBucketPolicyStatusCommand,
   GetObjectAclCommand,
   GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutBucketAclCommand,
+  PutBucketCorsCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutBucketOwnershipControlsCommand,
   PutBucketPolicyCommand,
+  PutBucketVersioningCommand,
   PutObjectAclCommand,
   PutObjectCommand,
   type S3Client,
@@ -295,6 +307,184 @@ export function runS3ConfigSuite(dialect: 'sqlite' | 'postgres') {
         status: 400,
       });
       expect((await fetch(`${cp.endpoints.s3}/${Bucket}/o`)).status).toBe(403);
+    });
+
+    it('serves CORS configurations: preflights and headers on actual requests', async () => {
+      const Bucket = b('cors');
+      await acme.send(new CreateBucketCommand({ Bucket }));
+      await acme.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'v' }));
+      const preflight = (origin: string, method: string, headers?: string) =>
+        fetch(`${cp.endpoints.s3}/${Bucket}/k`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': method,
+            ...(headers ? { 'access-control-request-headers': headers } : {}),
+          },
+        });
+      expect((await preflight('https://a.example', 'GET')).status).toBe(403);
+      expect(await s3Error(acme.send(new GetBucketCorsCommand({ Bucket })))).toEqual({
+        code: 'NoSuchCORSConfiguration',
+        status: 404,
+      });
+      await acme.send(
+        new PutBucketCorsCommand({
+          Bucket,
+          CORSConfiguration: {
+            CORSRules: [
+              {
+                AllowedOrigins: ['https://*.example'],
+                AllowedMethods: ['GET', 'PUT'],
+                AllowedHeaders: ['x-amz-*', 'content-type'],
+                ExposeHeaders: ['ETag'],
+                MaxAgeSeconds: 600,
+              },
+              { AllowedOrigins: ['*'], AllowedMethods: ['GET'] },
+            ],
+          },
+        }),
+      );
+      const got = await acme.send(new GetBucketCorsCommand({ Bucket }));
+      expect(got.CORSRules?.[0]?.AllowedOrigins).toEqual(['https://*.example']);
+      expect(got.CORSRules?.[0]?.MaxAgeSeconds).toBe(600);
+      const ok = await preflight('https://a.example', 'PUT', 'Content-Type, X-Amz-Date');
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://a.example');
+      expect(ok.headers.get('access-control-allow-methods')).toBe('GET, PUT');
+      expect(ok.headers.get('access-control-allow-headers')).toBe('content-type, x-amz-date');
+      expect(ok.headers.get('access-control-max-age')).toBe('600');
+      expect((await preflight('https://a.example', 'DELETE')).status).toBe(403);
+      expect((await preflight('https://a.example', 'PUT', 'authorization')).status).toBe(403);
+      expect((await preflight('https://other.test', 'GET')).headers.get('access-control-allow-origin')).toBe(
+        '*',
+      );
+      // Actual requests: headers only when a rule matches; the request itself is authorised as usual.
+      const actual = await fetch(`${cp.endpoints.s3}/${Bucket}/k`, {
+        headers: { origin: 'https://a.example' },
+      });
+      expect(actual.status).toBe(403);
+      expect(actual.headers.get('access-control-allow-origin')).toBe('https://a.example');
+      expect(actual.headers.get('access-control-expose-headers')).toBe('ETag');
+      const none = await fetch(`${cp.endpoints.s3}/${Bucket}/k`, {
+        method: 'DELETE',
+        headers: { origin: 'https://a.example' },
+      });
+      expect(none.headers.get('access-control-allow-origin')).toBeNull();
+      expect(
+        (
+          await rawS3(cp, keys.acme, 'PUT', `/${Bucket}?cors`, {
+            body: '<CORSConfiguration><CORSRule><AllowedMethod>PATCH</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>',
+          })
+        ).code,
+      ).toBe('InvalidRequest');
+      await acme.send(new DeleteBucketCorsCommand({ Bucket }));
+      expect((await preflight('https://a.example', 'GET')).status).toBe(403);
+    });
+
+    it('applies lifecycle rules: x-amz-expiration and the background pass', async () => {
+      const DAY = 86_400_000;
+      const Bucket = b('lifecycle');
+      const Versioned = b('lifecycle-v');
+      await acme.send(new CreateBucketCommand({ Bucket }));
+      await acme.send(new CreateBucketCommand({ Bucket: Versioned }));
+      await acme.send(
+        new PutBucketVersioningCommand({ Bucket: Versioned, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+      expect(
+        (
+          await rawS3(cp, keys.acme, 'PUT', `/${Bucket}?lifecycle`, {
+            body: '<LifecycleConfiguration><Rule><ID>x</ID><Status>Enabled</Status><Filter><Prefix>a</Prefix></Filter><Expiration><Days>0</Days></Expiration></Rule></LifecycleConfiguration>',
+          })
+        ).code,
+      ).toBe('InvalidArgument');
+      await acme.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket,
+          LifecycleConfiguration: {
+            Rules: [
+              { ID: 'tmp', Status: 'Enabled', Filter: { Prefix: 'tmp/' }, Expiration: { Days: 1 } },
+              {
+                ID: 'uploads',
+                Status: 'Enabled',
+                Filter: { Prefix: '' },
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 },
+              },
+            ],
+          },
+        }),
+      );
+      const rules = (await acme.send(new GetBucketLifecycleConfigurationCommand({ Bucket }))).Rules;
+      expect(rules?.map((r) => r.ID)).toEqual(['tmp', 'uploads']);
+      const put = await acme.send(new PutObjectCommand({ Bucket, Key: 'tmp/a', Body: 'a' }));
+      expect(put.Expiration).toMatch(/^expiry-date="[^"]+ 00:00:00 GMT", rule-id="tmp"$/);
+      expect((await acme.send(new HeadObjectCommand({ Bucket, Key: 'tmp/a' }))).Expiration).toBe(
+        put.Expiration,
+      );
+      expect((await acme.send(new GetObjectCommand({ Bucket, Key: 'tmp/a' }))).Expiration).toBe(
+        put.Expiration,
+      );
+      await acme.send(new PutObjectCommand({ Bucket, Key: 'keep', Body: 'k' }));
+      expect((await acme.send(new HeadObjectCommand({ Bucket, Key: 'keep' }))).Expiration).toBeUndefined();
+      const upload = await acme.send(new CreateMultipartUploadCommand({ Bucket, Key: 'big' }));
+
+      await acme.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: Versioned,
+          LifecycleConfiguration: {
+            Rules: [
+              {
+                ID: 'all',
+                Status: 'Enabled',
+                Filter: {},
+                Expiration: { Days: 1 },
+                NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+              },
+              {
+                ID: 'markers',
+                Status: 'Enabled',
+                Filter: { Prefix: 'm' },
+                Expiration: { ExpiredObjectDeleteMarker: true },
+              },
+            ],
+          },
+        }),
+      );
+      await acme.send(new PutObjectCommand({ Bucket: Versioned, Key: 'v', Body: '1' }));
+      await acme.send(new PutObjectCommand({ Bucket: Versioned, Key: 'v', Body: '2' }));
+      await acme.send(new PutObjectCommand({ Bucket: Versioned, Key: 'm', Body: 'm' }));
+      await acme.send(new DeleteObjectCommand({ Bucket: Versioned, Key: 'm' }));
+
+      // Nothing is due yet.
+      expect((await cp.objects.runLifecycle()).expired).toBe(0);
+      const first = await cp.objects.runLifecycle(Date.now() + 3 * DAY);
+      expect(first).toMatchObject({ expired: 2, noncurrentDeleted: 2, uploadsAborted: 1, failed: 0 });
+      expect((await acme.send(new ListObjectsV2Command({ Bucket }))).Contents?.map((o) => o.Key)).toEqual([
+        'keep',
+      ]);
+      expect((await acme.send(new ListMultipartUploadsCommand({ Bucket }))).Uploads ?? []).toEqual([]);
+      expect(upload.UploadId).toBeDefined();
+      const versions = await acme.send(new ListObjectVersionsCommand({ Bucket: Versioned }));
+      // v: the current version expired into a delete marker; the noncurrent one and m's only version went.
+      expect(versions.Versions?.map((v) => [v.Key, v.IsLatest])).toEqual([['v', false]]);
+      expect(versions.DeleteMarkers?.map((d) => [d.Key, d.IsLatest])).toEqual([
+        ['m', true],
+        ['v', true],
+      ]);
+      // Next pass: m's marker has no versions left and is removed; v's marker still has one.
+      const second = await cp.objects.runLifecycle(Date.now() + 3 * DAY);
+      expect(second).toMatchObject({ markersRemoved: 1, noncurrentDeleted: 1 });
+      const audited = await cp.database.db
+        .selectFrom('audit_events')
+        .select(['action', 'principal'])
+        .where('principal', '=', 'lifecycle')
+        .execute();
+      expect(new Set(audited.map((a) => a.action))).toEqual(
+        new Set(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:AbortMultipartUpload']),
+      );
+      await acme.send(new DeleteBucketLifecycleCommand({ Bucket }));
+      expect(
+        (await acme.send(new PutObjectCommand({ Bucket, Key: 'tmp/b', Body: 'b' }))).Expiration,
+      ).toBeUndefined();
     });
   });
 }
