@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { VERSION } from '../server/version.js';
 import { registerBucketCommands } from './commands/bucket.js';
 import { processContext, registerClientCommands } from './commands/index.js';
+import { registerQueueCommands } from './commands/queue.js';
 import { registerServeCommands } from './commands/serve.js';
 import type { CliContext } from './context.js';
 
@@ -45,6 +46,7 @@ $YUNHAI_ACCESS_KEY_ID and $YUNHAI_SECRET_ACCESS_KEY. Exit status: 0 ok, 1 API er
     );
   registerServeCommands(program);
   registerClientCommands(program, ctx);
+  registerQueueCommands(program, ctx);
   registerBucketCommands(program, ctx);
   return program;
 }

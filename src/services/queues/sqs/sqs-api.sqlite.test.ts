@@ -1,0 +1,3 @@
+import { runSqsApiSuite } from './sqs-api.case.js';
+
+runSqsApiSuite('sqlite');
