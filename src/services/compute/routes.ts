@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { pageQuery } from '../../platform/http/pagination.js';
 import { type RouteDef, route } from '../../platform/http/rest.js';
 import type { ConsoleStore } from './console-store.js';
+import { GROUP_POLICIES } from './server-groups.js';
 import type { ComputeService } from './service.js';
 
 const instanceId = z.strictObject({
@@ -42,8 +43,18 @@ export const instanceSchema = z.object({
   keyName: z.string().nullable(),
   errorReason: z.string().nullable(),
   guestReady: z.boolean(),
+  zone: z.string().nullable(),
+  serverGroupId: z.string().nullable(),
   createdAt: z.string(),
   launchedAt: z.string().nullable(),
+});
+const serverGroupSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  name: z.string(),
+  policy: z.enum(GROUP_POLICIES),
+  members: z.array(z.string()),
+  createdAt: z.string(),
 });
 const flavorSchema = z.object({
   id: z.string(),
@@ -116,6 +127,47 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
     }),
     route({
       method: 'GET',
+      path: '/server-groups',
+      operationId: 'listServerGroups',
+      summary: 'Your server groups with their placement policy and members.',
+      tag: 'compute',
+      response: list(serverGroupSchema),
+      handler: (ctx) => compute.serverGroups.list(ctx),
+    }),
+    route({
+      method: 'POST',
+      path: '/server-groups',
+      operationId: 'createServerGroup',
+      summary:
+        'Create a server group: affinity (one host), anti-affinity (different hosts), or soft- variants (preferred, never refused).',
+      tag: 'compute',
+      status: 201,
+      body: z.strictObject({ name, policy: z.enum(GROUP_POLICIES) }),
+      response: serverGroupSchema,
+      handler: (ctx, { body }) => compute.serverGroups.create(ctx, body),
+    }),
+    route({
+      method: 'GET',
+      path: '/server-groups/{id}',
+      operationId: 'getServerGroup',
+      summary: 'Show a server group by id or name.',
+      tag: 'compute',
+      params: z.strictObject({ id: z.string().min(1).max(64) }),
+      response: serverGroupSchema,
+      handler: (ctx, { params }) => compute.serverGroups.get(ctx, params.id),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/server-groups/{id}',
+      operationId: 'deleteServerGroup',
+      summary: 'Delete an empty server group.',
+      tag: 'compute',
+      params: z.strictObject({ id: z.string().min(1).max(64) }),
+      status: 204,
+      handler: (ctx, { params }) => compute.serverGroups.delete(ctx, params.id),
+    }),
+    route({
+      method: 'GET',
       path: '/key-pairs',
       operationId: 'listKeyPairs',
       summary: 'Your tenant’s SSH key pairs.',
@@ -181,6 +233,8 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
           .optional(),
         keyName: name.optional(),
         password: z.string().min(8).max(128).optional(),
+        zone: name.optional(),
+        serverGroup: z.string().min(1).max(64).optional(),
       }),
       status: 202,
       response: instanceSchema,

@@ -13,7 +13,14 @@ import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
 import { recordUsage, type UsageInput } from '../../platform/usage/ledger.js';
 import type { HostNotifier } from '../hosts/notifier.js';
 import type { ImageService } from '../images/service.js';
-import { type HostSnapshot, place } from '../scheduler/placement.js';
+import {
+  type AggregateSnapshot,
+  type HostSnapshot,
+  type Overcommit,
+  type PlacementRequest,
+  place,
+} from '../scheduler/placement.js';
+import { createServerGroupService } from './server-groups.js';
 
 /** Compute meters written to the usage ledger (see the billing catalogue). */
 export const COMPUTE_METERS = {
@@ -51,6 +58,8 @@ export interface InstanceView {
   keyName: string | null;
   errorReason: string | null;
   guestReady: boolean;
+  zone: string | null;
+  serverGroupId: string | null;
   createdAt: string;
   launchedAt: string | null;
 }
@@ -86,6 +95,8 @@ export const instanceView = (i: InstancesTable): InstanceView => ({
   keyName: i.key_name,
   errorReason: i.error_reason,
   guestReady: i.guest_ready_at !== null,
+  zone: i.zone,
+  serverGroupId: i.server_group_id,
   createdAt: iso(i.created_at)!,
   launchedAt: iso(i.launched_at),
 });
@@ -242,7 +253,7 @@ export function createComputeService(deps: {
     return next;
   }
 
-  async function hostSnapshot(trx: Tx): Promise<HostSnapshot[]> {
+  async function hostSnapshot(trx: Tx, groupId?: string): Promise<HostSnapshot[]> {
     const hosts = await trx.selectFrom('hosts').selectAll().execute();
     const alloc = await trx
       .selectFrom('instances')
@@ -257,6 +268,33 @@ export function createComputeService(deps: {
       .groupBy('host_id')
       .execute();
     const by = new Map(alloc.map((a) => [a.host_id, a]));
+    const aggRows = await trx
+      .selectFrom('aggregate_hosts')
+      .innerJoin('aggregates', 'aggregates.id', 'aggregate_hosts.aggregate_id')
+      .select(['aggregate_hosts.host_id', 'aggregates.name', 'aggregates.metadata', 'aggregates.overcommit'])
+      .execute();
+    const aggs = new Map<string, AggregateSnapshot[]>();
+    for (const a of aggRows) {
+      const list = aggs.get(a.host_id) ?? [];
+      list.push({
+        name: a.name,
+        metadata: JSON.parse(a.metadata) as Record<string, string>,
+        overcommit: a.overcommit === null ? undefined : (JSON.parse(a.overcommit) as Partial<Overcommit>),
+      });
+      aggs.set(a.host_id, list);
+    }
+    const members = new Map<string, number>();
+    if (groupId) {
+      const rows = await trx
+        .selectFrom('instances')
+        .select(['host_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .where('server_group_id', '=', groupId)
+        .where('deleted_at', 'is', null)
+        .where('host_id', 'is not', null)
+        .groupBy('host_id')
+        .execute();
+      for (const r of rows) members.set(r.host_id!, Number(r.n));
+    }
     return hosts.map((h) => {
       const a = by.get(h.id);
       return {
@@ -264,11 +302,17 @@ export function createComputeService(deps: {
         name: h.name,
         up: h.state === 'up',
         enabled: h.enabled === 1,
+        maintenance: h.maintenance === 1,
+        zone: h.zone,
+        accelerator: h.accelerator === 'kvm' ? 'kvm' : 'tcg',
         vcpus: h.vcpus,
         memoryMiB: h.memory_mib,
         diskGiB: h.disk_gib,
         firmware: JSON.parse(h.firmware) as string[],
+        aggregates: aggs.get(h.id),
+        overcommit: h.overcommit === null ? undefined : (JSON.parse(h.overcommit) as Partial<Overcommit>),
         allocated: { vcpus: Number(a?.v ?? 0), memoryMiB: Number(a?.m ?? 0), diskGiB: Number(a?.d ?? 0) },
+        groupMembers: groupId ? { [groupId]: members.get(h.id) ?? 0 } : undefined,
       };
     });
   }
@@ -320,7 +364,11 @@ export function createComputeService(deps: {
     return instanceView(updated);
   }
 
+  const serverGroups = createServerGroupService({ database, now });
+
   return {
+    serverGroups,
+
     async seedDefaultFlavors() {
       const any = await database.db.selectFrom('flavors').select('id').limit(1).execute();
       if (any.length) return;
@@ -489,9 +537,14 @@ export function createComputeService(deps: {
         userData?: string;
         keyName?: string;
         password?: string;
+        /** Availability zone to place in. */
+        zone?: string;
+        /** Server group (id or name) to join; its policy constrains placement. */
+        serverGroup?: string;
       },
     ) {
       await guard(ctx, 'compute:RunInstance', ctx.principal.tenantId, `instance/${input.name}`);
+      const group = input.serverGroup ? await serverGroups.resolve(ctx, input.serverGroup) : undefined;
       const image = await images.resolve(ctx, input.image);
       if (image.status !== 'available')
         throw new YunhaiError(
@@ -516,67 +569,101 @@ export function createComputeService(deps: {
       }
       const tenantId = ctx.principal.tenantId;
       const id = newId('i');
-      const created = await database.tx(async (trx) => {
-        await reserveQuota(trx, tenantId, 'instances', 1);
-        await reserveQuota(trx, tenantId, 'vcpus', flavor.vcpus);
-        await reserveQuota(trx, tenantId, 'memoryMiB', flavor.memory_mib);
-        const req = {
-          vcpus: flavor.vcpus,
-          memoryMiB: flavor.memory_mib,
-          diskGiB: flavor.disk_gib,
-          firmware: image.firmware,
-        };
-        const p = place(await hostSnapshot(trx), req);
-        if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
-        await touchHost(trx, p.hostId);
-        // Re-check under the host's row lock: a concurrent create may have taken the room.
-        const again = place(
-          (await hostSnapshot(trx)).filter((h) => h.id === p.hostId),
-          req,
-        );
-        if (!again.ok)
-          throw new YunhaiError('InsufficientCapacity', again.message, { filters: again.filters });
-        const ts = now();
-        const row: InstancesTable = {
-          id,
-          tenant_id: tenantId,
-          name: input.name,
-          image_id: image.id,
-          flavor_id: flavor.id,
-          host_id: p.hostId,
-          state: 'building',
-          desired_state: 'running',
-          vcpus: flavor.vcpus,
-          memory_mib: flavor.memory_mib,
-          disk_gib: flavor.disk_gib,
-          max_vcpus: flavor.max_vcpus,
-          max_memory_mib: flavor.max_memory_mib,
-          user_data: input.userData ?? null,
-          key_name: input.keyName ?? null,
-          password_sealed: input.password
-            ? deps.sealer.seal(input.password, `instance-password:${id}`)
-            : null,
-          error_reason: null,
-          target_vcpus: null,
-          target_memory_mib: null,
-          reboot_seq: 0,
-          power_seq: 0,
-          guest_ready_at: null,
-          launched_at: null,
-          metered_to: null,
-          created_at: ts,
-          updated_at: ts,
-          deleted_at: null,
-        };
-        await trx.insertInto('instances').values(row).execute();
-        await appendAudit(
-          trx,
-          auditOf(ctx, 'compute:RunInstance', `instance/${id}`, tenantId, {
-            details: { name: input.name, image: image.id, flavor: flavor.name, host: p.hostId },
-          }),
-        );
-        return row;
-      });
+      const req: PlacementRequest = {
+        vcpus: flavor.vcpus,
+        memoryMiB: flavor.memory_mib,
+        diskGiB: flavor.disk_gib,
+        firmware: image.firmware,
+        zone: input.zone,
+        tenantId,
+        serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
+      };
+      const created = await database
+        .tx(async (trx) => {
+          await reserveQuota(trx, tenantId, 'instances', 1);
+          await reserveQuota(trx, tenantId, 'vcpus', flavor.vcpus);
+          await reserveQuota(trx, tenantId, 'memoryMiB', flavor.memory_mib);
+          // Creates in one server group take its row lock first, so their policy is judged one at a time.
+          if (group)
+            await trx
+              .updateTable('server_groups')
+              .set({ policy: group.policy })
+              .where('id', '=', group.id)
+              .execute();
+          const p = place(await hostSnapshot(trx, group?.id), req);
+          if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
+          await touchHost(trx, p.hostId);
+          // Re-check under the host's row lock: a concurrent create may have taken the room.
+          const again = place(
+            (await hostSnapshot(trx, group?.id)).filter((h) => h.id === p.hostId),
+            req,
+          );
+          if (!again.ok)
+            throw new YunhaiError('InsufficientCapacity', again.message, { filters: again.filters });
+          const ts = now();
+          const row: InstancesTable = {
+            id,
+            tenant_id: tenantId,
+            name: input.name,
+            image_id: image.id,
+            flavor_id: flavor.id,
+            host_id: p.hostId,
+            state: 'building',
+            desired_state: 'running',
+            vcpus: flavor.vcpus,
+            memory_mib: flavor.memory_mib,
+            disk_gib: flavor.disk_gib,
+            max_vcpus: flavor.max_vcpus,
+            max_memory_mib: flavor.max_memory_mib,
+            user_data: input.userData ?? null,
+            key_name: input.keyName ?? null,
+            password_sealed: input.password
+              ? deps.sealer.seal(input.password, `instance-password:${id}`)
+              : null,
+            error_reason: null,
+            target_vcpus: null,
+            target_memory_mib: null,
+            reboot_seq: 0,
+            power_seq: 0,
+            guest_ready_at: null,
+            launched_at: null,
+            metered_to: null,
+            created_at: ts,
+            updated_at: ts,
+            deleted_at: null,
+            server_group_id: group?.id ?? null,
+            zone: input.zone ?? null,
+          };
+          await trx.insertInto('instances').values(row).execute();
+          await appendAudit(
+            trx,
+            auditOf(ctx, 'compute:RunInstance', `instance/${id}`, tenantId, {
+              details: { name: input.name, image: image.id, flavor: flavor.name, host: p.hostId },
+            }),
+          );
+          return row;
+        })
+        .catch(async (err: unknown) => {
+          // Nothing was placed; the audit log keeps why (the transaction's own audit rolled back).
+          if (err instanceof YunhaiError && err.code === 'InsufficientCapacity') {
+            await database.tx((trx) =>
+              appendAudit(
+                trx,
+                auditOf(ctx, 'compute:RunInstance', `instance/${input.name}`, tenantId, {
+                  outcome: 'failure',
+                  errorCode: 'InsufficientCapacity',
+                  details: {
+                    reason: err.message,
+                    flavor: flavor.name,
+                    zone: input.zone,
+                    serverGroup: group?.name,
+                  },
+                }),
+              ),
+            );
+          }
+          throw err;
+        });
       notifier.notify(created.host_id!);
       return instanceView(created);
     },
@@ -870,6 +957,15 @@ export function createComputeService(deps: {
     async applyAgentEvent(hostId: string, instanceId: string, e: AgentEvent) {
       const ts = now();
       await database.tx(async (trx) => {
+        // Lock the row first (a no-op update: PostgreSQL's row lock, portable to SQLite): an agent's
+        // events arrive concurrently ('running' and 'guest-ready' of one start), and each writes
+        // fields computed from what it read — without the lock, the later one could write back a
+        // stale state (an instance stuck in 'starting' with its guest ready).
+        await trx
+          .updateTable('instances')
+          .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+          .where('id', '=', instanceId)
+          .execute();
         const i = await trx
           .selectFrom('instances')
           .selectAll()

@@ -7,6 +7,10 @@ export const hostSchema = z.object({
   name: z.string(),
   state: z.enum(['up', 'down']),
   enabled: z.boolean(),
+  maintenance: z.boolean(),
+  zone: z.string(),
+  overcommit: z.object({ cpu: z.number(), ram: z.number(), disk: z.number() }).partial().nullable(),
+  aggregates: z.array(z.string()),
   driver: z.string(),
   accelerator: z.string(),
   hypervisorVersion: z.string(),
@@ -23,7 +27,27 @@ export const hostSchema = z.object({
   }),
   lastHeartbeatAt: z.string().nullable(),
 });
-const hostParam = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/) });
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const hostParam = z.strictObject({ id: z.string().regex(NAME) });
+const overcommit = z
+  .strictObject({
+    cpu: z.number().min(0.1).max(64),
+    ram: z.number().min(0.1).max(4),
+    disk: z.number().min(0.1).max(16),
+  })
+  .partial();
+const metadata = z
+  .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), z.string().max(255))
+  .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata keys');
+const aggregateSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  metadata: z.record(z.string(), z.string()),
+  overcommit: overcommit.nullable(),
+  hosts: z.array(z.string()),
+  createdAt: z.string(),
+});
+const aggParam = z.strictObject({ id: z.string().regex(NAME) });
 
 export function hostRoutes(hosts: HostService): RouteDef[] {
   return [
@@ -65,6 +89,101 @@ export function hostRoutes(hosts: HostService): RouteDef[] {
       params: hostParam,
       response: hostSchema,
       handler: (ctx, { params }) => hosts.setEnabled(ctx, params.id, false),
+    }),
+    route({
+      method: 'PATCH',
+      path: '/hosts/{id}',
+      operationId: 'updateHost',
+      summary:
+        'Set a host’s availability zone, maintenance (drained: no new instances) or overcommit ratios (null: inherit).',
+      tag: 'hosts',
+      params: hostParam,
+      body: z.strictObject({
+        zone: z.string().regex(NAME).optional(),
+        maintenance: z.boolean().optional(),
+        overcommit: overcommit.nullable().optional(),
+      }),
+      response: hostSchema,
+      handler: (ctx, { params, body }) => hosts.update(ctx, params.id, body),
+    }),
+    route({
+      method: 'GET',
+      path: '/aggregates',
+      operationId: 'listAggregates',
+      summary: 'Host aggregates with their metadata, overcommit ratios and hosts.',
+      tag: 'hosts',
+      response: z.object({ items: z.array(aggregateSchema), nextCursor: z.string().nullable() }),
+      handler: (ctx) => hosts.aggregates.list(ctx),
+    }),
+    route({
+      method: 'POST',
+      path: '/aggregates',
+      operationId: 'createAggregate',
+      summary:
+        'Create a host aggregate. Metadata is matched against flavor requirements; `filter_tenant_id` reserves its hosts for those tenants.',
+      tag: 'hosts',
+      status: 201,
+      body: z.strictObject({
+        name: z.string().regex(NAME),
+        metadata: metadata.optional(),
+        overcommit: overcommit.optional(),
+      }),
+      response: aggregateSchema,
+      handler: (ctx, { body }) => hosts.aggregates.create(ctx, body),
+    }),
+    route({
+      method: 'GET',
+      path: '/aggregates/{id}',
+      operationId: 'getAggregate',
+      summary: 'Show an aggregate by id or name.',
+      tag: 'hosts',
+      params: aggParam,
+      response: aggregateSchema,
+      handler: (ctx, { params }) => hosts.aggregates.get(ctx, params.id),
+    }),
+    route({
+      method: 'PATCH',
+      path: '/aggregates/{id}',
+      operationId: 'updateAggregate',
+      summary: 'Replace an aggregate’s metadata and/or overcommit ratios (null clears them).',
+      tag: 'hosts',
+      params: aggParam,
+      body: z.strictObject({ metadata: metadata.optional(), overcommit: overcommit.nullable().optional() }),
+      response: aggregateSchema,
+      handler: (ctx, { params, body }) => hosts.aggregates.update(ctx, params.id, body),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/aggregates/{id}',
+      operationId: 'deleteAggregate',
+      summary: 'Delete an aggregate (its hosts stay).',
+      tag: 'hosts',
+      params: aggParam,
+      status: 204,
+      handler: async (ctx, { params }) => {
+        await hosts.aggregates.delete(ctx, params.id);
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/aggregates/{id}/hosts',
+      operationId: 'addHostToAggregate',
+      summary: 'Add a host (id or name) to an aggregate.',
+      tag: 'hosts',
+      params: aggParam,
+      body: z.strictObject({ host: z.string().regex(NAME) }),
+      response: aggregateSchema,
+      handler: (ctx, { params, body }) => hosts.aggregates.addHost(ctx, params.id, body.host),
+    }),
+    route({
+      method: 'DELETE',
+      path: '/aggregates/{id}/hosts/{host}',
+      operationId: 'removeHostFromAggregate',
+      summary: 'Take a host out of an aggregate.',
+      tag: 'hosts',
+      params: z.strictObject({ id: z.string().regex(NAME), host: z.string().regex(NAME) }),
+      response: aggregateSchema,
+      handler: (ctx, { params }) => hosts.aggregates.removeHost(ctx, params.id, params.host),
     }),
     route({
       method: 'POST',

@@ -7,6 +7,8 @@ import { newId, newToken } from '../../platform/ids.js';
 import { requireAllowed } from '../../platform/policy/authorize.js';
 import { principalLabel, type RequestContext } from '../../platform/policy/principal.js';
 import type { ComputeService } from '../compute/service.js';
+import type { Overcommit } from '../scheduler/placement.js';
+import { createAggregateService } from './aggregates.js';
 import type { HostNotifier } from './notifier.js';
 
 export interface HostCapabilitiesInput {
@@ -24,6 +26,12 @@ export interface HostView {
   name: string;
   state: 'up' | 'down';
   enabled: boolean;
+  /** Being drained: takes no new instances. */
+  maintenance: boolean;
+  zone: string;
+  /** Per-host overcommit ratios (null: its aggregates' or the platform's). */
+  overcommit: Partial<Overcommit> | null;
+  aggregates: string[];
   driver: string;
   accelerator: string;
   hypervisorVersion: string;
@@ -69,11 +77,22 @@ export function createHostService(deps: {
       .where('host_id', '=', h.id)
       .where('deleted_at', 'is', null)
       .executeTakeFirstOrThrow();
+    const aggs = await database.db
+      .selectFrom('aggregate_hosts')
+      .innerJoin('aggregates', 'aggregates.id', 'aggregate_hosts.aggregate_id')
+      .select('aggregates.name')
+      .where('aggregate_hosts.host_id', '=', h.id)
+      .orderBy('aggregates.name')
+      .execute();
     return {
       id: h.id,
       name: h.name,
       state: h.state,
       enabled: h.enabled === 1,
+      maintenance: h.maintenance === 1,
+      zone: h.zone,
+      overcommit: h.overcommit === null ? null : (JSON.parse(h.overcommit) as Partial<Overcommit>),
+      aggregates: aggs.map((a) => a.name),
       driver: h.driver,
       accelerator: h.accelerator,
       hypervisorVersion: h.hypervisor_version,
@@ -93,6 +112,8 @@ export function createHostService(deps: {
   }
 
   return {
+    aggregates: createAggregateService({ database, now }),
+
     /** Creates (or replaces) the token agents use to register. Shown once. */
     async createRegistrationToken(ctx?: RequestContext): Promise<string> {
       if (ctx) requireAllowed(ctx.principal, 'hosts:CreateRegistrationToken', { tenantId: null });
@@ -175,7 +196,17 @@ export function createHostService(deps: {
           hostId = newId('host');
           await trx
             .insertInto('hosts')
-            .values({ id: hostId, name: input.name, enabled: 1, generation: 1, created_at: ts, ...fields })
+            .values({
+              id: hostId,
+              name: input.name,
+              enabled: 1,
+              zone: 'default',
+              maintenance: 0,
+              overcommit: null,
+              generation: 1,
+              created_at: ts,
+              ...fields,
+            })
             .execute();
         }
         await appendAudit(trx, {
@@ -305,25 +336,52 @@ export function createHostService(deps: {
     },
 
     async setEnabled(ctx: RequestContext, id: string, enabled: boolean) {
+      return this.update(ctx, id, { enabled }, enabled ? 'hosts:EnableHost' : 'hosts:DisableHost');
+    },
+
+    /**
+     * Changes what the admin decides about a host: enabled, maintenance (drained: no new
+     * instances), availability zone, overcommit ratios (null clears them).
+     */
+    async update(
+      ctx: RequestContext,
+      id: string,
+      patch: {
+        enabled?: boolean;
+        maintenance?: boolean;
+        zone?: string;
+        overcommit?: Partial<Overcommit> | null;
+      },
+      action = 'hosts:UpdateHost',
+    ): Promise<HostView> {
       requireAllowed(ctx.principal, 'hosts:UpdateHost', { tenantId: null });
       const h = await this.get(ctx, id);
       await database.tx(async (trx) => {
         await trx
           .updateTable('hosts')
-          .set({ enabled: enabled ? 1 : 0, updated_at: now() })
+          .set({
+            ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
+            ...(patch.maintenance !== undefined ? { maintenance: patch.maintenance ? 1 : 0 } : {}),
+            ...(patch.zone !== undefined ? { zone: patch.zone } : {}),
+            ...(patch.overcommit !== undefined
+              ? { overcommit: patch.overcommit === null ? null : JSON.stringify(patch.overcommit) }
+              : {}),
+            updated_at: now(),
+          })
           .where('id', '=', h.id)
           .execute();
         await appendAudit(trx, {
           tenantId: ctx.principal.tenantId,
           principal: principalLabel(ctx.principal),
-          action: enabled ? 'hosts:EnableHost' : 'hosts:DisableHost',
+          action,
           resource: `host/${h.id}`,
           outcome: 'success',
           sourceIp: ctx.sourceIp,
           requestId: ctx.requestId,
+          details: { ...patch },
         });
       });
-      return { ...h, enabled };
+      return this.get(ctx, h.id);
     },
   };
 }

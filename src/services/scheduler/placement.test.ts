@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   effectiveOvercommit,
   freeOf,
+  type GroupPolicy,
   type HostSnapshot,
   PACK,
   type PlacementRequest,
@@ -243,7 +244,7 @@ describe('placement', () => {
       fc.constantFrom('affinity', 'anti-affinity', 'soft-affinity', 'soft-anti-affinity').map((policy) => ({
         id: 'g',
         name: 'g',
-        policy: policy as 'affinity',
+        policy: policy as GroupPolicy,
       })),
       { nil: undefined },
     ),

@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, startAgent } from '../../agent/agent.js';
+import { createFakeDriver } from '../../agent/drivers/fake/fake-driver.js';
+import { apiRequest } from '../../test-support/api.js';
+import { seedComputeFixture } from '../../test-support/compute-fixture.js';
+import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
+
+/**
+ * Scheduling across a fleet through the public API: four agents on the fake driver (8 vCPUs,
+ * 4 GiB each), zones, maintenance, tenant-isolation aggregates, server groups, the
+ * explanation when nothing fits (in the API and the audit log), and concurrent creates that
+ * never over-commit a host — on each SQL dialect.
+ */
+export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
+  describe(`fleet scheduling on ${dialect} (fake driver, 4 hosts)`, () => {
+    let cp: TestControlPlane;
+    let api: string;
+    let admin: string;
+    let owner: string;
+    let other: string;
+    const agents: Agent[] = [];
+    const dirs: string[] = [];
+    const hostIds: Record<string, string> = {};
+
+    const call = (method: string, path: string, token: string, body?: unknown) =>
+      apiRequest(api, token, method, path, body);
+    const launch = (token: string, body: Record<string, unknown>) =>
+      call('POST', '/api/v1/instances', token, { image: 'tiny', flavor: 'tiny.small', ...body });
+    const purge = async () => {
+      for (const token of [owner, other]) {
+        const items = (await call('GET', '/api/v1/instances?limit=500', token)).json.items as {
+          id: string;
+        }[];
+        for (const i of items) await call('DELETE', `/api/v1/instances/${i.id}`, token);
+      }
+      const end = Date.now() + 10_000;
+      while ((await call('GET', '/api/v1/instances?limit=1', admin)).json.items.length > 0) {
+        if (Date.now() > end) throw new Error('instances were not deleted');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+
+    beforeAll(async () => {
+      const caps = { vcpus: 8, memoryMiB: 4096, diskGiB: 100 };
+      cp = await startTestControlPlane({
+        dialect,
+        localAgent: { driver: createFakeDriver({ capabilities: caps }), name: 'h1', heartbeatMs: 200 },
+      });
+      api = cp.endpoints.api;
+      await cp.agent();
+      ({ admin, owner, other } = await seedComputeFixture(cp));
+      const token = (await call('POST', '/api/v1/hosts/registration-token', admin)).json.token as string;
+      for (const name of ['h2', 'h3', 'h4']) {
+        const dir = mkdtempSync(join(tmpdir(), `yh-${name}-`));
+        dirs.push(dir);
+        agents.push(
+          await startAgent({
+            controlPlane: api,
+            registrationToken: token,
+            dataDir: dir,
+            name,
+            driver: createFakeDriver({ capabilities: caps }),
+            heartbeatMs: 200,
+            pollWaitSeconds: 1,
+          }),
+        );
+      }
+      for (const h of (await call('GET', '/api/v1/hosts', admin)).json.items) hostIds[h.name] = h.id;
+      expect(Object.keys(hostIds).sort()).toEqual(['h1', 'h2', 'h3', 'h4']);
+    });
+    afterAll(async () => {
+      for (const a of agents) await a.stop();
+      await cp?.stop();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
+
+    it('places into the requested zone and skips hosts in maintenance', async () => {
+      expect((await call('PATCH', `/api/v1/hosts/h2`, admin, { zone: 'az2' })).json).toMatchObject({
+        zone: 'az2',
+        maintenance: false,
+      });
+      const r = await launch(owner, { name: 'z1', zone: 'az2' });
+      expect(r.status).toBe(202);
+      expect(r.json).toMatchObject({ hostId: hostIds.h2, zone: 'az2' });
+
+      await call('PATCH', `/api/v1/hosts/h2`, admin, { maintenance: true });
+      const none = await launch(owner, { name: 'z2', zone: 'az2' });
+      expect(none.status).toBe(409);
+      expect(none.json.error.message).toContain('state: 1 host host is in maintenance');
+      expect(none.json.error.message).toContain('zone: 3 hosts not in zone az2');
+      await call('PATCH', `/api/v1/hosts/h2`, admin, { maintenance: false, zone: 'default' });
+      await purge();
+    });
+
+    it('keeps an isolation aggregate for its tenants', async () => {
+      const acme = (await call('GET', '/api/v1/tenants/acme', admin)).json.id as string;
+      const agg = await call('POST', '/api/v1/aggregates', admin, {
+        name: 'gov',
+        metadata: { filter_tenant_id: acme, ssd: 'true' },
+      });
+      expect(agg.status).toBe(201);
+      expect((await call('POST', '/api/v1/aggregates/gov/hosts', admin, { host: 'h3' })).json.hosts).toEqual([
+        'h3',
+      ]);
+      expect((await call('GET', '/api/v1/hosts/h3', admin)).json.aggregates).toEqual(['gov']);
+
+      // globex fills every host but h3 (two 2 GiB instances each); acme may use h3.
+      const placed: string[] = [];
+      for (let n = 0; n < 6; n++) {
+        const r = await launch(other, { name: `g${n}`, flavor: 'm1.small' });
+        expect(r.status).toBe(202);
+        placed.push(r.json.hostId);
+      }
+      expect(placed).not.toContain(hostIds.h3);
+      const refused = await launch(other, { name: 'g-last', flavor: 'm1.small' });
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.message).toContain('isolation: 1 host reserved for other tenants');
+      expect((await launch(owner, { name: 'a-gov', flavor: 'm1.small' })).json.hostId).toBe(hostIds.h3);
+
+      await call('DELETE', '/api/v1/aggregates/gov/hosts/h3', admin);
+      expect((await call('DELETE', '/api/v1/aggregates/gov', admin)).status).toBe(204);
+      expect((await call('POST', '/api/v1/aggregates', owner, { name: 'mine' })).status).toBe(403);
+      await purge();
+    });
+
+    it('spreads an anti-affinity group, keeps an affinity group together, and explains refusals', async () => {
+      expect(
+        (await call('POST', '/api/v1/server-groups', owner, { name: 'web', policy: 'anti-affinity' })).status,
+      ).toBe(201);
+      const hosts = new Set<string>();
+      for (let n = 0; n < 4; n++) {
+        const r = await launch(owner, { name: `web${n}`, serverGroup: 'web' });
+        expect(r.status).toBe(202);
+        expect(r.json.serverGroupId).toMatch(/^sg-/);
+        hosts.add(r.json.hostId);
+      }
+      expect(hosts.size).toBe(4);
+      const fifth = await launch(owner, { name: 'web4', serverGroup: 'web' });
+      expect(fifth.status).toBe(409);
+      expect(fifth.json.error.message).toBe(
+        'No host can take this instance (affinity: 4 hosts already run a member of group web).',
+      );
+      const audit = await call('GET', '/api/v1/audit?action=compute:RunInstance&outcome=failure', admin);
+      expect(JSON.stringify(audit.json.items[0])).toContain(
+        'affinity: 4 hosts already run a member of group web',
+      );
+      expect((await call('GET', '/api/v1/server-groups/web', owner)).json.members).toHaveLength(4);
+      expect((await call('DELETE', '/api/v1/server-groups/web', owner)).status).toBe(409);
+      expect((await call('GET', '/api/v1/server-groups/web', other)).status).toBe(404);
+
+      await call('POST', '/api/v1/server-groups', owner, { name: 'db', policy: 'affinity' });
+      const first = await launch(owner, { name: 'db0', serverGroup: 'db' });
+      const second = await launch(owner, { name: 'db1', serverGroup: 'db' });
+      expect(second.json.hostId).toBe(first.json.hostId);
+      await purge();
+      expect((await call('DELETE', '/api/v1/server-groups/web', owner)).status).toBe(204);
+    });
+
+    it('never over-commits a host under concurrent creates', async () => {
+      // RAM binds: 8 tiny.medium (512 MiB) per 4 GiB host, 32 in the fleet; quotas out of the way.
+      await call('PUT', '/api/v1/tenants/acme/quotas', admin, {
+        instances: 100,
+        vcpus: 400,
+        memoryMiB: 100_000,
+      });
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, n) => launch(owner, { name: `c${n}`, flavor: 'tiny.medium' })),
+      );
+      const ok = results.filter((r) => r.status === 202);
+      expect(ok.length).toBe(32);
+      expect(results.filter((r) => r.status !== 202).map((r) => r.json.error.code)).toEqual(
+        Array(8).fill('InsufficientCapacity'),
+      );
+      for (const h of (await call('GET', '/api/v1/hosts', admin)).json.items) {
+        expect(h.allocated.memoryMiB).toBeLessThanOrEqual(h.memoryMiB);
+        expect(h.allocated.vcpus).toBeLessThanOrEqual(h.vcpus * 4);
+      }
+      await purge();
+    }, 60_000);
+  });
+}

@@ -1,0 +1,3 @@
+import { runFleetSuite } from './fleet.case.js';
+
+runFleetSuite('sqlite');
