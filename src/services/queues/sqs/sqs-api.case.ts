@@ -164,7 +164,6 @@ export function runSqsApiSuite(dialect: 'sqlite' | 'postgres') {
           err: '',
         };
       } catch (e) {
-          console.log(args[0], Date.now() - t0, String((e as { stderr?: string }).stderr));
         return { ok: false, json: {}, err: String((e as { stderr?: string }).stderr ?? e) };
       }
     }
@@ -510,10 +509,12 @@ export function runSqsApiSuite(dialect: 'sqlite' | 'postgres') {
       const QueueUrl = await create(acme, 'long-poll');
       const waiting = acme.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 10 }));
       await sleep(300);
+      const t0 = Date.now();
       await acme.send(new SendMessageCommand({ QueueUrl, MessageBody: 'wake up' }));
       const got = await waiting;
       expect(got.Messages?.[0]?.Body).toBe('wake up');
-      expect(Date.now() - t0).toBeLessThan(1500);
+      // Well under the 1 s re-check: the send itself woke the poll.
+      expect(Date.now() - t0).toBeLessThan(700);
       const t1 = Date.now();
       expect(
         (await acme.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }))).Messages,
