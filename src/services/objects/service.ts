@@ -844,6 +844,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
     async deleteBucket(ctx: ObjectContext, name: string): Promise<void> {
       const b = await bucketOrThrow(name);
       await allow(ctx, 's3:DeleteBucket', b);
+      const freed: string[] = [];
       await database.tx(async (trx) => {
         const locked = await lockBucket(trx, database.dialect, name);
         if (!locked) throw noSuchBucket(name);
@@ -853,13 +854,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
           .where('bucket', '=', name)
           .limit(1)
           .executeTakeFirst();
-        const anyUpload = await trx
-          .selectFrom('multipart_uploads')
-          .select('upload_id')
-          .where('bucket', '=', name)
-          .limit(1)
-          .executeTakeFirst();
-        if (anyObject || anyUpload)
+        if (anyObject)
           throw new ObjectError('BucketNotEmpty', 'The bucket you tried to delete is not empty', {
             extra: { BucketName: name },
           });
@@ -881,10 +876,27 @@ export function createObjectService(deps: ObjectServiceDeps) {
             },
           ]);
         }
+        // Incomplete multipart uploads do not keep a bucket alive (as on AWS): they go with it.
+        const uploadIds = (
+          await trx.selectFrom('multipart_uploads').select('upload_id').where('bucket', '=', name).execute()
+        ).map((u) => u.upload_id);
+        if (uploadIds.length > 0) {
+          const parts = await trx
+            .selectFrom('upload_parts')
+            .select(['blob_id', 'size'])
+            .where('upload_id', 'in', uploadIds)
+            .execute();
+          await trx.deleteFrom('upload_parts').where('upload_id', 'in', uploadIds).execute();
+          await trx.deleteFrom('multipart_uploads').where('bucket', '=', name).execute();
+          const bytes = parts.reduce((n, p) => n + p.size, 0);
+          if (bytes > 0) await releaseQuota(trx, locked.tenant_id, 'storageBytes', bytes);
+          freed.push(...parts.map((p) => p.blob_id));
+        }
         await trx.deleteFrom('buckets').where('name', '=', name).execute();
         await releaseQuota(trx, locked.tenant_id, 'buckets');
         await appendAudit(trx, auditRow(ctx, locked.tenant_id, 's3:DeleteBucket', `arn:aws:s3:::${name}`));
       });
+      await deleteBlobs(freed);
       count(b, 'A');
     },
 

@@ -460,6 +460,9 @@ export async function aclFromRequest(
   if (canned !== undefined) return canned;
   if (!acl) return undefined;
   const grants = await resolveGrantees(acl.grants, call.objects.aclDirectory);
+  // Group grants first, as canned ACLs list them (and clients such as s3-tests compare in order).
+  const isGroup = (g: Grant) => (g.grantee.type === 'Group' ? 0 : 1);
+  grants.sort((a, b) => isGroup(a) - isGroup(b));
   return JSON.stringify({ owner, grants });
 }
 

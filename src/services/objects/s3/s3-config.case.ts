@@ -246,7 +246,7 @@ export function runS3ConfigSuite(dialect: 'sqlite' | 'postgres') {
         }),
       );
       expect((await acme.send(new GetBucketAclCommand({ Bucket }))).Grants?.map((g) => g.Permission)).toEqual(
-        ['FULL_CONTROL', 'WRITE', 'READ'],
+        ['READ', 'FULL_CONTROL', 'WRITE'],
       );
       expect((await fetch(`${cp.endpoints.s3}/${Bucket}`)).status).toBe(200);
       await globex.send(new PutObjectCommand({ Bucket, Key: 'g', Body: 'from globex' }));
