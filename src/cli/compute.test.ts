@@ -265,10 +265,10 @@ describe('yunhai compute, image, flavor, keypair and host commands (fake driver)
     const list = await yh('host', 'list');
     expect(list.code).toBe(0);
     expect(lines(list.stdout)[0]).toMatch(
-      /^NAME\s+ID\s+STATE\s+ENABLED\s+ACCEL\s+INSTANCES\s+VCPUS\s+MEMORY\s+DISK\s+HEARTBEAT$/,
+      /^NAME\s+ID\s+STATE\s+ENABLED\s+ZONE\s+ACCEL\s+INSTANCES\s+VCPUS\s+MEMORY\s+DISK\s+HEARTBEAT$/,
     );
     expect(list.stdout).toMatch(
-      /^fake-host-1\s+host-\w+\s+up\s+yes\s+fake\s+1\s+1\/64 ░{6}\s+256MiB\/256GiB ░{6}\s+1GiB\/4TiB ░{6}\s+\d{4}-/m,
+      /^fake-host-1\s+host-\w+\s+up\s+yes\s+default\s+fake\s+1\s+1\/64 ░{6}\s+256MiB\/256GiB ░{6}\s+1GiB\/4TiB ░{6}\s+\d{4}-/m,
     );
     const hosts = await json<{ items: { id: string; accelerator: string }[] }>('host', 'list');
     expect(hosts.items).toHaveLength(1);
@@ -291,6 +291,71 @@ describe('yunhai compute, image, flavor, keypair and host commands (fake driver)
     expect(token.stdout).toContain(`  yunhai agent --control-plane ${cp.endpoints.api} --token ${t}\n`);
     expect(token.stderr).toContain('replaces the previous token');
     expect(token.stderr).toContain('loopback address');
+  });
+
+  it('sets zones, maintenance and overcommit, manages aggregates and server groups', async () => {
+    const upd = await json<{ zone: string; maintenance: boolean; overcommit: unknown }>(
+      'host',
+      'update',
+      'fake-host-1',
+      '--zone',
+      'az1',
+      '--maintenance',
+      'on',
+      '--overcommit',
+      'cpu=8,ram=1.5',
+    );
+    expect(upd).toMatchObject({ zone: 'az1', maintenance: true, overcommit: { cpu: 8, ram: 1.5 } });
+    expect((await yh('host', 'show', 'fake-host-1')).stdout).toMatch(/^overcommit\s+cpu 8, ram 1\.5$/m);
+    const none = await yh('instance', 'create', 'nowhere', '--image', 'tiny', '--flavor', 'tiny.small');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('state: 1 host host is in maintenance');
+    await yh('host', 'update', 'fake-host-1', '--maintenance', 'off', '--overcommit', 'inherit');
+    const bad = await yh('host', 'update', 'fake-host-1', '--overcommit', 'cpu=lots');
+    expect([bad.code, bad.stderr]).toEqual([
+      2,
+      'yunhai: overcommit must look like cpu=4,ram=1,disk=1 (got "cpu=lots")\n',
+    ]);
+
+    expect((await yh('aggregate', 'create', 'ssd', '--set', 'ssd=true', '--set', 'rack=r1')).code).toBe(0);
+    expect((await json<{ hosts: string[] }>('aggregate', 'add-host', 'ssd', 'fake-host-1')).hosts).toEqual([
+      'fake-host-1',
+    ]);
+    expect((await yh('aggregate', 'list')).stdout).toMatch(/^ssd\s+fake-host-1\s+ssd=true, rack=r1\s+agg-/m);
+    expect((await json<{ aggregates: string[] }>('host', 'show', 'fake-host-1')).aggregates).toEqual(['ssd']);
+    await yh('aggregate', 'remove-host', 'ssd', 'fake-host-1');
+    expect((await yh('aggregate', 'delete', 'ssd')).stdout).toBe('Deleted aggregate ssd.\n');
+
+    expect((await yh('server-group', 'create', 'web', '--policy', 'anti-affinity')).code).toBe(0);
+    const member = await json<{ serverGroupId: string; zone: string }>(
+      'instance',
+      'create',
+      'web-a',
+      '--image',
+      'tiny',
+      '--flavor',
+      'tiny.small',
+      '--server-group',
+      'web',
+      '--zone',
+      'az1',
+      '--no-wait',
+    );
+    expect(member.serverGroupId).toMatch(/^sg-/);
+    expect(member.zone).toBe('az1');
+    const second = await yh(
+      'instance',
+      'create',
+      'web-b',
+      '--image',
+      'tiny',
+      '--flavor',
+      'tiny.small',
+      '--server-group',
+      'web',
+    );
+    expect(second.stderr).toContain('affinity: 1 host already run a member of group web');
+    expect((await yh('server-group', 'list')).stdout).toMatch(/^web\s+anti-affinity\s+1\s/m);
   });
 
   it('resizes a running instance live and waits for it', async () => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { CliError } from '../errors.js';
 import { bar, type Column, renderFields, shortTime } from '../output.js';
 import type { HostView } from '../types.js';
 import { formatGiB, formatMiB } from '../units.js';
@@ -17,7 +18,8 @@ const HOST_COLUMNS: Column<HostView>[] = [
   { header: 'NAME', value: (h) => h.name },
   { header: 'ID', value: (h) => h.id, shrink: false },
   { header: 'STATE', value: (h) => h.state },
-  { header: 'ENABLED', value: (h) => (h.enabled ? 'yes' : 'no') },
+  { header: 'ENABLED', value: (h) => (h.maintenance ? 'maint.' : h.enabled ? 'yes' : 'no') },
+  { header: 'ZONE', value: (h) => h.zone },
   { header: 'ACCEL', value: (h) => h.accelerator },
   { header: 'INSTANCES', value: (h) => h.allocated.instances, align: 'right' },
   { header: 'VCPUS', value: (h) => usage(h.allocated.vcpus, h.vcpus), shrink: false },
@@ -32,6 +34,10 @@ const hostFields = (h: HostView) =>
     ['name', h.name],
     ['state', h.state],
     ['enabled', h.enabled ? 'yes (new instances may be placed here)' : 'no (no new instances)'],
+    ['maintenance', h.maintenance ? 'yes (being drained: no new instances)' : 'no'],
+    ['zone', h.zone],
+    ['aggregates', h.aggregates.join(', ') || '-'],
+    ['overcommit', h.overcommit ? ratios(h.overcommit) : 'inherited (aggregates or platform default)'],
     ['driver', h.driver],
     ['accelerator', h.accelerator],
     ['hypervisor', h.hypervisorVersion],
@@ -46,6 +52,23 @@ const hostFields = (h: HostView) =>
     ['disk', usage(h.allocated.diskGiB, h.diskGiB, formatGiB) + pct(h.allocated.diskGiB, h.diskGiB)],
     ['last heartbeat', h.lastHeartbeatAt],
   ]);
+
+const ratios = (o: Partial<Record<'cpu' | 'ram' | 'disk', number>>) =>
+  (['cpu', 'ram', 'disk'] as const)
+    .filter((k) => o[k] !== undefined)
+    .map((k) => `${k} ${o[k]}`)
+    .join(', ');
+
+/** `cpu=4,ram=1.5` → { cpu: 4, ram: 1.5 }. */
+export function parseRatios(text: string): Partial<Record<'cpu' | 'ram' | 'disk', number>> {
+  const out: Partial<Record<'cpu' | 'ram' | 'disk', number>> = {};
+  for (const part of text.split(',')) {
+    const m = /^(cpu|ram|disk)=(\d+(?:\.\d+)?)$/.exec(part.trim());
+    if (!m) throw new CliError(`overcommit must look like cpu=4,ram=1,disk=1 (got "${part}")`, 2);
+    out[m[1] as 'cpu' | 'ram' | 'disk'] = Number(m[2]);
+  }
+  return out;
+}
 
 const isLoopback = (endpoint: string) => {
   try {
@@ -103,6 +126,39 @@ export function registerHostCommands(program: Command, ctx: CliContext) {
         printerFor(ctx, cmd).result(h, () => `${done} host ${h.name} (${h.id}).\n`);
       });
   }
+
+  host
+    .command('update')
+    .description('Set a host’s availability zone, maintenance mode or overcommit ratios')
+    .argument('<host>', 'host id or name')
+    .option('--zone <zone>', 'availability zone')
+    .option('--maintenance <on|off>', 'on: take no new instances while the host is drained')
+    .option('--overcommit <ratios>', 'e.g. cpu=8,ram=1.5 ("inherit" clears them)')
+    .addHelpText(
+      'after',
+      examples(
+        'yunhai host update node-2 --zone az2',
+        'yunhai host update node-3 --overcommit cpu=8,ram=1.2',
+      ),
+    )
+    .action(
+      async (id: string, f: { zone?: string; maintenance?: string; overcommit?: string }, cmd: Command) => {
+        const body: Record<string, unknown> = {};
+        if (f.zone !== undefined) body.zone = f.zone;
+        if (f.maintenance !== undefined) {
+          if (f.maintenance !== 'on' && f.maintenance !== 'off')
+            throw new CliError('--maintenance takes on or off', 2);
+          body.maintenance = f.maintenance === 'on';
+        }
+        if (f.overcommit !== undefined)
+          body.overcommit = f.overcommit === 'inherit' ? null : parseRatios(f.overcommit);
+        if (Object.keys(body).length === 0)
+          throw new CliError('nothing to change: give --zone, --maintenance or --overcommit', 2);
+        const { client } = clientFor(ctx, cmd);
+        const h = await client.patch<HostView>(`/hosts/${seg(id)}`, body);
+        printerFor(ctx, cmd).result(h, () => hostFields(h));
+      },
+    );
 
   const token = host.command('token').description('The registration token new hosts join with');
   token

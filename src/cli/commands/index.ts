@@ -8,6 +8,7 @@ import { registerImageCommands } from './image.js';
 import { registerInstanceCommands } from './instance.js';
 import { registerKeyCommands } from './key.js';
 import { registerKeyPairCommands } from './keypair.js';
+import { registerPlacementCommands } from './placement.js';
 import { registerProfileCommands } from './profile.js';
 import { registerQuotaCommands } from './quota.js';
 import { registerTenantCommands } from './tenant.js';
@@ -37,4 +38,5 @@ export function registerClientCommands(program: Command, ctx: CliContext = proce
   registerFlavorCommands(program, ctx);
   registerKeyPairCommands(program, ctx);
   registerHostCommands(program, ctx);
+  registerPlacementCommands(program, ctx);
 }

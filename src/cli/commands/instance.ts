@@ -213,6 +213,8 @@ interface CreateFlags {
   userData?: string;
   userDataText?: string;
   keyName?: string;
+  zone?: string;
+  serverGroup?: string;
   password?: string | true;
   wait: boolean;
   timeout: number;
@@ -291,6 +293,8 @@ ${examples(
       .option('--user-data <file>', 'cloud-init user data from a file, or - for standard input (64 KiB max)')
       .option('--user-data-text <text>', 'cloud-init user data given inline')
       .option('--key-name <name>', 'SSH key pair to install (see `yunhai keypair import`)')
+      .option('--zone <zone>', 'availability zone to place it in')
+      .option('--server-group <group>', 'server group to join (see `yunhai server-group`)')
       .option(
         '--password [password]',
         'password for the default user (without a value: ask on a terminal); 8-128 characters',
@@ -324,6 +328,8 @@ ${examples(
         flavor: f.flavor,
         ...(userData !== undefined ? { userData } : {}),
         ...(f.keyName ? { keyName: f.keyName } : {}),
+        ...(f.zone ? { zone: f.zone } : {}),
+        ...(f.serverGroup ? { serverGroup: f.serverGroup } : {}),
         ...(password ? { password } : {}),
       });
       if (!f.wait) {
