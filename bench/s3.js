@@ -193,7 +193,7 @@ http {
       record('nginx', 'GET', s, conc, r);
     }
   nginx.kill('SIGQUIT');
-} else {
+} else if (!ONLY) {
   log('nginx not found (Debian package nginx): no GET baseline');
 }
 
