@@ -1,0 +1,331 @@
+#!/usr/bin/env node
+// bench/sqs: message throughput of the sqs listener (`yunhai up`, SQLite) beside RabbitMQ measured in
+// the same run, both durable: Yunhai commits every send before acknowledging it; RabbitMQ gets a
+// durable queue, persistent messages, publisher confirms and manual acks (amqplib).
+//
+// For concurrency 1, 4 and 16 (producers and consumers each), in batches of 10:
+//   send     N messages          (SendMessageBatch | 10 publishes, then wait for their confirms)
+//   receive  N messages          (ReceiveMessage x10 | deliveries with prefetch 10 x workers... unacked)
+//   delete   N messages          (DeleteMessageBatch | ack of the 10)
+//   cycle    N messages end to end: producers and consumers (receive + delete) at once
+// Target from issue 5: >= 20,000 msg/s through the full cycle and at least RabbitMQ's figure.
+//
+// Usage: npm run build && node bench/sqs.js [--messages N] [--concurrency 1,4,16] [--skip-rabbitmq]
+// RabbitMQ: Debian's rabbitmq-server (apt-get install -y rabbitmq-server); started here on a free port.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { opt, requireBuilt, root } from './common.js';
+
+requireBuilt('bench/sqs');
+const N = Number(opt('--messages', 20_000));
+const LEVELS = String(opt('--concurrency', '1,4,16'))
+  .split(',')
+  .map(Number);
+const SKIP_RABBIT = process.argv.includes('--skip-rabbitmq');
+const { signRequest } = await import(join(root, 'dist', 'platform', 'auth', 'sigv4.js'));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const tmp = mkdtempSync(join(tmpdir(), 'yunhai-bench-sqs-'));
+const children = [];
+const cleanup = () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const body = (i) => `message ${i} ${'x'.repeat(100)}`;
+
+/** Runs `workers` async workers that take batches of 10 of `total` until none is left; answers msg/s. */
+async function timed(total, workers, work) {
+  let next = 0;
+  const claim = () => {
+    if (next >= total) return null;
+    const from = next;
+    next = Math.min(total, next + 10);
+    return [from, next];
+  };
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: workers }, (_, w) => work(claim, w)));
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return total / s;
+}
+
+// ---- Yunhai: the SQS JSON protocol over keep-alive HTTP, signed with our SigV4 signer -----------
+
+async function startYunhai() {
+  const dataDir = join(tmp, 'yunhai');
+  const child = spawn(process.execPath, [join(root, 'bin', 'yunhai.js'), 'up', '--data-dir', dataDir, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, YUNHAI_LOG_LEVEL: 'warn' },
+  });
+  children.push(child);
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const end = Date.now() + 60_000;
+  while (!out.includes('Ready in')) {
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`yunhai up did not start:\n${out}`);
+    await sleep(50);
+  }
+  const endpoint = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).sqs;
+  const creds = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
+  return { child, endpoint, creds };
+}
+
+function sqsClient(endpoint, creds) {
+  const url = new URL(`${endpoint}/`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  return (action, input) => {
+    const payload = JSON.stringify(input);
+    const headers = { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` };
+    Object.assign(
+      headers,
+      signRequest({
+        method: 'POST',
+        url,
+        headers,
+        body: payload,
+        accessKeyId: creds.accessKeyId,
+        secretAccessKey: creds.secretAccessKey,
+        region: 'us-east-1',
+        service: 'sqs',
+      }),
+    );
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers, agent }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) reject(new Error(`${action}: ${res.statusCode} ${text}`));
+          else resolve(JSON.parse(text));
+        });
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  };
+}
+
+async function benchYunhai(call, c, run) {
+  const QueueUrl = (await call('CreateQueue', { QueueName: `bench-${c}-${run}`, Attributes: { VisibilityTimeout: '300' } })).QueueUrl;
+  const entries = (from, to) => Array.from({ length: to - from }, (_, i) => ({ Id: `m${i}`, MessageBody: body(from + i) }));
+  const send = await timed(N, c, async (claim) => {
+    for (let b = claim(); b; b = claim()) {
+      const r = await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
+      if (r.Failed?.length) throw new Error(JSON.stringify(r.Failed));
+    }
+  });
+  const handles = [];
+  const receive = await timed(N, c, async (claim) => {
+    for (let b = claim(); b; b = claim()) {
+      let want = b[1] - b[0];
+      while (want > 0) {
+        const r = await call('ReceiveMessage', { QueueUrl, MaxNumberOfMessages: want, WaitTimeSeconds: 1 });
+        for (const m of r.Messages ?? []) handles.push(m.ReceiptHandle);
+        want -= r.Messages?.length ?? 0;
+      }
+    }
+  });
+  let h = 0;
+  const del = await timed(N, c, async (claim) => {
+    for (let b = claim(); b; b = claim()) {
+      const batch = handles.slice(h, h + (b[1] - b[0]));
+      h += batch.length;
+      await call('DeleteMessageBatch', { QueueUrl, Entries: batch.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle })) });
+    }
+  });
+  // Full cycle: producers and consumers at the same time.
+  let consumed = 0;
+  const t0 = process.hrtime.bigint();
+  const producers = timed(N, c, async (claim) => {
+    for (let b = claim(); b; b = claim()) await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
+  });
+  const consumers = Array.from({ length: c }, async () => {
+    while (consumed < N) {
+      const r = await call('ReceiveMessage', { QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 });
+      const msgs = r.Messages ?? [];
+      if (msgs.length === 0) continue;
+      consumed += msgs.length;
+      await call('DeleteMessageBatch', { QueueUrl, Entries: msgs.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle })) });
+    }
+  });
+  await Promise.all([producers, ...consumers]);
+  const cycle = N / (Number(process.hrtime.bigint() - t0) / 1e9);
+  await call('DeleteQueue', { QueueUrl });
+  return { send, receive, delete: del, cycle };
+}
+
+// ---- RabbitMQ: durable queue, persistent messages, publisher confirms, manual acks ----------------
+
+async function startRabbit() {
+  const bin = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+  if (spawnSync('test', ['-x', bin]).status !== 0) throw new Error(`${bin} not found: apt-get install -y rabbitmq-server`);
+  const dir = join(tmp, 'rabbitmq');
+  mkdirSync(join(dir, 'mnesia'), { recursive: true });
+  mkdirSync(join(dir, 'log'), { recursive: true });
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  const port = await freePort();
+  const dist = await freePort();
+  const node = `yhbench${process.pid}@localhost`;
+  const env = {
+    ...process.env,
+    HOME: dir,
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(dist),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'none'),
+  };
+  const child = spawn(bin, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const end = Date.now() + 120_000;
+  while (!out.includes('Starting broker... completed')) {
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`rabbitmq-server did not start:\n${out}`);
+    await sleep(100);
+  }
+  const stop = () => spawnSync('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', node, 'stop'], { env, stdio: 'ignore' });
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop };
+}
+
+async function benchRabbit(amqp, url, c, run) {
+  const conn = await amqp.connect(url);
+  const queue = `bench-${c}-${run}`;
+  const setup = await conn.createChannel();
+  await setup.assertQueue(queue, { durable: true });
+  const content = (i) => Buffer.from(body(i));
+  const publishers = await Promise.all(Array.from({ length: c }, () => conn.createConfirmChannel()));
+  const publish = async (claim, w) => {
+    const ch = publishers[w];
+    for (let b = claim(); b; b = claim()) {
+      for (let i = b[0]; i < b[1]; i++) ch.sendToQueue(queue, content(i), { persistent: true });
+      await ch.waitForConfirms();
+    }
+  };
+  const send = await timed(N, c, publish);
+
+  // receive: deliveries (prefetch 10 per consumer) until N arrived, unacked; delete: acks of 10.
+  const consumers = await Promise.all(Array.from({ length: c }, () => conn.createChannel()));
+  const held = consumers.map(() => []);
+  let got = 0;
+  let resolveAll;
+  const allIn = new Promise((r) => {
+    resolveAll = r;
+  });
+  const t0 = process.hrtime.bigint();
+  for (const [w, ch] of consumers.entries()) {
+    await ch.prefetch(0);
+    await ch.consume(queue, (m) => {
+      held[w].push(m);
+      if (++got === N) resolveAll();
+    });
+  }
+  await allIn;
+  const receive = N / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const t1 = process.hrtime.bigint();
+  await Promise.all(
+    consumers.map(async (ch, w) => {
+      const msgs = held[w];
+      for (let i = 9; i < msgs.length; i += 10) ch.ack(msgs[i], true);
+      if (msgs.length % 10 !== 0) ch.ack(msgs[msgs.length - 1], true);
+      await ch.checkQueue(queue); // a round trip after the acks: the broker has processed them
+    }),
+  );
+  const del = N / (Number(process.hrtime.bigint() - t1) / 1e9);
+  for (const ch of consumers) await ch.close();
+
+  // Full cycle: publishers with confirms and consumers (prefetch 10, ack per batch of 10) at once.
+  const cycleConsumers = await Promise.all(Array.from({ length: c }, () => conn.createChannel()));
+  let consumed = 0;
+  let doneCycle;
+  const cycleDone = new Promise((r) => {
+    doneCycle = r;
+  });
+  const t2 = process.hrtime.bigint();
+  for (const ch of cycleConsumers) {
+    await ch.prefetch(10);
+    let n = 0;
+    await ch.consume(queue, (m) => {
+      if (++n % 10 === 0) ch.ack(m, true);
+      if (++consumed === N) doneCycle();
+    });
+  }
+  await timed(N, c, publish);
+  await cycleDone;
+  const cycle = N / (Number(process.hrtime.bigint() - t2) / 1e9);
+  await setup.deleteQueue(queue);
+  await conn.close();
+  return { send, receive, delete: del, cycle };
+}
+
+// ---- run -----------------------------------------------------------------------------------------
+
+const fmt = (x) => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US'));
+const results = [];
+const yunhai = await startYunhai();
+const call = sqsClient(yunhai.endpoint, yunhai.creds);
+let rabbit;
+let amqp;
+if (!SKIP_RABBIT) {
+  rabbit = await startRabbit();
+  amqp = (await import('amqplib')).default;
+}
+console.log(`bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, node ${process.version}`);
+for (const [run, c] of LEVELS.entries()) {
+  const y = await benchYunhai(call, c, run);
+  const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
+  results.push({ c, y, r });
+  console.log(`  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}`);
+}
+rabbit?.stop();
+yunhai.child.kill('SIGTERM');
+
+console.log('\nmessages per second (higher is better)');
+console.log(
+  ['conc', 'phase', 'yunhai (sqs)', 'rabbitmq', 'ratio'].map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14))).join(''),
+);
+for (const { c, y, r } of results) {
+  for (const phase of ['send', 'receive', 'delete', 'cycle']) {
+    const ratio = r ? (y[phase] / r[phase]).toFixed(2) : '-';
+    console.log(
+      [String(c).padEnd(8), phase.padEnd(8), fmt(y[phase]).padStart(14), fmt(r?.[phase]).padStart(14), ratio.padStart(14)].join(''),
+    );
+  }
+}
+const best = Math.max(...results.map((x) => x.y.cycle));
+const rabbitBest = results.some((x) => x.r) ? Math.max(...results.map((x) => x.r?.cycle ?? 0)) : undefined;
+console.log(
+  `\ntarget: full cycle >= 20,000 msg/s (best ${fmt(best)}: ${best >= 20_000 ? 'met' : 'NOT met'})` +
+    (rabbitBest !== undefined
+      ? `; at least RabbitMQ's (${fmt(rabbitBest)}: ${best >= rabbitBest ? 'met' : 'NOT met'})`
+      : ''),
+);
