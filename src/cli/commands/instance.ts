@@ -215,6 +215,7 @@ interface CreateFlags {
   keyName?: string;
   zone?: string;
   serverGroup?: string;
+  ha?: boolean;
   password?: string | true;
   wait: boolean;
   timeout: number;
@@ -295,6 +296,7 @@ ${examples(
       .option('--key-name <name>', 'SSH key pair to install (see `yunhai keypair import`)')
       .option('--zone <zone>', 'availability zone to place it in')
       .option('--server-group <group>', 'server group to join (see `yunhai server-group`)')
+      .option('--ha', 'rebuild it on another host if its host goes down')
       .option(
         '--password [password]',
         'password for the default user (without a value: ask on a terminal); 8-128 characters',
@@ -330,6 +332,7 @@ ${examples(
         ...(f.keyName ? { keyName: f.keyName } : {}),
         ...(f.zone ? { zone: f.zone } : {}),
         ...(f.serverGroup ? { serverGroup: f.serverGroup } : {}),
+        ...(f.ha ? { ha: true } : {}),
         ...(password ? { password } : {}),
       });
       if (!f.wait) {

@@ -251,6 +251,8 @@ export interface InstancesTable {
   server_group_id: string | null;
   /** The availability zone the instance was asked for, if any. */
   zone: string | null;
+  /** 1: rebuilt on another host when its host goes down. */
+  ha: number;
 }
 
 export interface AggregatesTable {

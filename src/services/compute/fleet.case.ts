@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../../agent/agent.js';
-import { createFakeDriver } from '../../agent/drivers/fake/fake-driver.js';
+import { createFakeDriver, type FakeDriver } from '../../agent/drivers/fake/fake-driver.js';
 import { apiRequest } from '../../test-support/api.js';
 import { seedComputeFixture } from '../../test-support/compute-fixture.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
@@ -21,7 +21,8 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
     let admin: string;
     let owner: string;
     let other: string;
-    const agents: Agent[] = [];
+    const agents: Record<string, Agent> = {};
+    const drivers: Record<string, FakeDriver> = {};
     const dirs: string[] = [];
     const hostIds: Record<string, string> = {};
 
@@ -48,6 +49,7 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       cp = await startTestControlPlane({
         dialect,
         localAgent: { driver: createFakeDriver({ capabilities: caps }), name: 'h1', heartbeatMs: 200 },
+        hostGraceMs: 2000,
       });
       api = cp.endpoints.api;
       await cp.agent();
@@ -56,23 +58,22 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       for (const name of ['h2', 'h3', 'h4']) {
         const dir = mkdtempSync(join(tmpdir(), `yh-${name}-`));
         dirs.push(dir);
-        agents.push(
-          await startAgent({
-            controlPlane: api,
-            registrationToken: token,
-            dataDir: dir,
-            name,
-            driver: createFakeDriver({ capabilities: caps }),
-            heartbeatMs: 200,
-            pollWaitSeconds: 1,
-          }),
-        );
+        drivers[name] = createFakeDriver({ capabilities: caps });
+        agents[name] = await startAgent({
+          controlPlane: api,
+          registrationToken: token,
+          dataDir: dir,
+          name,
+          driver: drivers[name],
+          heartbeatMs: 200,
+          pollWaitSeconds: 1,
+        });
       }
       for (const h of (await call('GET', '/api/v1/hosts', admin)).json.items) hostIds[h.name] = h.id;
       expect(Object.keys(hostIds).sort()).toEqual(['h1', 'h2', 'h3', 'h4']);
     });
     afterAll(async () => {
-      for (const a of agents) await a.stop();
+      for (const a of Object.values(agents)) await a.stop();
       await cp?.stop();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     });
@@ -178,6 +179,58 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
         expect(h.allocated.memoryMiB).toBeLessThanOrEqual(h.memoryMiB);
         expect(h.allocated.vcpus).toBeLessThanOrEqual(h.vcpus * 4);
       }
+      await purge();
+    }, 60_000);
+
+    it('rebuilds an HA instance on another host when its host goes down, and fences the old copy', async () => {
+      // Pin both instances to h4 with a zone, then let h4's agent vanish.
+      await call('PATCH', '/api/v1/hosts/h4', admin, { zone: 'edge' });
+      const ha = await launch(owner, { name: 'ha-1', zone: 'edge', ha: true });
+      const plain = await launch(owner, { name: 'plain-1', zone: 'edge' });
+      expect([ha.json.hostId, plain.json.hostId, ha.json.ha]).toEqual([hostIds.h4, hostIds.h4, true]);
+      const waitFor = async (id: string, pred: (i: Record<string, unknown>) => boolean) => {
+        const end = Date.now() + 15_000;
+        for (;;) {
+          const i = (await call('GET', `/api/v1/instances/${id}`, owner)).json;
+          if (pred(i)) return i;
+          if (Date.now() > end) throw new Error(`timed out: ${JSON.stringify(i)}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await waitFor(ha.json.id, (i) => i.state === 'running' && i.guestReady === true);
+      // The HA instance may leave the zone only if the zone has no other host: give it one.
+      await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'edge' });
+      await agents.h4!.stop();
+
+      const moved = await waitFor(
+        ha.json.id,
+        (i) => i.hostId === hostIds.h3 && i.state === 'running' && i.guestReady === true,
+      );
+      expect(moved.ha).toBe(true);
+      const failed = await waitFor(plain.json.id, (i) => i.state === 'error');
+      expect(failed.errorReason).toMatch(/host agent stopped responding/);
+      const audit = await call('GET', '/api/v1/audit?action=compute:EvacuateInstance', admin);
+      expect(audit.json.items[0]).toMatchObject({ resource: `instance/${ha.json.id}`, outcome: 'success' });
+
+      // h4 comes back: its copy of the HA instance is destroyed, never run twice.
+      expect((await drivers.h4!.status(ha.json.id))?.state).toBe('running');
+      agents.h4 = await startAgent({
+        controlPlane: api,
+        registrationToken: (await call('POST', '/api/v1/hosts/registration-token', admin)).json.token,
+        dataDir: dirs[2]!,
+        name: 'h4',
+        driver: drivers.h4!,
+        heartbeatMs: 200,
+        pollWaitSeconds: 1,
+      });
+      const end = Date.now() + 10_000;
+      while ((await drivers.h4!.status(ha.json.id)) !== null) {
+        if (Date.now() > end) throw new Error('the old copy was not destroyed');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await drivers.h3!.status(ha.json.id))?.state).toBe('running');
+      await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'default' });
+      await call('PATCH', '/api/v1/hosts/h4', admin, { zone: 'default' });
       await purge();
     }, 60_000);
   });

@@ -45,6 +45,7 @@ export const instanceSchema = z.object({
   guestReady: z.boolean(),
   zone: z.string().nullable(),
   serverGroupId: z.string().nullable(),
+  ha: z.boolean(),
   createdAt: z.string(),
   launchedAt: z.string().nullable(),
 });
@@ -235,6 +236,7 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
         password: z.string().min(8).max(128).optional(),
         zone: name.optional(),
         serverGroup: z.string().min(1).max(64).optional(),
+        ha: z.boolean().optional(),
       }),
       status: 202,
       response: instanceSchema,

@@ -60,6 +60,8 @@ export interface InstanceView {
   guestReady: boolean;
   zone: string | null;
   serverGroupId: string | null;
+  /** Rebuilt on another host when its host goes down. */
+  ha: boolean;
   createdAt: string;
   launchedAt: string | null;
 }
@@ -97,6 +99,7 @@ export const instanceView = (i: InstancesTable): InstanceView => ({
   guestReady: i.guest_ready_at !== null,
   zone: i.zone,
   serverGroupId: i.server_group_id,
+  ha: i.ha === 1,
   createdAt: iso(i.created_at)!,
   launchedAt: iso(i.launched_at),
 });
@@ -318,6 +321,32 @@ export function createComputeService(deps: {
   }
 
   /** Bumps the host's generation (also takes its row lock on PostgreSQL) so its agent re-reads. */
+  /** Where an HA instance goes when its host is lost: placed like a create, away from that host. */
+  async function rebuildTarget(trx: Tx, i: InstancesTable, lostHost: string) {
+    const image = await trx
+      .selectFrom('images')
+      .select('firmware')
+      .where('id', '=', i.image_id)
+      .executeTakeFirst();
+    const group = i.server_group_id
+      ? await trx
+          .selectFrom('server_groups')
+          .selectAll()
+          .where('id', '=', i.server_group_id)
+          .executeTakeFirst()
+      : undefined;
+    return place(await hostSnapshot(trx, group?.id), {
+      vcpus: i.vcpus,
+      memoryMiB: i.memory_mib,
+      diskGiB: i.disk_gib,
+      firmware: image?.firmware === 'uefi' ? 'uefi' : 'bios',
+      zone: i.zone ?? undefined,
+      tenantId: i.tenant_id,
+      serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
+      excludeHosts: [lostHost],
+    });
+  }
+
   const touchHost = (trx: Tx, hostId: string) =>
     trx
       .updateTable('hosts')
@@ -541,6 +570,8 @@ export function createComputeService(deps: {
         zone?: string;
         /** Server group (id or name) to join; its policy constrains placement. */
         serverGroup?: string;
+        /** Rebuild it on another host when its host goes down. */
+        ha?: boolean;
       },
     ) {
       await guard(ctx, 'compute:RunInstance', ctx.principal.tenantId, `instance/${input.name}`);
@@ -633,6 +664,7 @@ export function createComputeService(deps: {
             deleted_at: null,
             server_group_id: group?.id ?? null,
             zone: input.zone ?? null,
+            ha: input.ha ? 1 : 0,
           };
           await trx.insertInto('instances').values(row).execute();
           await appendAudit(
@@ -1084,8 +1116,15 @@ export function createComputeService(deps: {
     },
 
     /** Marks instances of a lost host: in-flight work ends in error; deletions complete. */
+    /**
+     * A host stopped heartbeating. Deletes in flight complete; HA instances that should run are
+     * rebuilt on another host (placed like a create, their disk rebuilt from the image: local disks
+     * die with their host); other in-flight work ends in error. Fencing: the lost host no longer has
+     * those instances in its desired state, so if its agent comes back it destroys its copies.
+     */
     async hostLost(hostId: string) {
       const ts = now();
+      const moved: string[] = [];
       await database.tx(async (trx) => {
         const rows = await trx
           .selectFrom('instances')
@@ -1096,7 +1135,52 @@ export function createComputeService(deps: {
         for (const i of rows) {
           if (i.desired_state === 'deleted') {
             await finishDelete(trx, i, ts);
-          } else if (ACTIVE_STATES.includes(i.state)) {
+            continue;
+          }
+          if (i.ha === 1 && i.desired_state === 'running') {
+            const target = await rebuildTarget(trx, i, hostId);
+            await meter(trx, i, ts, true);
+            if (target.ok) {
+              await touchHost(trx, target.hostId);
+              await trx
+                .updateTable('instances')
+                .set({
+                  host_id: target.hostId,
+                  state: 'building',
+                  error_reason: null,
+                  guest_ready_at: null,
+                  target_vcpus: null,
+                  target_memory_mib: null,
+                  power_seq: i.power_seq + 1,
+                  updated_at: ts,
+                })
+                .where('id', '=', i.id)
+                .execute();
+              await appendAudit(trx, {
+                tenantId: i.tenant_id,
+                principal: 'system',
+                action: 'compute:EvacuateInstance',
+                resource: `instance/${i.id}`,
+                outcome: 'success',
+                sourceIp: 'local',
+                requestId: 'monitor',
+                details: { from: hostId, to: target.hostId, reason: 'host down (HA)' },
+              });
+              moved.push(target.hostId);
+              continue;
+            }
+            await trx
+              .updateTable('instances')
+              .set({
+                state: 'error',
+                error_reason: `The host agent stopped responding (host ${hostId}), and no other host can take this HA instance: ${target.message}`,
+                updated_at: ts,
+              })
+              .where('id', '=', i.id)
+              .execute();
+            continue;
+          }
+          if (ACTIVE_STATES.includes(i.state)) {
             await meter(trx, i, ts, true);
             await trx
               .updateTable('instances')
@@ -1110,6 +1194,7 @@ export function createComputeService(deps: {
           }
         }
       });
+      for (const h of new Set(moved)) notifier.notify(h);
     },
 
     /**

@@ -6,7 +6,8 @@ type AnyDb = Kysely<any>;
 /**
  * Fleet scheduling (issue 7): host zones, maintenance and per-host overcommit; aggregates (named
  * host sets with metadata and overcommit ratios, e.g. `ssd=true`, `filter_tenant_id=...`); server
- * groups with (anti-)affinity policies; an instance's requested zone and group.
+ * groups with (anti-)affinity policies; an instance's requested zone and group, and whether it is
+ * rebuilt elsewhere when its host goes down (ha).
  */
 export const fleetMigration: Migration = {
   async up(db: AnyDb) {
@@ -46,6 +47,10 @@ export const fleetMigration: Migration = {
       .execute();
     await db.schema.alterTable('instances').addColumn('server_group_id', 'text').execute();
     await db.schema.alterTable('instances').addColumn('zone', 'text').execute();
+    await db.schema
+      .alterTable('instances')
+      .addColumn('ha', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
     await db.schema.createIndex('instances_server_group').on('instances').column('server_group_id').execute();
   },
 };
