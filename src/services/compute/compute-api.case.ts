@@ -246,6 +246,22 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
       expect(await quota(owner, 'instances')).toEqual(before);
     });
 
+    it('refuses image imports that mix kernel and disk sources instead of dropping one', async () => {
+      const mixed = await call('POST', '/api/v1/images', owner, {
+        name: 'mixed',
+        format: 'kernel',
+        source: { kernel: '/nonexistent/k', disk: '/nonexistent/d' },
+      });
+      expect([mixed.status, mixed.json.error.code]).toEqual([400, 'ValidationError']);
+      expect(mixed.json.error.message).toContain('not source.disk');
+      const disk = await call('POST', '/api/v1/images', owner, {
+        name: 'mixed2',
+        format: 'qcow2',
+        source: { disk: '/nonexistent/d', initrd: '/nonexistent/i' },
+      });
+      expect(disk.json.error.message).toContain('takes source.disk only');
+    });
+
     it('enforces the instance and vCPU quotas at create', async () => {
       const acme = (await call('GET', '/api/v1/tenants/acme', admin)).json.id;
       await call('PUT', `/api/v1/tenants/${acme}/quotas`, admin, { instances: 2, vcpus: 3 });

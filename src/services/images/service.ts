@@ -240,6 +240,18 @@ export function createImageService(deps: { database: Database; dataDir: string; 
         input.visibility === 'public' ? 'images:ImportPublicImage' : 'images:ImportImage',
         { tenantId },
       );
+      // Refused up front rather than ignored: a kernel image boots on a blank disk, a disk image
+      // boots from its own bootloader; a kernel + root-disk image kind does not exist yet.
+      if (input.format === 'kernel' && input.source.disk)
+        throw new YunhaiError(
+          'ValidationError',
+          'A kernel image takes source.kernel (and source.initrd), not source.disk; import a bootable disk as qcow2 or raw.',
+        );
+      if (input.format !== 'kernel' && (input.source.kernel || input.source.initrd))
+        throw new YunhaiError(
+          'ValidationError',
+          `A ${input.format} image takes source.disk only; source.kernel and source.initrd belong to format kernel.`,
+        );
       const ts = Date.now();
       const row: ImagesTable = {
         id: newId('img'),
