@@ -147,6 +147,7 @@ const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
 const DATA_TYPE = /^(String|Number|Binary)(\.[^\s]{1,246})?$/;
 const NOT_MESSAGE_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const MAX_WAIT_SECONDS = 20;
+const QUEUE_CACHE_MS = 1000;
 /** A long poll re-checks at least this often: delays and visibility timeouts end without a signal. */
 const RECHECK_MS = 1000;
 
@@ -311,8 +312,28 @@ export function createQueueService(deps: QueueServiceDeps) {
    * The queue, if the caller may perform `action` on it: in its own tenant by role, in another
    * tenant only when the queue policy allows. A queue the caller may not see does not exist.
    */
-  async function access(ctx: QueueContext, ref: QueueRef, action: SqsAction): Promise<QueueInfo> {
+  /**
+   * Queues by URL for a second, so a message stream does not look its queue up on every request.
+   * Changes made here drop the entry at once; another replica's change shows within QUEUE_CACHE_MS
+   * (AWS documents up to 60 s for attribute changes and deletions to propagate).
+   */
+  const queueCache = new Map<string, { at: number; q: QueueInfo }>();
+  const cacheKey = (ref: QueueRef) => `${ref.accountId}/${ref.name}`;
+  const forget = (ref: QueueRef) => queueCache.delete(cacheKey(ref));
+  async function cachedQueue(ref: QueueRef): Promise<QueueInfo | undefined> {
+    const key = cacheKey(ref);
+    const hit = queueCache.get(key);
+    const t = Date.now();
+    if (hit && t - hit.at < QUEUE_CACHE_MS) return hit.q;
     const q = await findQueue(database.db, ref);
+    if (queueCache.size > 10_000) queueCache.clear();
+    if (q) queueCache.set(key, { at: t, q });
+    else queueCache.delete(key);
+    return q;
+  }
+
+  async function access(ctx: QueueContext, ref: QueueRef, action: SqsAction): Promise<QueueInfo> {
+    const q = await cachedQueue(ref);
     const p = ctx.principal;
     if (!q) throw noSuchQueue();
     const own = q.tenantId === p.tenantId || p.role === 'platform-admin';
@@ -518,6 +539,7 @@ export function createQueueService(deps: QueueServiceDeps) {
       await releaseQuota(trx, q.tenantId, 'queues');
       await audit(trx, ctx, 'DeleteQueue', q);
     });
+    forget(q);
     signal.notify(q.id);
   }
 
@@ -601,6 +623,7 @@ export function createQueueService(deps: QueueServiceDeps) {
         .execute();
       await audit(trx, ctx, 'SetQueueAttributes', q, { attributes: Object.keys(changes) });
     });
+    forget(q);
   }
 
   async function purgeQueue(ctx: QueueContext, ref: QueueRef): Promise<void> {
@@ -635,6 +658,7 @@ export function createQueueService(deps: QueueServiceDeps) {
         .execute();
       await audit(trx, ctx, 'TagQueue', q, { keys: Object.keys(tags) });
     });
+    forget(q);
   }
 
   async function untagQueue(ctx: QueueContext, ref: QueueRef, keys: string[]) {
@@ -649,6 +673,7 @@ export function createQueueService(deps: QueueServiceDeps) {
         .execute();
       await audit(trx, ctx, 'UntagQueue', q, { keys });
     });
+    forget(q);
   }
 
   async function listQueueTags(ctx: QueueContext, ref: QueueRef) {
@@ -704,6 +729,7 @@ export function createQueueService(deps: QueueServiceDeps) {
         .execute();
       await audit(trx, ctx, action, q);
     });
+    forget(q);
   }
 
   // ---- messages ----------------------------------------------------------------------------
@@ -1500,6 +1526,20 @@ export function createQueueService(deps: QueueServiceDeps) {
       if (batch.length < 1000) break;
     }
     await database.tx((trx) => trx.deleteFrom('queue_dedup').where('expires_at', '<=', t).execute());
+    // Messages a replica accepted for a queue another replica had just deleted (its cached lookup).
+    const orphans = await database.tx((trx) =>
+      trx
+        .deleteFrom('queue_messages')
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('queues').select('queues.id').whereRef('queues.id', '=', 'queue_messages.queue_id'),
+            ),
+          ),
+        )
+        .executeTakeFirst(),
+    );
+    total += Number(orphans.numDeletedRows);
     await database.tx((trx) =>
       trx
         .deleteFrom('queue_move_tasks')
