@@ -941,11 +941,11 @@ export function createObjectService(deps: ObjectServiceDeps) {
       ctx: ObjectContext,
       name: string,
       field: BucketConfigField,
-    ): Promise<{ value: string | null; bucket: BucketInfo }> {
+    ): Promise<{ value: string | null; bucket: BucketInfo; acl: string }> {
       const b = await bucketOrThrow(name);
       await allow(ctx, BUCKET_CONFIG_ACTIONS[field].get, b);
       count(b, 'B');
-      return { value: b[field], bucket: bucketInfo(b) };
+      return { value: b[field], bucket: bucketInfo(b), acl: b.acl };
     },
 
     async putBucketConfig(
@@ -1095,7 +1095,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
         row = await resolveVersion(b, input.key, input.versionId);
       } catch (e) {
         // A caller who may not list must not learn whether the key exists (AWS answers 403 then).
-        await allow(ctx, 's3:ListBucket', b).catch(() => allow(ctx, action, b, input.key));
+        // ListBucket as if listing the key itself, so a policy's s3:prefix condition applies.
+        const asListing = { ...ctx, conditions: { ...ctx.conditions, 's3:prefix': input.key } };
+        await allow(asListing, 's3:ListBucket', b).catch(() => allow(ctx, action, b, input.key));
         throw e;
       }
       await allow(ctx, action, b, input.key, row);
@@ -1349,7 +1351,13 @@ export function createObjectService(deps: ObjectServiceDeps) {
     async getObjectTagging(ctx: ObjectContext, input: { bucket: string; key: string; versionId?: string }) {
       const b = await bucketOrThrow(input.bucket);
       const row = await resolveVersion(b, input.key, input.versionId);
-      await allow(ctx, input.versionId ? 's3:GetObjectVersionTagging' : 's3:GetObjectTagging', b, input.key);
+      await allow(
+        ctx,
+        input.versionId ? 's3:GetObjectVersionTagging' : 's3:GetObjectTagging',
+        b,
+        input.key,
+        row,
+      );
       count(b, 'B');
       return { tags: row.tags ? (JSON.parse(row.tags) as Tag[]) : [], versionId: row.version_id };
     },
@@ -1368,7 +1376,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
           : input.versionId
             ? 's3:PutObjectVersionTagging'
             : 's3:PutObjectTagging';
-      await allow(ctx, action, b, input.key);
+      await allow(ctx, action, b, input.key, row);
       if (input.tags) validateTags(input.tags, 10);
       await database.tx(async (trx) => {
         await trx

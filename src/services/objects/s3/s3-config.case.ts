@@ -144,6 +144,13 @@ export function runS3ConfigSuite(dialect: 'sqlite' | 'postgres') {
       expect((await s3Error(globex.send(new GetObjectCommand({ Bucket, Key: 'secret/b.txt' })))).code).toBe(
         'AccessDenied',
       );
+      // A missing key answers 404 only to callers who may list it (the policy's s3:prefix applies).
+      expect(
+        (await s3Error(globex.send(new HeadObjectCommand({ Bucket, Key: 'public/missing' })))).status,
+      ).toBe(404);
+      expect(
+        (await s3Error(globex.send(new HeadObjectCommand({ Bucket, Key: 'secret/missing' })))).status,
+      ).toBe(403);
       const listed = await globex.send(new ListObjectsV2Command({ Bucket, Prefix: 'public/' }));
       expect(listed.Contents?.map((o) => o.Key)).toEqual(['public/a.txt']);
       expect((await s3Error(globex.send(new ListObjectsV2Command({ Bucket, Prefix: 'secret/' })))).code).toBe(
@@ -193,6 +200,14 @@ export function runS3ConfigSuite(dialect: 'sqlite' | 'postgres') {
       expect(await text(await acme.send(new GetObjectCommand({ Bucket, Key: 'public/a.txt' })))).toBe('A');
       // The owner can always remove a policy that locks it out.
       await acme.send(new DeleteBucketPolicyCommand({ Bucket }));
+      expect((await acme.send(new GetBucketPolicyStatusCommand({ Bucket }))).PolicyStatus?.IsPublic).toBe(
+        false,
+      );
+      await acme.send(new PutBucketAclCommand({ Bucket, ACL: 'public-read' }));
+      expect((await acme.send(new GetBucketPolicyStatusCommand({ Bucket }))).PolicyStatus?.IsPublic).toBe(
+        true,
+      );
+      await acme.send(new PutBucketAclCommand({ Bucket, ACL: 'private' }));
       expect(await text(await acme.send(new GetObjectCommand({ Bucket, Key: 'secret/b.txt' })))).toBe('B');
       expect((await fetch(`${cp.endpoints.s3}/${Bucket}/public/a.txt`)).status).toBe(403);
       const audited = await cp.database.db
