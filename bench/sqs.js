@@ -22,9 +22,7 @@ import { opt, requireBuilt, root } from './common.js';
 
 requireBuilt('bench/sqs');
 const N = Number(opt('--messages', 20_000));
-const LEVELS = String(opt('--concurrency', '1,4,16'))
-  .split(',')
-  .map(Number);
+const LEVELS = String(opt('--concurrency', '1,4,16')).split(',').map(Number);
 const SKIP_RABBIT = process.argv.includes('--skip-rabbitmq');
 const { signRequest } = await import(join(root, 'dist', 'platform', 'auth', 'sigv4.js'));
 
@@ -69,10 +67,14 @@ async function timed(total, workers, work) {
 
 async function startYunhai() {
   const dataDir = join(tmp, 'yunhai');
-  const child = spawn(process.execPath, [join(root, 'bin', 'yunhai.js'), 'up', '--data-dir', dataDir, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, YUNHAI_LOG_LEVEL: 'warn' },
-  });
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bin', 'yunhai.js'), 'up', '--data-dir', dataDir, '--port', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, YUNHAI_LOG_LEVEL: 'warn' },
+    },
+  );
   children.push(child);
   let out = '';
   child.stdout.on('data', (d) => {
@@ -127,8 +129,11 @@ function sqsClient(endpoint, creds) {
 }
 
 async function benchYunhai(call, c, run) {
-  const QueueUrl = (await call('CreateQueue', { QueueName: `bench-${c}-${run}`, Attributes: { VisibilityTimeout: '300' } })).QueueUrl;
-  const entries = (from, to) => Array.from({ length: to - from }, (_, i) => ({ Id: `m${i}`, MessageBody: body(from + i) }));
+  const QueueUrl = (
+    await call('CreateQueue', { QueueName: `bench-${c}-${run}`, Attributes: { VisibilityTimeout: '300' } })
+  ).QueueUrl;
+  const entries = (from, to) =>
+    Array.from({ length: to - from }, (_, i) => ({ Id: `m${i}`, MessageBody: body(from + i) }));
   const send = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       const r = await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
@@ -151,14 +156,18 @@ async function benchYunhai(call, c, run) {
     for (let b = claim(); b; b = claim()) {
       const batch = handles.slice(h, h + (b[1] - b[0]));
       h += batch.length;
-      await call('DeleteMessageBatch', { QueueUrl, Entries: batch.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle })) });
+      await call('DeleteMessageBatch', {
+        QueueUrl,
+        Entries: batch.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle })),
+      });
     }
   });
   // Full cycle: producers and consumers at the same time.
   let consumed = 0;
   const t0 = process.hrtime.bigint();
   const producers = timed(N, c, async (claim) => {
-    for (let b = claim(); b; b = claim()) await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
+    for (let b = claim(); b; b = claim())
+      await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
   });
   const consumers = Array.from({ length: c }, async () => {
     while (consumed < N) {
@@ -166,7 +175,10 @@ async function benchYunhai(call, c, run) {
       const msgs = r.Messages ?? [];
       if (msgs.length === 0) continue;
       consumed += msgs.length;
-      await call('DeleteMessageBatch', { QueueUrl, Entries: msgs.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle })) });
+      await call('DeleteMessageBatch', {
+        QueueUrl,
+        Entries: msgs.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle })),
+      });
     }
   });
   await Promise.all([producers, ...consumers]);
@@ -179,7 +191,8 @@ async function benchYunhai(call, c, run) {
 
 async function startRabbit() {
   const bin = '/usr/lib/rabbitmq/bin/rabbitmq-server';
-  if (spawnSync('test', ['-x', bin]).status !== 0) throw new Error(`${bin} not found: apt-get install -y rabbitmq-server`);
+  if (spawnSync('test', ['-x', bin]).status !== 0)
+    throw new Error(`${bin} not found: apt-get install -y rabbitmq-server`);
   const dir = join(tmp, 'rabbitmq');
   mkdirSync(join(dir, 'mnesia'), { recursive: true });
   mkdirSync(join(dir, 'log'), { recursive: true });
@@ -210,10 +223,12 @@ async function startRabbit() {
   });
   const end = Date.now() + 120_000;
   while (!out.includes('Starting broker... completed')) {
-    if (Date.now() > end || child.exitCode !== null) throw new Error(`rabbitmq-server did not start:\n${out}`);
+    if (Date.now() > end || child.exitCode !== null)
+      throw new Error(`rabbitmq-server did not start:\n${out}`);
     await sleep(100);
   }
-  const stop = () => spawnSync('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', node, 'stop'], { env, stdio: 'ignore' });
+  const stop = () =>
+    spawnSync('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', node, 'stop'], { env, stdio: 'ignore' });
   return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop };
 }
 
@@ -299,25 +314,37 @@ if (!SKIP_RABBIT) {
   rabbit = await startRabbit();
   amqp = (await import('amqplib')).default;
 }
-console.log(`bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, node ${process.version}`);
+console.log(
+  `bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, node ${process.version}`,
+);
 for (const [run, c] of LEVELS.entries()) {
   const y = await benchYunhai(call, c, run);
   const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
   results.push({ c, y, r });
-  console.log(`  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}`);
+  console.log(
+    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}`,
+  );
 }
 rabbit?.stop();
 yunhai.child.kill('SIGTERM');
 
 console.log('\nmessages per second (higher is better)');
 console.log(
-  ['conc', 'phase', 'yunhai (sqs)', 'rabbitmq', 'ratio'].map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14))).join(''),
+  ['conc', 'phase', 'yunhai (sqs)', 'rabbitmq', 'ratio']
+    .map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14)))
+    .join(''),
 );
 for (const { c, y, r } of results) {
   for (const phase of ['send', 'receive', 'delete', 'cycle']) {
     const ratio = r ? (y[phase] / r[phase]).toFixed(2) : '-';
     console.log(
-      [String(c).padEnd(8), phase.padEnd(8), fmt(y[phase]).padStart(14), fmt(r?.[phase]).padStart(14), ratio.padStart(14)].join(''),
+      [
+        String(c).padEnd(8),
+        phase.padEnd(8),
+        fmt(y[phase]).padStart(14),
+        fmt(r?.[phase]).padStart(14),
+        ratio.padStart(14),
+      ].join(''),
     );
   }
 }
