@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,6 +114,30 @@ describe('yunhai bucket against a real control plane', () => {
     r = await yh('bucket', 'rm', 'cli-big', '--recursive', '--yes');
     expect(r.stdout).toBe('deleted 1 object(s) under s3://cli-big/\n');
     expect((await yh('bucket', 'rb', 'cli-big')).code).toBe(0);
+  });
+
+  it('cp -r copies a tree up under a prefix and back down', async () => {
+    expect((await yh('bucket', 'mb', 'cli-tree')).code).toBe(0);
+    const src = join(tmp, 'tree');
+    mkdirSync(join(src, 'sub', 'deeper'), { recursive: true });
+    writeFileSync(join(src, 'top.txt'), 'top');
+    writeFileSync(join(src, 'sub', 'a.txt'), 'aaa');
+    writeFileSync(join(src, 'sub', 'deeper', '云海.txt'), 'yunhai');
+    let r = await yh('bucket', 'cp', '-r', 'tree', 's3://cli-tree/backup');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(3);
+    r = await yh('bucket', 'ls', 'cli-tree/backup/', '--recursive', '-o', 'json');
+    expect(JSON.parse(r.stdout).objects.map((o: { key: string }) => o.key)).toEqual([
+      'backup/sub/a.txt',
+      'backup/sub/deeper/云海.txt',
+      'backup/top.txt',
+    ]);
+    r = await yh('bucket', 'cp', '-r', 's3://cli-tree/backup/', 'restored', '-o', 'json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveLength(3);
+    expect(readFileSync(join(tmp, 'restored', 'sub', 'deeper', '云海.txt'), 'utf8')).toBe('yunhai');
+    expect(readFileSync(join(tmp, 'restored', 'top.txt'), 'utf8')).toBe('top');
+    expect((await yh('bucket', 'rb', 'cli-tree', '--force', '--yes')).code).toBe(0);
   });
 
   it('errors are one line with the usual exit codes', async () => {

@@ -1,5 +1,5 @@
-import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -114,7 +114,8 @@ async function upload(
   file: string,
   dest: { bucket: string; key: string },
   partSize: number,
-): Promise<void> {
+  quietJson = false,
+): Promise<Record<string, unknown>> {
   const path = resolve(ctx.cwd, file);
   let st: ReturnType<typeof statSync>;
   try {
@@ -152,7 +153,9 @@ async function upload(
     }
   });
   const result = { bucket: dest.bucket, key, size, etag };
-  printer.result(result, () => `upload: ${file} to s3://${dest.bucket}/${key} (${rate(size, t0)})\n`);
+  if (!(quietJson && printer.json))
+    printer.result(result, () => `upload: ${file} to s3://${dest.bucket}/${key} (${rate(size, t0)})\n`);
+  return result;
 }
 
 function rate(bytes: number, t0: number): string {
@@ -165,7 +168,8 @@ async function download(
   cmd: Command,
   src: { bucket: string; key: string },
   to: string | undefined,
-): Promise<void> {
+  quietJson = false,
+): Promise<Record<string, unknown>> {
   if (!src.key || src.key.endsWith('/'))
     throw new CliError(`s3://${src.bucket}/${src.key} names no object`, 2);
   let path = resolve(ctx.cwd, to ?? basename(src.key));
@@ -205,9 +209,68 @@ async function download(
       bar.stop();
     }
   });
-  printer.result({ bucket: src.bucket, key: src.key, file: path, size }, () => {
-    return `download: s3://${src.bucket}/${src.key} to ${to ?? basename(path)} (${rate(size, t0)})\n`;
-  });
+  const result = { bucket: src.bucket, key: src.key, file: path, size };
+  if (!(quietJson && printer.json))
+    printer.result(
+      result,
+      () => `download: s3://${src.bucket}/${src.key} to ${to ?? basename(path)} (${rate(size, t0)})\n`,
+    );
+  return result;
+}
+
+/** Every regular file under `dir`, as paths relative to it with `/` separators. */
+function walk(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...walk(dir, r));
+    else if (e.isFile()) out.push(r);
+  }
+  return out.sort();
+}
+
+/** `cp -r`: a directory up under a prefix, or every object under a prefix down into a directory. */
+async function copyRecursive(ctx: CliContext, cmd: Command, src: string, dest: string, partSize: number) {
+  const results: Record<string, unknown>[] = [];
+  if (isRemote(dest)) {
+    const root = resolve(ctx.cwd, src);
+    if (!existsSync(root) || !statSync(root).isDirectory())
+      throw new CliError(`${src} is not a directory`, 2);
+    const to = parseS3Path(dest);
+    const prefix = to.key === '' || to.key.endsWith('/') ? to.key : `${to.key}/`;
+    for (const rel of walk(root))
+      results.push(
+        await upload(ctx, cmd, join(src, rel), { bucket: to.bucket, key: prefix + rel }, partSize, true),
+      );
+  } else {
+    const from = parseS3Path(src);
+    const prefix = from.key === '' || from.key.endsWith('/') ? from.key : `${from.key}/`;
+    const root = resolve(ctx.cwd, dest);
+    const keys: string[] = [];
+    await withS3(ctx, cmd, async (s3) => {
+      for await (const page of s3.listAll(from.bucket, { prefix }))
+        keys.push(...page.objects.map((o) => o.key));
+    });
+    for (const key of keys) {
+      const rel = key.slice(prefix.length);
+      // A key is not trusted as a path: no absolute paths, no '..', nothing outside the destination.
+      const target = resolve(root, rel);
+      if (
+        rel === '' ||
+        rel.endsWith('/') ||
+        rel.split('/').includes('..') ||
+        !target.startsWith(root + sep)
+      ) {
+        ctx.io.err(`skipping s3://${from.bucket}/${key}: not a safe relative file name\n`);
+        continue;
+      }
+      mkdirSync(dirname(target), { recursive: true });
+      results.push(await download(ctx, cmd, { bucket: from.bucket, key }, target, true));
+    }
+  }
+  const printer = printerFor(ctx, cmd);
+  if (printer.json) printer.result(results, () => '');
+  else if (results.length === 0) printer.note(`Nothing to copy from ${src}.`);
 }
 
 const OBJECT_COLUMNS: Column<ListedObject & { prefix?: boolean }>[] = [
@@ -348,13 +411,18 @@ export function registerBucketCommands(program: Command, ctx: CliContext) {
   partSizeOpt(
     bucket
       .command('cp')
-      .description('Copy a file up (file s3://bucket/key) or down (s3://bucket/key file)')
-      .argument('<src>', 'local file or s3://bucket/key')
-      .argument('<dest>', 's3://bucket/key or local path'),
-  ).action(async (src: string, dest: string, f: { partSize?: number }, cmd: Command) => {
+      .description('Copy a file up (file s3://bucket/key) or down (s3://bucket/key file); -r copies trees')
+      .argument('<src>', 'local file or s3://bucket/key (with -r: a directory or s3://bucket/prefix)')
+      .argument('<dest>', 's3://bucket/key or local path (with -r: s3://bucket/prefix or a directory)')
+      .option('-r, --recursive', 'copy a directory tree up, or every object under a prefix down'),
+  ).action(async (src: string, dest: string, f: { partSize?: number; recursive?: boolean }, cmd: Command) => {
     if (isRemote(src) && isRemote(dest))
       throw new CliError('copying between two s3:// paths is not supported yet: get, then put', 2);
     if (!isRemote(src) && !isRemote(dest)) throw new CliError('one side of cp must be an s3:// path', 2);
+    if (f.recursive) {
+      await copyRecursive(ctx, cmd, src, dest, f.partSize ?? DEFAULT_PART_SIZE);
+      return;
+    }
     if (isRemote(dest)) await upload(ctx, cmd, src, parseS3Path(dest), f.partSize ?? DEFAULT_PART_SIZE);
     else await download(ctx, cmd, parseS3Path(src), dest);
   });
