@@ -4,10 +4,11 @@
 // durable queue, persistent messages, publisher confirms and manual acks (amqplib).
 //
 // For concurrency 1, 4 and 16 (producers and consumers each), in batches of 10:
-//   send     N messages          (SendMessageBatch | 10 publishes, then wait for their confirms)
-//   receive  N messages          (ReceiveMessage x10 | deliveries with prefetch 10 x workers... unacked)
-//   delete   N messages          (DeleteMessageBatch | ack of the 10)
-//   cycle    N messages end to end: producers and consumers (receive + delete) at once
+//   send     N messages   (SendMessageBatch | 10 persistent publishes, then wait for their confirms)
+//   receive  N messages   (ReceiveMessage of 10 | pushed deliveries to c consumers, unacked)
+//   delete   N messages   (DeleteMessageBatch | one multiple-ack per 10 deliveries, then a round trip)
+//   cycle    N messages end to end: c producers and c consumers (receive + delete | prefetch 10,
+//            ack per 10) at once; the fair comparison, since AMQP pushes and acks asynchronously
 // Target from issue 5: >= 20,000 msg/s through the full cycle and at least RabbitMQ's figure.
 //
 // Usage: npm run build && node bench/sqs.js [--messages N] [--concurrency 1,4,16] [--skip-rabbitmq]
