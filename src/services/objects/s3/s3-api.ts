@@ -9,8 +9,9 @@
  * the handler, which streams it (aws-chunked decoded, chunk signatures checked) into the blob
  * store. Errors leave as S3 `<Error>` documents (s3ErrorRenderer).
  *
- * Known gaps against AWS: SigV2 and POST-form uploads, object ACL documents, object lock
- * retention/legal hold, SSE-S3/SSE-C, website, logging, notifications, replication, select.
+ * Known gaps against AWS: SigV2 and POST-form uploads, bucket default encryption and
+ * SSE-S3/SSE-C, object lock retention/legal hold, public access blocks, website, logging,
+ * notifications, replication, select.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
@@ -207,7 +208,6 @@ const CONDITION_HEADERS = [
   'x-amz-object-lock-mode',
   'x-amz-object-lock-retain-until-date',
   'x-amz-object-lock-legal-hold',
-  'x-amz-content-sha256',
 ];
 
 /** The policy condition context a request carries (beyond who and when, which the service adds). */
