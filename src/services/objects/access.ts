@@ -10,7 +10,8 @@
  *    tenant's `owner` and platform admins may still read, replace or delete the policy itself,
  *    so a bad policy can always be removed (as the AWS account root can);
  * 2. callers of the bucket's own tenant are allowed by their role (`authorize()`), like an
- *    identity policy in the bucket owner's account;
+ *    identity policy in the bucket owner's account, except for reading an object another tenant
+ *    wrote, or its ACL (the writer owns it while ACLs are enabled);
  * 3. an Allow in the bucket policy admits anyone it names (other tenants, anonymous);
  * 4. an ACL grant admits (canned `public-read`, `public-read-write`, `authenticated-read`, or grants);
  * 5. otherwise AccessDenied.
@@ -120,6 +121,15 @@ const POLICY_ACTIONS: ReadonlySet<S3Action> = new Set<S3Action>([
   's3:DeleteBucketPolicy',
 ]);
 
+const OBJECT_OWNER_ACTIONS: ReadonlySet<S3Action> = new Set<S3Action>([
+  's3:GetObject',
+  's3:GetObjectVersion',
+  's3:GetObjectAcl',
+  's3:GetObjectVersionAcl',
+  's3:PutObjectAcl',
+  's3:PutObjectVersionAcl',
+]);
+
 /** Decides one request; pure. */
 export function evaluateBucketAccess(
   req: AccessRequest,
@@ -132,8 +142,15 @@ export function evaluateBucketAccess(
     sameTenant && (p.role === 'platform-admin' || p.role === 'owner') && POLICY_ACTIONS.has(req.action);
   if (policy === 'Deny' && !policyAdmin)
     return { allowed: false, reason: 'explicitly denied by the bucket policy' };
+  // An object another tenant wrote (ACLs enabled) is that tenant's: the bucket owner's role does
+  // not reach reading it or its ACL, only the object's ACL or the bucket policy does (as on AWS).
+  const foreignObject =
+    req.objectOwnerAccountId !== undefined &&
+    req.objectOwnerAccountId !== req.bucket.accountId &&
+    !req.bucket.aclsDisabled &&
+    OBJECT_OWNER_ACTIONS.has(req.action);
   let denied: AccessDecision | undefined;
-  if (p !== null && (sameTenant || p.role === 'platform-admin')) {
+  if (p !== null && (sameTenant || p.role === 'platform-admin') && !foreignObject) {
     const d = authorize(p, req.action, { tenantId: req.bucket.tenantId });
     if (d.allowed || d.reason === 'the tenant is suspended') return d;
     denied = d;

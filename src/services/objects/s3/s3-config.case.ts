@@ -269,6 +269,15 @@ export function runS3ConfigSuite(dialect: 'sqlite' | 'postgres') {
       const gAcl = await globex.send(new GetObjectAclCommand({ Bucket, Key: 'g' }));
       expect(gAcl.Owner?.ID).toBe(globexAccount);
       expect(await text(await globex.send(new GetObjectCommand({ Bucket, Key: 'g' })))).toBe('from globex');
+      // ... so the bucket owner reads it, or its ACL, only if the writer grants that.
+      expect((await s3Error(acme.send(new GetObjectAclCommand({ Bucket, Key: 'g' })))).code).toBe(
+        'AccessDenied',
+      );
+      expect((await s3Error(acme.send(new GetObjectCommand({ Bucket, Key: 'g' })))).code).toBe(
+        'AccessDenied',
+      );
+      await globex.send(new PutObjectAclCommand({ Bucket, Key: 'g', ACL: 'bucket-owner-read' }));
+      expect(await text(await acme.send(new GetObjectCommand({ Bucket, Key: 'g' })))).toBe('from globex');
       // Object ACLs: canned and grant headers, per version.
       await acme.send(new PutObjectAclCommand({ Bucket, Key: 'o', ACL: 'public-read' }));
       expect((await fetch(`${cp.endpoints.s3}/${Bucket}/o`)).status).toBe(200);
