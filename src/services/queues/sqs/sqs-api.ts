@@ -130,8 +130,12 @@ export function registerSqsApi(
         service: 'sqs',
         auditAction: 'sqs:Authenticate',
       });
+      // Only a long poll needs to notice a client that went away (an abort builds a DOMException).
       const abort = new AbortController();
-      reply.raw.once('close', () => abort.abort());
+      if (action === 'ReceiveMessage')
+        reply.raw.once('close', () => {
+          if (!reply.sent) abort.abort();
+        });
       const host = headerValue(req.headers.host) ?? `${req.hostname}`;
       const output = await findAction(action)!({
         queues,
