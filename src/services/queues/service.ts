@@ -907,9 +907,10 @@ export function createQueueService(deps: QueueServiceDeps) {
               .execute();
         }
       }
-      if (pg && visibleNow) await sql`select pg_notify(${NOTIFY_CHANNEL}, ${q.id})`.execute(trx);
+      if (pg && visibleNow)
+        await sql`select pg_notify(${NOTIFY_CHANNEL}, ${`${q.id}:${rows.length}`})`.execute(trx);
     });
-    if (visibleNow) signal.notify(q.id);
+    if (visibleNow) signal.notify(q.id, rows.length);
     for (const [i, { e, index }] of valid.entries()) {
       const r = rows[i]!;
       results[index] = {
@@ -1148,7 +1149,7 @@ export function createQueueService(deps: QueueServiceDeps) {
       }
       const left = deadline - now();
       if (left <= 0 || closing || abort?.aborted) return [];
-      await signal.wait(q.id, Math.min(left, RECHECK_MS), abort);
+      await signal.wait(q.id, Math.min(left, RECHECK_MS), abort, n);
     }
   }
 

@@ -9,21 +9,28 @@ import type { Logger } from 'pino';
 export const NOTIFY_CHANNEL = 'yunhai_sqs';
 
 export interface QueueSignal {
-  /** Resolves when `queueId` is notified, after `ms`, or when `abort` fires, whichever is first. */
-  wait(queueId: string, ms: number, abort?: AbortSignal): Promise<void>;
-  notify(queueId: string): void;
+  /**
+   * Resolves when `queueId` is notified, after `ms`, or when `abort` fires, whichever is first.
+   * `want` is how many messages the waiter takes at most.
+   */
+  wait(queueId: string, ms: number, abort?: AbortSignal, want?: number): Promise<void>;
+  /**
+   * Wakes waiters of `queueId`, oldest first: only enough of them to take `messages` (all when it
+   * is not known), so one batch does not wake every waiting receiver to find nothing.
+   */
+  notify(queueId: string, messages?: number): void;
   /** Wakes every waiter (shutdown). */
   wakeAll(): void;
 }
 
 export function createQueueSignal(): QueueSignal {
-  const waiters = new Map<string, Set<() => void>>();
+  const waiters = new Map<string, Map<() => void, number>>();
   return {
-    wait(queueId, ms, abort) {
+    wait(queueId, ms, abort, want = 10) {
       return new Promise<void>((resolve) => {
         let set = waiters.get(queueId);
         if (!set) {
-          set = new Set();
+          set = new Map();
           waiters.set(queueId, set);
         }
         const done = () => {
@@ -36,15 +43,21 @@ export function createQueueSignal(): QueueSignal {
         };
         const timer = setTimeout(done, Math.max(0, ms));
         abort?.addEventListener('abort', done);
-        set.add(done);
+        set.set(done, want);
       });
     },
-    notify(queueId) {
+    notify(queueId, messages) {
       const set = waiters.get(queueId);
-      if (set) for (const w of [...set]) w();
+      if (!set) return;
+      let left = messages ?? Number.POSITIVE_INFINITY;
+      for (const [w, want] of [...set]) {
+        if (left <= 0) break;
+        left -= want;
+        w();
+      }
     },
     wakeAll() {
-      for (const set of [...waiters.values()]) for (const w of [...set]) w();
+      for (const set of [...waiters.values()]) for (const w of [...set.keys()]) w();
     },
   };
 }
@@ -74,7 +87,9 @@ export function listenPostgres(
     c.on('error', lost);
     c.on('end', lost);
     c.on('notification', (n) => {
-      if (n.payload) signal.notify(n.payload);
+      if (!n.payload) return;
+      const [queueId, count] = n.payload.split(':');
+      signal.notify(queueId!, count ? Number(count) : undefined);
     });
     try {
       await c.connect();
