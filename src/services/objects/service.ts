@@ -17,6 +17,7 @@ import { YunhaiError } from '../../platform/errors.js';
 import { type Principal, principalLabel } from '../../platform/policy/principal.js';
 import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
 import { recordUsage } from '../../platform/usage/ledger.js';
+import { parseXml } from '../../platform/xml/parser.js';
 import { type AccessHooks, type AccessRequest, evaluateBucketAccess, type S3Action } from './access.js';
 import { POLICY_AND_ACL_HOOKS } from './access-hooks.js';
 import { BlobNotFoundError, type BlobStore } from './blob-store.js';
@@ -27,6 +28,15 @@ import { abortRuleFor, expirationHeader, lifecycleActionFor } from './lifecycle-
 import { type ListCursor, type ListPage, walkListing } from './listing.js';
 import type { ObjectMeter, RequestClass } from './meter.js';
 import { assertBucketName, assertObjectKey } from './names.js';
+import {
+  defaultRetainUntil,
+  deleteBlockedBy,
+  type LockMode,
+  parseLockConfiguration,
+  type RequestedLock,
+  retentionChangeAllowed,
+  type VersionLock,
+} from './object-lock.js';
 import {
   type BucketRow,
   deleteVersionRow,
@@ -93,6 +103,8 @@ export interface WriteOptions {
   acl?: string;
   /** The algorithm whose checksum is stored with the object. */
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** x-amz-object-lock-* headers. */
+  lock?: RequestedLock;
 }
 
 export interface Preconditions {
@@ -131,6 +143,7 @@ export interface ObjectInfo {
   checksum: { algorithm: string; value: string; type: string } | null;
   ownerAccountId: string;
   ownerName: string;
+  lock: VersionLock;
 }
 
 export interface UploadInfo {
@@ -321,8 +334,54 @@ function objectInfo(row: ObjectRow, owner: { accountId: string; name: string }):
         : null,
     ownerAccountId: owner.accountId,
     ownerName: owner.name,
+    lock: versionLock(row),
   };
 }
+
+const versionLock = (row: Pick<ObjectRow, 'lock_mode' | 'lock_until' | 'legal_hold'>): VersionLock => ({
+  mode: row.lock_mode as LockMode | null,
+  until: row.lock_until,
+  legalHold: row.legal_hold === 1,
+});
+
+/** The bucket's stored ObjectLockConfiguration, parsed (undefined when none or unreadable). */
+function storedLockConfig(text: string | null) {
+  if (!text) return undefined;
+  try {
+    return parseLockConfiguration(parseXml(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Lock columns of a new version: what the request asked for, else the bucket's default retention.
+ * Lock headers on a bucket without Object Lock are refused as AWS does.
+ */
+function lockColumns(
+  b: Pick<BucketRow, 'object_lock_enabled' | 'object_lock'>,
+  lock: RequestedLock | undefined,
+  at: number,
+): { lock_mode: string | null; lock_until: number | null; legal_hold: number } {
+  if (b.object_lock_enabled !== 1) {
+    if (lock) throw new ObjectError('InvalidRequest', 'Bucket is missing Object Lock Configuration');
+    return { lock_mode: null, lock_until: null, legal_hold: 0 };
+  }
+  let mode: string | null = lock?.mode ?? null;
+  let until: number | null = lock?.until ?? null;
+  if (mode === null) {
+    const config = storedLockConfig(b.object_lock);
+    const d = config ? defaultRetainUntil(config, at) : undefined;
+    if (config?.rule && d !== undefined) {
+      mode = config.rule.mode;
+      until = d;
+    }
+  }
+  return { lock_mode: mode, lock_until: until, legal_hold: lock?.legalHold ? 1 : 0 };
+}
+
+const lockedVersion = () =>
+  new ObjectError('AccessDenied', 'Access Denied because object protected by object lock.');
 
 const bucketInfo = (b: BucketRow): BucketInfo => ({
   name: b.name,
@@ -956,6 +1015,12 @@ export function createObjectService(deps: ObjectServiceDeps) {
     ) {
       const b = await bucketOrThrow(name);
       await allow(ctx, BUCKET_CONFIG_ACTIONS[field].put, b);
+      // Object Lock can be turned on for a bucket created without it only once versioning is on (AWS).
+      if (field === 'object_lock' && b.object_lock_enabled !== 1 && b.versioning !== 'Enabled')
+        throw new ObjectError(
+          'InvalidBucketState',
+          "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+        );
       // A function builds the document once the caller is known to be allowed (ACLs need the owner).
       const value = typeof document === 'function' ? await document(bucketInfo(b)) : document;
       if (field === 'acl' && value === null)
@@ -1004,6 +1069,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         });
       if (input.preconditions)
         checkWritePreconditions(input.preconditions, await latestVersion(database.db, b.name, input.key));
+      lockColumns(b, input.lock, now());
       const { blobId, digests } = await ingest(input.body, input.checksumAlgorithm);
       const etag = digests.md5.toString('hex');
       const sum = chosenChecksum(input.body, input, digests);
@@ -1029,9 +1095,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               checksum_type: null,
               ...sum,
               sse: null,
-              lock_mode: null,
-              lock_until: null,
-              legal_hold: 0,
+              ...lockColumns(b, input.lock, now()),
               acl: input.acl ?? null,
               owner_tenant_id: ctx.principal?.tenantId ?? b.tenant_id,
               last_modified: now(),
@@ -1147,7 +1211,13 @@ export function createObjectService(deps: ObjectServiceDeps) {
 
     async deleteObject(
       ctx: ObjectContext,
-      input: { bucket: string; key: string; versionId?: string; preconditions?: Preconditions },
+      input: {
+        bucket: string;
+        key: string;
+        versionId?: string;
+        preconditions?: Preconditions;
+        bypassGovernance?: boolean;
+      },
     ): Promise<{ versionId?: string; deleteMarker: boolean }> {
       const b = await bucketOrThrow(input.bucket);
       await allow(
@@ -1156,14 +1226,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
         b,
         input.key,
       );
-      const r = await deleteOne(ctx, b, input.key, input.versionId, input.preconditions);
+      const bypass = input.bypassGovernance ? await mayBypass(ctx, b) : false;
+      const r = await deleteOne(ctx, b, input.key, input.versionId, input.preconditions, bypass);
       count(b, 'B');
       return r;
     },
 
     async deleteObjects(
       ctx: ObjectContext,
-      input: { bucket: string; objects: { key: string; versionId?: string }[] },
+      input: { bucket: string; objects: { key: string; versionId?: string }[]; bypassGovernance?: boolean },
     ): Promise<
       Array<
         | {
@@ -1177,6 +1248,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       >
     > {
       const b = await bucketOrThrow(input.bucket);
+      const bypass = input.bypassGovernance ? await mayBypass(ctx, b) : false;
       const out = [];
       for (const o of input.objects) {
         try {
@@ -1186,7 +1258,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             b,
             o.key,
           );
-          const r = await deleteOne(ctx, b, o.key, o.versionId);
+          const r = await deleteOne(ctx, b, o.key, o.versionId, undefined, bypass);
           out.push({
             key: o.key,
             ...(o.versionId !== undefined ? { versionId: o.versionId } : {}),
@@ -1244,6 +1316,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       );
       await allow(ctx, 's3:PutObject', dest, input.key);
       checkWriteOptions(input);
+      lockColumns(dest, input.lock, now());
       if (input.sourcePreconditions) {
         try {
           checkReadPreconditions(input.sourcePreconditions, srcRow.etag, srcRow.last_modified);
@@ -1314,9 +1387,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               checksum_value: alg ? (digests.checksums[alg] ?? null) : null,
               checksum_type: alg && digests.checksums[alg] ? 'FULL_OBJECT' : null,
               sse: null,
-              lock_mode: null,
-              lock_until: null,
-              legal_hold: 0,
+              ...lockColumns(dest, input.lock, ts),
               acl: input.acl ?? null,
               owner_tenant_id: ctx.principal?.tenantId ?? dest.tenant_id,
               last_modified: ts,
@@ -1388,6 +1459,75 @@ export function createObjectService(deps: ObjectServiceDeps) {
           trx,
           auditRow(ctx, b.tenant_id, action, `arn:aws:s3:::${b.name}/${row.key}`, {
             versionId: row.version_id,
+          }),
+        );
+      });
+      count(b, 'A');
+      return { versionId: row.version_id };
+    },
+
+    async getObjectLock(
+      ctx: ObjectContext,
+      input: { bucket: string; key: string; versionId?: string; what: 'retention' | 'legal-hold' },
+    ): Promise<VersionLock & { versionId: string }> {
+      const b = await bucketOrThrow(input.bucket);
+      requireLockBucket(b);
+      const row = await resolveVersion(b, input.key, input.versionId);
+      await allow(
+        ctx,
+        input.what === 'retention' ? 's3:GetObjectRetention' : 's3:GetObjectLegalHold',
+        b,
+        input.key,
+        row,
+      );
+      count(b, 'B');
+      return { ...versionLock(row), versionId: row.version_id };
+    },
+
+    /** PutObjectRetention (`retention`, null removes it) or PutObjectLegalHold (`legalHold`). */
+    async putObjectLock(
+      ctx: ObjectContext,
+      input: {
+        bucket: string;
+        key: string;
+        versionId?: string;
+        retention?: { mode: LockMode; until: number } | null;
+        legalHold?: boolean;
+        bypassGovernance?: boolean;
+      },
+    ): Promise<{ versionId: string }> {
+      const b = await bucketOrThrow(input.bucket);
+      requireLockBucket(b);
+      const row = await resolveVersion(b, input.key, input.versionId);
+      const action: S3Action =
+        input.legalHold !== undefined ? 's3:PutObjectLegalHold' : 's3:PutObjectRetention';
+      await allow(ctx, action, b, input.key, row);
+      const bypass = input.bypassGovernance ? await mayBypass(ctx, b) : false;
+      await database.tx(async (trx) => {
+        const cur = await trx.selectFrom('objects').selectAll().where('id', '=', row.id).executeTakeFirst();
+        if (!cur) throw noSuchKey(input.key);
+        if (input.legalHold !== undefined) {
+          await trx
+            .updateTable('objects')
+            .set({ legal_hold: input.legalHold ? 1 : 0 })
+            .where('id', '=', row.id)
+            .execute();
+        } else {
+          const next = input.retention ?? null;
+          if (!retentionChangeAllowed(versionLock(cur), next, now(), bypass)) throw lockedVersion();
+          await trx
+            .updateTable('objects')
+            .set({ lock_mode: next?.mode ?? null, lock_until: next?.until ?? null })
+            .where('id', '=', row.id)
+            .execute();
+        }
+        await appendAudit(
+          trx,
+          auditRow(ctx, b.tenant_id, action, `arn:aws:s3:::${b.name}/${row.key}`, {
+            versionId: row.version_id,
+            ...(input.legalHold !== undefined
+              ? { legalHold: input.legalHold }
+              : { mode: input.retention?.mode ?? null, until: input.retention?.until ?? null }),
           }),
         );
       });
@@ -1704,6 +1844,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       assertObjectKey(input.key);
       await allow(ctx, 's3:PutObject', b, input.key);
       checkWriteOptions(input);
+      lockColumns(b, input.lock, now());
       const uploadId = newUploadId();
       await database.tx(async (trx) => {
         await trx
@@ -1721,6 +1862,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               storageClass: input.storageClass,
               acl: input.acl,
               checksumAlgorithm: input.checksumAlgorithm,
+              lock: input.lock,
             }),
             created_at: now(),
           })
@@ -1893,6 +2035,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         storageClass?: string;
         acl?: string;
         checksumAlgorithm?: ChecksumAlgorithm;
+        lock?: RequestedLock;
       };
       let result: Awaited<ReturnType<typeof commitVersion>> | undefined;
       let etag = '';
@@ -1974,9 +2117,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             checksum_value: checksum?.value ?? null,
             checksum_type: checksum ? 'COMPOSITE' : null,
             sse: null,
-            lock_mode: null,
-            lock_until: null,
-            legal_hold: 0,
+            ...lockColumns(b, params.lock, now()),
             acl: params.acl ?? null,
             owner_tenant_id: upload.initiator_tenant_id,
             last_modified: now(),
@@ -2211,12 +2352,29 @@ export function createObjectService(deps: ObjectServiceDeps) {
     await deleteBlobs(freed);
   }
 
+  /** x-amz-bypass-governance-retention is honoured for the bucket's owner tenant when allowed s3:BypassGovernanceRetention. */
+  async function mayBypass(ctx: ObjectContext, b: BucketRow): Promise<boolean> {
+    if (!ctx.principal || ctx.principal.tenantId !== b.tenant_id) return false;
+    try {
+      await allow(ctx, 's3:BypassGovernanceRetention', b);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  function requireLockBucket(b: BucketRow) {
+    if (b.object_lock_enabled !== 1)
+      throw new ObjectError('InvalidRequest', 'Bucket is missing Object Lock Configuration');
+  }
+
   async function deleteOne(
     ctx: ObjectContext,
     b: BucketRow,
     key: string,
     versionId: string | undefined,
     preconditions?: Preconditions,
+    bypassGovernance = false,
   ): Promise<{ versionId?: string; deleteMarker: boolean }> {
     let freed: string[] = [];
     const r = await database.tx(async (trx) => {
@@ -2237,6 +2395,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             'PreconditionFailed',
             'At least one of the pre-conditions you specified did not hold',
           );
+        if (deleteBlockedBy(versionLock(row), ts, bypassGovernance)) throw lockedVersion();
         freed = await deleteVersionRow(trx, row);
         if (row.is_latest === 1) await promoteNewest(trx, b.name, key);
         await updateBucketUsage(trx, locked, ts, { bytes: -row.size, objects: -1 });

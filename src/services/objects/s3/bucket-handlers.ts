@@ -15,6 +15,7 @@ import { isPolicyPublic, MAX_POLICY_BYTES, parseBucketPolicy } from '../bucket-p
 import { corsConfigurationXml, parseCorsConfiguration } from '../cors.js';
 import { ObjectError } from '../errors.js';
 import { lifecycleConfigurationXml, parseLifecycleConfiguration } from '../lifecycle-rules.js';
+import { lockConfigurationXml, parseLockConfiguration } from '../object-lock.js';
 import { type BucketConfigField, validateTags } from '../service.js';
 import {
   header,
@@ -373,8 +374,10 @@ const RAW_CONFIGS: Record<
 export type RawConfig = keyof typeof RAW_CONFIGS;
 
 export const getRawConfig = (field: RawConfig) => async (call: S3Call) => {
-  const { value } = await call.objects.getBucketConfig(call.ctx, call.bucket!, field);
+  const { value, bucket } = await call.objects.getBucketConfig(call.ctx, call.bucket!, field);
   const spec = RAW_CONFIGS[field];
+  if (field === 'object_lock' && bucket.objectLockEnabled)
+    return sendXml(call, value ?? lockConfigurationXml({}));
   if (value === null)
     throw new ObjectError(spec.missing, spec.message, { extra: { BucketName: call.bucket! } });
   if (field === 'policy') return call.reply.code(200).type('application/json').send(value);
@@ -390,8 +393,8 @@ export const putRawConfig = (field: RawConfig) => async (call: S3Call) => {
     stored = text;
   } else {
     const root = (await readXml(call, spec.root!))!;
-    if (field === 'object_lock' && childText(root, 'ObjectLockEnabled') !== 'Enabled') throw malformedXml();
-    if (field === 'cors') stored = corsConfigurationXml(parseCorsConfiguration(root));
+    if (field === 'object_lock') stored = lockConfigurationXml(parseLockConfiguration(root));
+    else if (field === 'cors') stored = corsConfigurationXml(parseCorsConfiguration(root));
     else if (field === 'lifecycle') stored = lifecycleConfigurationXml(parseLifecycleConfiguration(root));
     else stored = renderElement(root, S3_XMLNS);
   }

@@ -5,10 +5,12 @@ import { storedAcl } from '../access-hooks.js';
 import { accessControlPolicyXml } from '../acl.js';
 import { checksumHeader, isChecksumAlgorithm } from '../checksums.js';
 import { ObjectError } from '../errors.js';
+import { legalHoldXml, parseLegalHold, parseRetention, retentionXml } from '../object-lock.js';
 import type { ObjectInfo } from '../service.js';
 import { aclFromRequest, grantHeadersAcl } from './bucket-handlers.js';
 import { percentDecodeUtf8 } from './paths.js';
 import {
+  bypassGovernance,
   header,
   httpDate,
   isoMs,
@@ -49,6 +51,11 @@ function objectHeaders(
   if (o.storageClass !== 'STANDARD') h['x-amz-storage-class'] = o.storageClass;
   if (o.tagCount > 0) h['x-amz-tagging-count'] = String(o.tagCount);
   for (const [k, v] of Object.entries(o.metadata)) h[`x-amz-meta-${k}`] = v;
+  if (o.lock.mode !== null && o.lock.until !== null) {
+    h['x-amz-object-lock-mode'] = o.lock.mode;
+    h['x-amz-object-lock-retain-until-date'] = isoMs(o.lock.until);
+  }
+  if (o.lock.legalHold) h['x-amz-object-lock-legal-hold'] = 'ON';
   if (withChecksum && o.checksum && header(call, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
     const a = o.checksum.algorithm;
     if (isChecksumAlgorithm(a)) h[checksumHeader(a)] = o.checksum.value;
@@ -143,6 +150,7 @@ export async function deleteObject(call: S3Call) {
     key: call.key!,
     ...(versionId !== undefined ? { versionId } : {}),
     ...(preconditions ? { preconditions } : {}),
+    bypassGovernance: bypassGovernance(call),
   });
   const h: Record<string, string> = {};
   if (r.versionId) h['x-amz-version-id'] = r.versionId;
@@ -161,7 +169,11 @@ export async function deleteObjects(call: S3Call) {
     const versionId = childText(o, 'VersionId');
     return { key: key.text, ...(versionId !== undefined ? { versionId } : {}) };
   });
-  const results = await call.objects.deleteObjects(call.ctx, { bucket: call.bucket!, objects });
+  const results = await call.objects.deleteObjects(call.ctx, {
+    bucket: call.bucket!,
+    objects,
+    bypassGovernance: bypassGovernance(call),
+  });
   return sendXml(
     call,
     xmlDocument(
@@ -328,4 +340,56 @@ export async function putObjectAcl(call: S3Call) {
     },
   });
   return sendEmpty(call, 200, { 'x-amz-version-id': r.versionId });
+}
+
+export async function getObjectRetention(call: S3Call) {
+  const versionId = versionOf(call);
+  const r = await call.objects.getObjectLock(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    what: 'retention',
+  });
+  if (r.mode === null || r.until === null)
+    throw new ObjectError(
+      'NoSuchObjectLockConfiguration',
+      'The specified object does not have a ObjectLock configuration',
+    );
+  return sendXml(call, retentionXml(r.mode, r.until));
+}
+
+export async function putObjectRetention(call: S3Call) {
+  const versionId = versionOf(call);
+  const retention = parseRetention((await readXml(call, 'Retention'))!);
+  const r = await call.objects.putObjectLock(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    retention,
+    bypassGovernance: bypassGovernance(call),
+  });
+  return sendEmpty(call, 200, r.versionId !== 'null' ? { 'x-amz-version-id': r.versionId } : {});
+}
+
+export async function getObjectLegalHold(call: S3Call) {
+  const versionId = versionOf(call);
+  const r = await call.objects.getObjectLock(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    what: 'legal-hold',
+  });
+  return sendXml(call, legalHoldXml(r.legalHold));
+}
+
+export async function putObjectLegalHold(call: S3Call) {
+  const versionId = versionOf(call);
+  const legalHold = parseLegalHold((await readXml(call, 'LegalHold'))!);
+  const r = await call.objects.putObjectLock(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    legalHold,
+  });
+  return sendEmpty(call, 200, r.versionId !== 'null' ? { 'x-amz-version-id': r.versionId } : {});
 }

@@ -50,6 +50,10 @@ export type OperationName =
   | 'CopyObject'
   | 'DeleteObject'
   | 'GetObjectTagging'
+  | 'GetObjectRetention'
+  | 'PutObjectRetention'
+  | 'GetObjectLegalHold'
+  | 'PutObjectLegalHold'
   | 'PutObjectTagging'
   | 'DeleteObjectTagging'
   | 'GetObjectAcl'
@@ -105,6 +109,10 @@ export const OPERATIONS: Record<OperationName, Handler> = {
   CopyObject: objectOps.copyObject,
   DeleteObject: objectOps.deleteObject,
   GetObjectTagging: objectOps.getObjectTagging,
+  GetObjectRetention: objectOps.getObjectRetention,
+  PutObjectRetention: objectOps.putObjectRetention,
+  GetObjectLegalHold: objectOps.getObjectLegalHold,
+  PutObjectLegalHold: objectOps.putObjectLegalHold,
   PutObjectTagging: objectOps.putObjectTagging,
   DeleteObjectTagging: objectOps.deleteObjectTagging,
   GetObjectAcl: objectOps.getObjectAcl,
@@ -151,8 +159,6 @@ const UNSUPPORTED = [
   'inventory',
   'intelligent-tiering',
   'publicAccessBlock',
-  'retention',
-  'legal-hold',
   'attributes',
   'restore',
   'select',
@@ -210,6 +216,8 @@ export function detectOperation(
     case 'GET':
       if (query.has('uploadId')) return 'ListParts';
       if (query.has('tagging')) return 'GetObjectTagging';
+      if (query.has('retention')) return 'GetObjectRetention';
+      if (query.has('legal-hold')) return 'GetObjectLegalHold';
       if (query.has('acl')) return 'GetObjectAcl';
       return 'GetObject';
     case 'HEAD':
@@ -218,6 +226,8 @@ export function detectOperation(
       if (query.has('partNumber') && query.has('uploadId'))
         return hasCopySource ? 'UploadPartCopy' : 'UploadPart';
       if (query.has('tagging')) return 'PutObjectTagging';
+      if (query.has('retention')) return 'PutObjectRetention';
+      if (query.has('legal-hold')) return 'PutObjectLegalHold';
       if (query.has('acl')) return 'PutObjectAcl';
       return hasCopySource ? 'CopyObject' : 'PutObject';
     case 'DELETE':

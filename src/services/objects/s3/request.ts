@@ -1,4 +1,5 @@
 /** What every S3 handler gets, and the header and body parsing they share. */
+
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   childNamed,
@@ -15,6 +16,7 @@ import {
   isChecksumAlgorithm,
 } from '../checksums.js';
 import { ObjectError } from '../errors.js';
+import { parseLockHeaders } from '../object-lock.js';
 import type {
   ContentHeaders,
   ObjectBody,
@@ -170,8 +172,14 @@ export function writeOptions(call: S3Call): WriteOptions {
   if (acl !== undefined) o.acl = acl;
   const alg = checksumAlgorithmHeader(call);
   if (alg) o.checksumAlgorithm = alg;
+  const lock = parseLockHeaders((name) => header(call, name));
+  if (lock) o.lock = lock;
   return o;
 }
+
+/** `x-amz-bypass-governance-retention: true` */
+export const bypassGovernance = (call: S3Call) =>
+  header(call, 'x-amz-bypass-governance-retention')?.trim().toLowerCase() === 'true';
 
 const DIGEST_LENGTH: Record<ChecksumAlgorithm, number> = { CRC32: 4, CRC32C: 4, SHA1: 20, SHA256: 32 };
 

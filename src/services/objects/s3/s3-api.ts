@@ -10,8 +10,7 @@
  * store. Errors leave as S3 `<Error>` documents (s3ErrorRenderer).
  *
  * Known gaps against AWS: SigV2 and POST-form uploads, bucket default encryption and
- * SSE-S3/SSE-C, object lock retention/legal hold, public access blocks, website, logging,
- * notifications, replication, select.
+ * SSE-S3/SSE-C, public access blocks, website, logging, notifications, replication, select.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {

@@ -1,0 +1,3 @@
+import { runS3LockSuite } from './s3-lock.case.js';
+
+runS3LockSuite('sqlite');
