@@ -29,10 +29,11 @@ const TOTAL = 10_000;
 describe('SQS durability across SIGKILL', () => {
   let dir: string;
   let up: UpProcess | undefined;
+  // ensureBuilt() may run tsc, which takes a while on a busy machine.
   beforeAll(() => {
     ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'yunhai-sqs-kill-'));
-  });
+  }, 300_000);
   afterAll(() => {
     up?.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
