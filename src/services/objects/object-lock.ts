@@ -169,7 +169,7 @@ export function deleteBlockedBy(v: VersionLock, at: number, bypassGovernance: bo
 
 /**
  * Whether a retention may replace the current one: COMPLIANCE can only be extended (and keeps its
- * mode); GOVERNANCE can be shortened, removed or changed only with the bypass.
+ * mode); GOVERNANCE can be shortened, removed or given another mode only with the bypass.
  */
 export function retentionChangeAllowed(
   cur: VersionLock,
@@ -178,8 +178,8 @@ export function retentionChangeAllowed(
   bypassGovernance: boolean,
 ): boolean {
   if (cur.until === null || cur.until <= at || cur.mode === null) return true;
-  const weakens =
-    next === null || next.until < cur.until || (cur.mode === 'COMPLIANCE' && next.mode === 'GOVERNANCE');
+  // A mode change counts too: GOVERNANCE to COMPLIANCE needs the bypass (as s3-tests and AWS).
+  const weakens = next === null || next.until < cur.until || next.mode !== cur.mode;
   if (!weakens) return true;
   return cur.mode === 'GOVERNANCE' && bypassGovernance;
 }
