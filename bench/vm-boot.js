@@ -33,7 +33,7 @@ async function bareBoot(dir, i) {
     'qemu-system-x86_64',
     [
       '-accel',
-      `tcg,tb-size=${DEFAULT_TCG_TB_SIZE_MIB}`,
+      `tcg,thread=single,tb-size=${DEFAULT_TCG_TB_SIZE_MIB}`,
       '-machine',
       'q35',
       '-cpu',

@@ -72,7 +72,7 @@ const ROWS: Array<{ name: string; input: QemuArgvInput; expected: string[] }> = 
     name: 'a kernel-boot VM under TCG with one vCPU',
     input: { spec: SPEC, accelerator: 'tcg', paths: PATHS },
     expected: [
-      ...HEAD('guest=web-1,process=yunhai-vm1', 'tcg,tb-size=32', 'max', SMP1),
+      ...HEAD('guest=web-1,process=yunhai-vm1', 'tcg,thread=single,tb-size=16', 'max', SMP1),
       '-m',
       '256M',
       ...KERNEL,
@@ -103,7 +103,7 @@ const ROWS: Array<{ name: string; input: QemuArgvInput; expected: string[] }> = 
     expected: [
       ...HEAD(
         'guest=web-1,process=yunhai-vm1',
-        'tcg,tb-size=64',
+        'tcg,thread=single,tb-size=64',
         'max',
         '1,sockets=1,dies=1,cores=4,threads=1,maxcpus=4',
       ),
@@ -153,7 +153,7 @@ const ROWS: Array<{ name: string; input: QemuArgvInput; expected: string[] }> = 
       },
     },
     expected: [
-      ...HEAD('guest=web-1,process=yunhai-vm1', 'tcg,tb-size=32', 'max', SMP1),
+      ...HEAD('guest=web-1,process=yunhai-vm1', 'tcg,thread=single,tb-size=16', 'max', SMP1),
       '-m',
       '256M',
       '-drive',
@@ -176,7 +176,7 @@ const ROWS: Array<{ name: string; input: QemuArgvInput; expected: string[] }> = 
       paths: { ...PATHS, cdrom: '/img/install.iso' },
     },
     expected: [
-      ...HEAD('guest=web-1,process=yunhai-vm1', 'tcg,tb-size=32', 'max', SMP1),
+      ...HEAD('guest=web-1,process=yunhai-vm1', 'tcg,thread=single,tb-size=16', 'max', SMP1),
       '-m',
       '256M',
       ...IO,
@@ -195,7 +195,7 @@ const ROWS: Array<{ name: string; input: QemuArgvInput; expected: string[] }> = 
       paths: { ...PATHS, rootDisk: '/d/x,y/disk.qcow2' },
     },
     expected: [
-      ...HEAD('guest=a,,b,process=yunhai-vm1', 'tcg,tb-size=32', 'max', SMP1),
+      ...HEAD('guest=a,,b,process=yunhai-vm1', 'tcg,thread=single,tb-size=16', 'max', SMP1),
       '-m',
       '256M',
       '-kernel',

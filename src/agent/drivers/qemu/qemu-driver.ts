@@ -13,9 +13,11 @@
  * without such a record crashed. A VM paused by QEMU is `crashed` if the run state says
  * internal-error or guest-panicked (the PVM failure mode; QEMU is then ended), else `paused`.
  *
- * Under TCG, QEMU 7.2 corrupts its heap on the first system reset after a vCPU hot-unplug. After
- * an unplug the driver therefore turns resets into shutdowns (`set-action reboot=shutdown`) and
- * reboots by replacing the process (same vCPU count and balloon target); see coldReboot.
+ * Under TCG (single-threaded, see argv.ts) QEMU 7.2 cannot unplug a vCPU (it aborts joining the
+ * shared vCPU thread), so removing vCPUs replaces the process with fewer of them (the guest sees a
+ * power cycle); adding vCPUs stays live. Under KVM both are live. (coldReboot, which replaces the
+ * process on reboot, remains for VMs whose state.json asks for it: multi-threaded TCG in QEMU 7.2
+ * corrupted its heap on the first reset after an unplug.)
  *
  * Known gaps: no networking, disk hotplug, snapshots or migration yet; redefining a stopped VM
  * keeps its disk as it is (no grow to a larger diskGiB, no new base image).
@@ -1017,16 +1019,23 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
         if (remove.length < cpus.length - vcpus) {
           fail('ResizeOutOfRange', `VM ${id}: only ${plugged.length} vCPUs can be unplugged`);
         }
-        if ((await accelerator()).accelerator === 'tcg' && remove.length > 0) {
-          await qmp.execute('set-action', { reboot: 'shutdown' });
-          await patchState(vm, { coldReboot: true });
-        }
-        for (const c of remove) {
-          await qmp.execute('device_del', { id: c['qom-path'].split('/').pop() });
+        if ((await accelerator()).accelerator === 'tcg') {
+          // Single-threaded TCG (see argv.ts) cannot unplug: QEMU 7.2 aborts joining the vCPU thread
+          // all vCPUs share. Replace the process with fewer vCPUs instead: the guest sees a power cycle.
+          const pid = vm.pid;
+          if (pid !== undefined) {
+            vm.silent = true;
+            await hardStop(vm, pid, 'resize');
+            await launch(vm, spec, { vcpus, memoryMiB });
+          }
+        } else {
+          for (const c of remove) {
+            await qmp.execute('device_del', { id: c['qom-path'].split('/').pop() });
+          }
         }
       }
       const followed = await waitFor(
-        async () => (await qmp.execute<unknown[]>('query-cpus-fast')).length === vcpus,
+        async () => (await (await getQmp(vm)).execute<unknown[]>('query-cpus-fast')).length === vcpus,
         resizeTimeoutMs,
       );
       if (!followed) log?.warn({ vm: id, vcpus }, 'guest has not released the vCPUs yet');
