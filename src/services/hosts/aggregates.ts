@@ -4,7 +4,8 @@ import type { AggregatesTable } from '../../platform/db/schema.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { requireAllowed } from '../../platform/policy/authorize.js';
-import { principalLabel, type RequestContext } from '../../platform/policy/principal.js';
+import { auditFor } from '../../platform/policy/guard.js';
+import type { RequestContext } from '../../platform/policy/principal.js';
 import type { Overcommit } from '../scheduler/placement.js';
 
 /**
@@ -63,16 +64,7 @@ export function createAggregateService(deps: { database: Database; now: () => nu
   }
 
   const audit = (trx: Tx, ctx: RequestContext, action: string, resource: string, details?: object) =>
-    appendAudit(trx, {
-      tenantId: ctx.principal.tenantId,
-      principal: principalLabel(ctx.principal),
-      action,
-      resource,
-      outcome: 'success',
-      sourceIp: ctx.sourceIp,
-      requestId: ctx.requestId,
-      details: details as Record<string, unknown> | undefined,
-    });
+    appendAudit(trx, auditFor(ctx, action, resource, { details: details as Record<string, unknown> }));
 
   const allow = (ctx: RequestContext) =>
     requireAllowed(ctx.principal, 'hosts:ManageAggregates', { tenantId: null });

@@ -5,6 +5,7 @@ import type { HostsTable } from '../../platform/db/schema.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { newId, newToken } from '../../platform/ids.js';
 import { requireAllowed } from '../../platform/policy/authorize.js';
+import { auditFor } from '../../platform/policy/guard.js';
 import { principalLabel, type RequestContext } from '../../platform/policy/principal.js';
 import type { ComputeService } from '../compute/service.js';
 import type { Overcommit } from '../scheduler/placement.js';
@@ -370,16 +371,7 @@ export function createHostService(deps: {
           })
           .where('id', '=', h.id)
           .execute();
-        await appendAudit(trx, {
-          tenantId: ctx.principal.tenantId,
-          principal: principalLabel(ctx.principal),
-          action,
-          resource: `host/${h.id}`,
-          outcome: 'success',
-          sourceIp: ctx.sourceIp,
-          requestId: ctx.requestId,
-          details: { ...patch },
-        });
+        await appendAudit(trx, auditFor(ctx, action, `host/${h.id}`, { details: { ...patch } }));
       });
       return this.get(ctx, h.id);
     },
