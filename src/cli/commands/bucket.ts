@@ -192,8 +192,10 @@ async function download(
     try {
       const sink = createWriteStream(tmp);
       const written = pipeline(counter, sink);
-      // A failed request leaves the pipe open: end it so the temp file closes.
+      // A failed request leaves the pipe open: end it so the temp file closes. The pipeline then
+      // rejects (premature close) after we have thrown; mark that rejection as seen.
       await s3.getObject(src.bucket, src.key, counter, { onSize: (n) => (total = n) }).catch((e) => {
+        written.catch(() => {});
         counter.destroy();
         throw e;
       });
