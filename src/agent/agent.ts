@@ -103,10 +103,29 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     return text ? JSON.parse(text) : undefined;
   }
 
-  const report = (id: string, e: AgentEvent) =>
-    call('POST', `/agent/v1/instances/${id}/events`, e).catch((err) =>
-      log?.warn({ err: String(err), id, event: e.type }, 'event report failed'),
-    );
+  /**
+   * Reports an event. A 'deleted' report is retried for a while when the control plane did not take
+   * it (unreachable, or a 5xx such as a PostgreSQL deadlock victim): losing it would leave the
+   * instance in 'deleting' forever, and repeating it is harmless. Other events are reconciled again
+   * from the desired state and are reported once; a 4xx is final.
+   */
+  const report = async (id: string, e: AgentEvent) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await call('POST', `/agent/v1/instances/${id}/events`, e);
+        return;
+      } catch (err) {
+        const final =
+          e.type !== 'deleted' || /HTTP 4\d\d/.test(String(err)) || abort.signal.aborted || attempt >= 5;
+        log?.warn(
+          { err: String(err), id, event: e.type, attempt },
+          final ? 'event report failed' : 'event report failed; retrying',
+        );
+        if (final) return;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
+  };
 
   // ---- registration --------------------------------------------------------------------------
   const caps = await driver.capabilities();
