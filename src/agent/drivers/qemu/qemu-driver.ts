@@ -15,9 +15,7 @@
  *
  * Under TCG (single-threaded, see argv.ts) QEMU 7.2 cannot unplug a vCPU (it aborts joining the
  * shared vCPU thread), so removing vCPUs replaces the process with fewer of them (the guest sees a
- * power cycle); adding vCPUs stays live. Under KVM both are live. (coldReboot, which replaces the
- * process on reboot, remains for VMs whose state.json asks for it: multi-threaded TCG in QEMU 7.2
- * corrupted its heap on the first reset after an unplug.)
+ * power cycle); adding vCPUs stays live. Under KVM both are live.
  *
  * Known gaps: no networking, disk hotplug, snapshots or migration yet; redefining a stopped VM
  * keeps its disk as it is (no grow to a larger diskGiB, no new base image).
@@ -153,8 +151,6 @@ interface PersistedState {
   /** Balloon target of the running VM. */
   memoryMiB?: number;
   pid?: number;
-  /** Reboots replace the process (a vCPU was unplugged under TCG; see coldReboot). */
-  coldReboot?: boolean;
   /** Where in console.log the current boot's output starts, and whether it has said it is ready. */
   consoleStart?: number;
   guestReady?: boolean;
@@ -407,17 +403,10 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
 
   /**
    * QEMU stopped the guest (and, with -no-shutdown, waits). `host-qmp-quit` is our own `quit`, whose
-   * caller already recorded why; a reset reason means a reboot turned into a shutdown (cold-reboot
-   * mode, see resize); anything else is a power-off, recorded as clean before QEMU is ended.
+   * caller already recorded why; anything else is a power-off, recorded as clean before QEMU is ended.
    */
   const onShutdown = async (vm: Vm, client: QmpClient, reason: string) => {
     if (reason === 'host-qmp-quit') return;
-    if (reason === 'guest-reset' || reason === 'host-qmp-system-reset') {
-      await withLock(vm.id, () => coldReboot(vm)).catch((err) =>
-        log?.warn({ vm: vm.id, err: (err as Error).message }, 'cold reboot failed'),
-      );
-      return;
-    }
     if (reason === 'guest-panic') {
       await patchState(vm, { clean: false, reason: 'guest panicked' }).catch(() => {});
     } else {
@@ -425,31 +414,6 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       await patchState(vm, { clean: true, reason: vm.stopReason }).catch(() => {});
     }
     await client.execute('quit', undefined, { timeoutMs: 2_000 }).catch(() => {});
-  };
-
-  /**
-   * Reboots by replacing the QEMU process, keeping the vCPU count and balloon target: the guest sees
-   * a power cycle. Used under TCG once a vCPU was unplugged, because QEMU 7.2 then corrupts its heap
-   * on any system reset (measured: segfault / "double free" on system_reset or a guest reboot).
-   */
-  const coldReboot = async (vm: Vm) => {
-    const spec = await readSpec(vm.id);
-    const pid = vm.pid;
-    if (!spec || pid === undefined || vm.ended) return;
-    const state = await readState(vm);
-    const qmp = vm.qmp && !vm.qmp.closed ? vm.qmp : await getQmp(vm).catch(() => undefined);
-    const cpus = await qmp?.execute<unknown[]>('query-cpus-fast').catch(() => undefined);
-    const sizes = { vcpus: cpus?.length ?? spec.vcpus, memoryMiB: state.memoryMiB ?? spec.memoryMiB };
-    vm.silent = true;
-    await hardStop(vm, pid, 'reboot');
-    try {
-      await launch(vm, spec, sizes);
-    } catch (err) {
-      const reason = `reboot failed: ${(err as Error).message}`;
-      await patchState(vm, { clean: false, reason });
-      emit({ type: 'crashed', id: vm.id, reason });
-      throw err;
-    }
   };
 
   /** A paused VM may be an internal error (e.g. a KVM emulation failure) or a panic: a crash. */
@@ -766,7 +730,6 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       reason: undefined,
       pid,
       memoryMiB: sizes.memoryMiB,
-      coldReboot: undefined,
       consoleStart,
       guestReady: false,
     });
@@ -1148,7 +1111,6 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
         const vm = vmOf(id);
         if ((await livePid(vm)) === undefined)
           fail('InvalidState', `cannot reboot VM ${id}: it is not running`);
-        if ((await readState(vm)).coldReboot) return coldReboot(vm);
         await (await getQmp(vm)).execute('system_reset');
         await restartConsoleWatch(vm);
       });
