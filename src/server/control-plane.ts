@@ -15,7 +15,13 @@ import { YunhaiError } from '../platform/errors.js';
 import { authRequestOf, createBaseServer } from '../platform/http/base-server.js';
 import { endpointsRoute } from '../platform/http/endpoints-route.js';
 import { createMetrics, type Metrics } from '../platform/http/metrics.js';
-import { mountRoutes, openApiDocument, type RouteDef } from '../platform/http/rest.js';
+import {
+  mountRoutes,
+  openApiDocument,
+  type RouteDef,
+  sameOrigin,
+  sessionCookieOf,
+} from '../platform/http/rest.js';
 import { usageRoutes } from '../platform/usage/routes.js';
 import { createConsoleRelay, registerConsoleWsRoute } from '../services/compute/console-relay.js';
 import { createConsoleStore } from '../services/compute/console-store.js';
@@ -32,6 +38,7 @@ import { imageRoutes } from '../services/images/routes.js';
 import { createImageService, type ImageService } from '../services/images/service.js';
 import { createFsBlobStore } from '../services/objects/fs-blob-store.js';
 import { createObjectMeter } from '../services/objects/meter.js';
+import { objectRoutes, registerObjectTransferRoutes } from '../services/objects/object-routes.js';
 import { bucketRoutes } from '../services/objects/routes.js';
 import { registerS3Api, s3ErrorRenderer } from '../services/objects/s3/s3-api.js';
 import { createObjectService, type ObjectService } from '../services/objects/service.js';
@@ -39,6 +46,7 @@ import { createQueueMeter } from '../services/queues/meter.js';
 import { queueRoutes } from '../services/queues/routes.js';
 import { createQueueService, type QueueService } from '../services/queues/service.js';
 import { registerSqsApi, sqsErrorRenderer } from '../services/queues/sqs/sqs-api.js';
+import { registerPortal, registerSessionCookie } from './portal-static.js';
 import { VERSION } from './version.js';
 
 export const API_PREFIX = '/api/v1';
@@ -184,6 +192,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     logger: logger.child({ component: 'objects' }),
     minPartSize: cfg.s3?.minPartSize,
     lifecycleIntervalMs: cfg.s3?.lifecycleIntervalMs,
+    sealer,
   });
   const queueMeter = createQueueMeter(database);
   const databaseUrl = cfg.database ?? join(dataDir, 'yunhai.db');
@@ -222,6 +231,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     ...hostRoutes(hosts),
     ...queueRoutes(queues, () => endpoints.sqs),
     ...bucketRoutes(database),
+    ...objectRoutes({ objects, iam, s3Endpoint: () => endpoints.s3 }),
     endpointsRoute(() => endpoints),
   ];
   registerAgentRoutes(api, { hosts, compute, images, consoles, relay });
@@ -231,8 +241,16 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     compute,
     database,
     // Browsers cannot set headers on a WebSocket: `?token=` carries the session token there.
+    // The portal's same-origin page sends its cookie instead (Origin checked: no cross-site hijack).
     authenticate: (req, queryToken) =>
-      authenticate(credentials, { ...authRequestOf(req), sessionCookie: queryToken }, apiAuth),
+      authenticate(
+        credentials,
+        {
+          ...authRequestOf(req),
+          sessionCookie: queryToken ?? (sameOrigin(req) ? sessionCookieOf(req) : undefined),
+        },
+        apiAuth,
+      ),
   });
   api.addHook('preValidation', async (req) => {
     // JSON bodies for the REST API; anything else is refused before it reaches a handler.
@@ -246,14 +264,20 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       throw new YunhaiError('MalformedJSON', 'The request body is not valid JSON.');
     }
   });
-  mountRoutes(api, API_PREFIX, routes, {
-    authenticate: async (req) => {
-      const authz = req.headers.authorization;
-      const principal = await authenticate(credentials, authRequestOf(req), apiAuth);
-      const sessionToken = authz?.startsWith('Bearer ') ? authz.slice(7).trim() : undefined;
-      return { principal, sessionToken };
-    },
-  });
+  const restAuthenticate = async (req: FastifyRequest) => {
+    const authz = req.headers.authorization;
+    // The portal's session cookie counts only when no Authorization header is sent.
+    const cookie = authz === undefined ? sessionCookieOf(req) : undefined;
+    const principal = await authenticate(
+      credentials,
+      { ...authRequestOf(req), sessionCookie: cookie },
+      apiAuth,
+    );
+    const sessionToken = authz?.startsWith('Bearer ') ? authz.slice(7).trim() : cookie;
+    return { principal, sessionToken };
+  };
+  mountRoutes(api, API_PREFIX, routes, { authenticate: restAuthenticate });
+  await registerObjectTransferRoutes(api, API_PREFIX, { objects, authenticate: restAuthenticate });
   const doc = openApiDocument(routes, { title: 'Yunhai API', version: VERSION, prefix: API_PREFIX });
   api.get(`${API_PREFIX}/openapi.json`, async () => doc);
   api.get('/healthz', async () => ({ status: 'ok' }));
@@ -268,12 +292,11 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   api.get('/metrics', async (_req, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
-  api.get('/', async () => ({
-    name: 'yunhai',
-    version: VERSION,
-    api: API_PREFIX,
-    openapi: `${API_PREFIX}/openapi.json`,
-  }));
+  registerSessionCookie(api, API_PREFIX);
+  registerPortal(api, {
+    apiPrefix: API_PREFIX,
+    info: { name: 'yunhai', version: VERSION, api: API_PREFIX, openapi: `${API_PREFIX}/openapi.json` },
+  });
 
   // ---- iam and sts listeners: AWS Query protocol -----------------------------------------
   const queryListener = (service: 'iam' | 'sts') => {
@@ -342,6 +365,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     await database.close();
     throw e;
   }
+  // The web portal is served by the api listener at `/`.
+  (endpoints as Record<string, string>).portal = endpoints.api;
   writeFileSync(join(dataDir, 'endpoints.json'), JSON.stringify(endpoints, null, 2) + '\n');
   logger.info({ endpoints, database: database.dialect }, 'control plane started');
 

@@ -82,6 +82,49 @@ function parse<T extends ZodType>(schema: T | undefined, value: unknown, where: 
 
 const toFastifyPath = (p: string) => p.replace(/\{(\w+)\}/g, ':$1');
 
+/** Name of the portal's session cookie (HttpOnly, SameSite=Strict; set on sign-in). */
+export const SESSION_COOKIE = 'yunhai_session';
+
+/** The session token the portal's cookie carries, if the request has one. */
+export function sessionCookieOf(req: Pick<FastifyRequest, 'headers'>): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    const value = part.slice(eq + 1).trim();
+    return value === '' ? undefined : value;
+  }
+  return undefined;
+}
+
+/** True when the request's Origin header names this server itself (scheme, host and port). */
+export function sameOrigin(req: Pick<FastifyRequest, 'headers' | 'protocol'>): boolean {
+  const origin = req.headers.origin;
+  return origin !== undefined && origin !== 'null' && origin === `${req.protocol}://${req.headers.host}`;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * CSRF defence for cookie-authenticated requests: a browser sends the cookie on a cross-site form
+ * post but cannot add a custom header without a CORS preflight (which this API never grants), and
+ * it always sends Origin on such a post. So a state-changing request that authenticates only by the
+ * cookie must carry `X-Requested-With` or an Origin equal to the API's own. Requests with an
+ * Authorization header (bearer token, SigV4) are not cookie-borne and pass.
+ */
+export function checkCsrf(req: Pick<FastifyRequest, 'headers' | 'method' | 'protocol'>): void {
+  if (SAFE_METHODS.has(req.method)) return;
+  if (req.headers.authorization !== undefined) return;
+  if (sessionCookieOf(req) === undefined) return;
+  if (req.headers['x-requested-with'] !== undefined) return;
+  if (sameOrigin(req)) return;
+  throw new YunhaiError(
+    'AccessDenied',
+    'Cross-site request refused: a request authenticated by the session cookie must send X-Requested-With or come from the same origin.',
+  );
+}
+
 export function mountRoutes(app: FastifyInstance, prefix: string, routes: RouteDef[], deps: MountDeps) {
   for (const r of routes) {
     app.route({
@@ -98,6 +141,7 @@ export function mountRoutes(app: FastifyInstance, prefix: string, routes: RouteD
         if (r.public) {
           ctx = { requestId: req.id, sourceIp: req.ip, principal: undefined as unknown as Principal, reply };
         } else {
+          checkCsrf(req);
           const who = await deps.authenticate(req);
           ctx = {
             requestId: req.id,
