@@ -66,6 +66,30 @@ export type VmEvent =
   | { type: 'guest-ready'; id: string }
   | { type: 'resized'; id: string; vcpus: number; memoryMiB: number };
 
+/** Where a live migration's target listens: QEMU's migration stream and the disk copy (NBD). */
+export interface MigrationTarget {
+  /** QEMU migration URI, e.g. `tcp:10.0.0.2:49152`. */
+  migrateUri: string;
+  /** Writable export of the target's root disk, e.g. `nbd://10.0.0.2:49153/root`. */
+  diskUri: string;
+}
+
+export interface MigrationProgress {
+  /** `disk`: copying the root disk's own data; `memory`: copying RAM while the guest runs. */
+  phase: 'disk' | 'memory';
+  transferredBytes: number;
+  totalBytes: number;
+  remainingBytes: number;
+}
+
+export interface MigrationResult {
+  /** How long the guest was paused at switch-over, as QEMU measured it. */
+  downtimeMs: number;
+  /** Bytes sent: RAM stream plus disk copy. */
+  transferredBytes: number;
+  totalTimeMs: number;
+}
+
 export interface Hypervisor {
   readonly name: 'qemu' | 'fake';
   /** Probes the host (accelerator, version, sizes). Cheap after the first call. */
@@ -89,6 +113,25 @@ export interface Hypervisor {
   readConsole(id: string, offset: number, maxBytes?: number): Promise<{ data: Buffer; next: number }>;
   /** Writes to the guest's serial console (interactive console). */
   writeConsole(id: string, data: Buffer): Promise<void>;
+  /**
+   * Live migration, target side: defines the VM from `spec` (a fresh overlay on the same image) and
+   * starts it paused, waiting for the source's memory stream and disk copy on `listenHost`.
+   * `destroy` abandons it.
+   */
+  prepareIncoming(spec: VmSpec, opts: { listenHost: string }): Promise<MigrationTarget>;
+  /**
+   * Live migration, source side: copies the root disk's data and then the memory of the running VM
+   * to `target`, pausing the guest only for the final switch-over. On success the VM stays paused
+   * here (destroy it once the target runs) and reports no further events; on failure it keeps
+   * running here.
+   */
+  migrateOut(
+    id: string,
+    target: MigrationTarget,
+    onProgress?: (p: MigrationProgress) => void,
+  ): Promise<MigrationResult>;
+  /** Live migration, target side: once the source is done, stops the disk export and resumes the guest. */
+  finishIncoming(id: string): Promise<void>;
   /** Subscribes to VM events; returns an unsubscribe function. */
   onEvent(listener: (e: VmEvent) => void): () => void;
   /** Releases driver resources (QMP connections); VMs keep running. */

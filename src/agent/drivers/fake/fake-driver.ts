@@ -10,7 +10,7 @@
  * "shell" only knows `echo`, `true`, `false` and `exit`, and `#cloud-config` is not run (the tiny
  * guest also prints `type=...` on its USERDATA line and a `YUNHAI-SEED` line); `mem_kib` is exactly
  * the granted memory where a guest reports MemTotal; the guest always honours ACPI power-off after
- * `stopMs`; there is no `paused` state.
+ * `stopMs`; `paused` exists only around a migration (a target waiting for it, a source after it).
  *
  * With `stateFile`, every completed operation is written to one JSON file (coalesced per tick) so a
  * new driver object rediscovers the VMs, as an agent does after a restart; that costs O(VMs) per
@@ -96,6 +96,13 @@ interface StateFileVm {
   ready: boolean;
   bootDueAt?: number;
 }
+
+/**
+ * Fake migration targets listening in this process (several fake agents share one process in fleet
+ * tests): `fake-migrate://<n>` → the target's receive function.
+ */
+const fakeIncoming = new Map<string, (from: { vcpus: number; memoryMiB: number; console: Buffer }) => void>();
+let fakeIncomingSeq = 0;
 
 export function createFakeDriver(opts: FakeDriverOptions = {}): FakeDriver {
   const caps: HostCapabilities = { ...DEFAULT_CAPABILITIES, ...opts.capabilities };
@@ -379,6 +386,61 @@ export function createFakeDriver(opts: FakeDriverOptions = {}): FakeDriver {
       if (!vm) return;
       if (vm.state === 'running') powerOff(id, vm, 'stopped', 'destroyed');
       vms.delete(id);
+      await persist();
+    },
+
+    async prepareIncoming(spec, { listenHost }) {
+      alive();
+      validateSpec(spec, caps);
+      if (vms.get(spec.id)?.state === 'running') fail('InvalidState', `VM ${spec.id} already runs here`);
+      const vm: FakeVm = {
+        spec: structuredClone(spec),
+        state: 'paused',
+        vcpus: spec.vcpus,
+        memoryMiB: spec.memoryMiB,
+        console: Buffer.alloc(0),
+        consoleLen: 0,
+        ready: false,
+      };
+      vms.set(spec.id, vm);
+      const uri = `fake-migrate://${listenHost}/${++fakeIncomingSeq}`;
+      fakeIncoming.set(uri, (from) => {
+        if (vms.get(spec.id) !== vm) fail('CommandFailed', `migration target ${uri} is gone`);
+        vm.vcpus = from.vcpus;
+        vm.memoryMiB = from.memoryMiB;
+        writeConsoleBytes(vm, from.console);
+        vm.ready = true;
+        fakeIncoming.delete(uri);
+      });
+      await persist();
+      return { migrateUri: uri, diskUri: `${uri}/disk` };
+    },
+
+    async migrateOut(id, target, onProgress) {
+      const vm = need(id);
+      requireRunning(id, vm, 'migrate');
+      const receive = fakeIncoming.get(target.migrateUri);
+      if (!receive) fail('CommandFailed', `nothing listens at ${target.migrateUri}`);
+      const total = vm.memoryMiB * 1024 * 1024;
+      onProgress?.({ phase: 'disk', transferredBytes: 0, totalBytes: 0, remainingBytes: 0 });
+      onProgress?.({
+        phase: 'memory',
+        transferredBytes: total / 2,
+        totalBytes: total,
+        remainingBytes: total / 2,
+      });
+      receive!({ vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, console: vm.console.subarray(0, vm.consoleLen) });
+      // Paused here for good: the target runs the guest now; destroy ends this copy without events.
+      clearTimers(vm);
+      vm.state = 'paused';
+      await persist();
+      return { downtimeMs: 1, transferredBytes: total, totalTimeMs: 2 };
+    },
+
+    async finishIncoming(id) {
+      const vm = need(id);
+      if (vm.state !== 'paused' || !vm.ready) fail('InvalidState', `VM ${id} has not received a migration`);
+      vm.state = 'running';
       await persist();
     },
 

@@ -211,6 +211,16 @@ describe('buildQemuArgv', () => {
     expect(buildQemuArgv(input)).toEqual(expected);
   });
 
+  it('starts a migration target paused, waiting for an incoming stream named later over QMP', () => {
+    const argv = buildQemuArgv({ spec: SPEC, accelerator: 'tcg', paths: PATHS, incoming: true });
+    const at = argv.indexOf('-incoming');
+    expect(argv.slice(at - 1, at + 2)).toEqual(['-S', '-incoming', 'defer']);
+    expect(buildQemuArgv({ spec: SPEC, accelerator: 'tcg', paths: PATHS })).not.toContain('-incoming');
+    // Same virtual hardware otherwise: the migration stream only fits an identical machine.
+    const plain = buildQemuArgv({ spec: SPEC, accelerator: 'tcg', paths: PATHS });
+    expect(argv.filter((a) => a !== '-S' && a !== '-incoming' && a !== 'defer')).toEqual(plain);
+  });
+
   it('refuses UEFI without firmware paths', () => {
     expect(() =>
       buildQemuArgv({

@@ -50,6 +50,12 @@ export interface QemuArgvInput {
   paths: QemuPaths;
   /** TCG translation-cache size in MiB. */
   tcgTbSizeMiB?: number;
+  /**
+   * The target of a live migration: QEMU starts paused (`-S`) waiting for the incoming stream
+   * (`-incoming defer`; the driver names the address over QMP), and the guest resumes only when the
+   * driver says so — after the source has finished copying the disk.
+   */
+  incoming?: boolean;
 }
 
 export const DEFAULT_TCG_TB_SIZE_MIB = 16;
@@ -104,6 +110,7 @@ export function buildQemuArgv(input: QemuArgvInput): string[] {
     '-smp',
     `1,sockets=1,dies=1,cores=${spec.maxVcpus},threads=1,maxcpus=${spec.maxVcpus}`,
   ];
+  if (input.incoming) args.push('-S', '-incoming', 'defer');
   for (let core = 1; core < spec.vcpus; core++) {
     args.push(
       '-device',

@@ -51,6 +51,9 @@ import {
   type Hypervisor,
   HypervisorError,
   type HypervisorErrorCode,
+  type MigrationProgress,
+  type MigrationResult,
+  type MigrationTarget,
   type VmEvent,
   type VmPowerState,
   type VmSpec,
@@ -100,6 +103,8 @@ export interface QemuDriverOptions {
   startTimeoutMs?: number;
   /** How long `resize` waits for the guest to follow the balloon / CPU unplug. */
   resizeTimeoutMs?: number;
+  /** Deadline for a live migration's disk and memory copy (default 10 min). */
+  migrationTimeoutMs?: number;
 }
 
 export type QemuDriver = Hypervisor & {
@@ -650,7 +655,12 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
   };
 
   /** Starts QEMU for `spec` with `sizes` (the spec's boot sizes, or the live ones on a cold reboot). */
-  const launch = async (vm: Vm, spec: VmSpec, sizes: { vcpus: number; memoryMiB: number }) => {
+  const launch = async (
+    vm: Vm,
+    spec: VmSpec,
+    sizes: { vcpus: number; memoryMiB: number },
+    mode: { incoming?: boolean } = {},
+  ) => {
     const id = vm.id;
     for (const p of [vm.files.qmp, vm.files.consoleSock]) {
       if (p.length > MAX_SOCKET_PATH) fail('StartFailed', `socket path too long (${p.length} > 107): ${p}`);
@@ -658,7 +668,12 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     const accel = (await accelerator()).accelerator;
     await cleanupProcessFiles(vm);
     const paths = await pathsFor(vm, spec);
-    const argv = buildQemuArgv({ spec: { ...spec, vcpus: sizes.vcpus }, accelerator: accel, paths });
+    const argv = buildQemuArgv({
+      spec: { ...spec, vcpus: sizes.vcpus },
+      accelerator: accel,
+      paths,
+      incoming: mode.incoming,
+    });
     let cgroup: VmCgroup = { procsFiles: [], dirs: [] };
     const support = await cgroups();
     try {
@@ -757,8 +772,10 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     }
     try {
       const st = await qmp.execute<{ status: string }>('query-status');
-      if (st.status !== 'running') return startFailed(`VM is ${st.status} after start`);
-      if (sizes.memoryMiB < spec.maxMemoryMiB) deferBalloon(vm, sizes.memoryMiB);
+      const expected = mode.incoming ? 'inmigrate' : 'running';
+      if (st.status !== expected) return startFailed(`VM is ${st.status} after start`);
+      // A migration target gets the balloon's state with the device state.
+      if (!mode.incoming && sizes.memoryMiB < spec.maxMemoryMiB) deferBalloon(vm, sizes.memoryMiB);
     } catch (err) {
       if (err instanceof HypervisorError && err.code === 'StartFailed') throw err;
       return startFailed((err as Error).message);
@@ -1044,6 +1061,158 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     });
   };
 
+  // ---- live migration -----------------------------------------------------------------------------
+
+  const MIRROR_JOB = 'yunhai-migrate-disk';
+  const migrationTimeoutMs = opts.migrationTimeoutMs ?? 600_000;
+  const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
+  interface BlockJob {
+    device: string;
+    len: number;
+    offset: number;
+    ready: boolean;
+  }
+  interface MigrateInfo {
+    status: string;
+    'error-desc'?: string;
+    'total-time'?: number;
+    downtime?: number;
+    ram?: { transferred: number; total: number; remaining: number };
+  }
+
+  const prepareIncomingVm = async (spec: VmSpec, listenHost: string) => {
+    const vm = vmOf(spec.id);
+    if ((await livePid(vm)) !== undefined) fail('InvalidState', `VM ${spec.id} already runs on this host`);
+    await defineVm(spec);
+    await launch(vm, spec, { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB }, { incoming: true });
+    try {
+      const qmp = await getQmp(vm);
+      const nbdPort = await freePort(listenHost);
+      await qmp.execute('nbd-server-start', {
+        addr: { type: 'inet', data: { host: listenHost, port: String(nbdPort) } },
+      });
+      await qmp.execute('nbd-server-add', { device: 'root', writable: true });
+      const migratePort = await freePort(listenHost);
+      const migrateUri = `tcp:${hostInUri(listenHost)}:${migratePort}`;
+      await qmp.execute('migrate-incoming', { uri: migrateUri });
+      log?.info({ vm: spec.id, migrateUri }, 'waiting for an incoming migration');
+      return { migrateUri, diskUri: `nbd://${hostInUri(listenHost)}:${nbdPort}/root` };
+    } catch (err) {
+      await destroyVm(spec.id).catch(() => {});
+      return fail(
+        'CommandFailed',
+        `VM ${spec.id}: preparing the migration target failed: ${(err as Error).message}`,
+      );
+    }
+  };
+
+  const migrateOutVm = async (
+    id: string,
+    target: MigrationTarget,
+    onProgress?: (p: MigrationProgress) => void,
+  ): Promise<MigrationResult> => {
+    await needSpec(id);
+    const vm = vmOf(id);
+    if ((await livePid(vm)) === undefined) fail('InvalidState', `cannot migrate VM ${id}: it is not running`);
+    const qmp = await getQmp(vm);
+    const deadline = Date.now() + migrationTimeoutMs;
+    const jobs = async () =>
+      (await qmp.execute<BlockJob[]>('query-block-jobs')).find((j) => j.device === MIRROR_JOB);
+    let diskBytes = 0;
+    try {
+      // 1. The root disk's own data (the overlay's clusters; the target has the same base image)
+      //    is mirrored to the target's NBD export; once in sync, the mirror keeps following writes.
+      await qmp.execute('drive-mirror', {
+        'job-id': MIRROR_JOB,
+        device: 'root',
+        target: target.diskUri,
+        format: 'raw',
+        sync: 'top',
+        mode: 'existing',
+      });
+      for (;;) {
+        const j = await jobs();
+        if (!j) fail('CommandFailed', 'the disk copy ended before it was in sync');
+        diskBytes = j!.offset;
+        onProgress?.({
+          phase: 'disk',
+          transferredBytes: j!.offset,
+          totalBytes: j!.len,
+          remainingBytes: Math.max(0, j!.len - j!.offset),
+        });
+        if (j!.ready) break;
+        if (Date.now() > deadline) fail('CommandFailed', 'the disk copy did not get in sync in time');
+        await sleep(200);
+      }
+      // 2. Memory, while the guest runs; QEMU pauses it for the last round.
+      await qmp.execute('migrate', { uri: target.migrateUri });
+      let info: MigrateInfo;
+      for (;;) {
+        info = await qmp.execute<MigrateInfo>('query-migrate');
+        if (info.status === 'completed') break;
+        if (info.status === 'failed' || info.status === 'cancelled')
+          fail('CommandFailed', `memory copy ${info.status}: ${info['error-desc'] ?? 'no detail'}`);
+        if (info.ram)
+          onProgress?.({
+            phase: 'memory',
+            transferredBytes: info.ram.transferred,
+            totalBytes: info.ram.total,
+            remainingBytes: info.ram.remaining,
+          });
+        if (Date.now() > deadline) fail('CommandFailed', 'the memory copy did not converge in time');
+        await sleep(200);
+      }
+      // 3. The guest is paused here; end the mirror (a ready mirror's cancel drains what is in
+      //    flight, leaving the target's disk identical), then the target may resume.
+      await qmp.execute('block-job-cancel', { device: MIRROR_JOB });
+      for (;;) {
+        const j = await jobs();
+        if (!j) break;
+        diskBytes = j.offset;
+        if (Date.now() > deadline) fail('CommandFailed', 'the disk copy did not finish in time');
+        await sleep(50);
+      }
+      // From here this process is a stale copy: ending it is not a stop the agent reports.
+      vm.silent = true;
+      vm.watchConsole = false;
+      await patchState(vm, { clean: true, reason: 'migrated away' });
+      log?.info({ vm: id, downtimeMs: info.downtime, totalTimeMs: info['total-time'] }, 'migrated out');
+      return {
+        downtimeMs: info.downtime ?? 0,
+        transferredBytes: (info.ram?.transferred ?? 0) + diskBytes,
+        totalTimeMs: info['total-time'] ?? 0,
+      };
+    } catch (err) {
+      // The guest keeps running here.
+      await qmp.execute('migrate_cancel').catch(() => {});
+      await qmp.execute('block-job-cancel', { device: MIRROR_JOB, force: true }).catch(() => {});
+      const st = await qmp.execute<{ status: string }>('query-status').catch(() => null);
+      if (st && st.status !== 'running') await qmp.execute('cont').catch(() => {});
+      if (err instanceof HypervisorError) throw err;
+      return fail('CommandFailed', `VM ${id}: migration failed: ${(err as Error).message}`);
+    }
+  };
+
+  const finishIncomingVm = async (id: string) => {
+    await needSpec(id);
+    const vm = vmOf(id);
+    if ((await livePid(vm)) === undefined) fail('InvalidState', `VM ${id} is not running here`);
+    const qmp = await getQmp(vm);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const st = await qmp.execute<{ status: string }>('query-status');
+      if (st.status === 'running') return;
+      if (st.status === 'paused' || st.status === 'prelaunch') break;
+      if (st.status !== 'inmigrate') fail('CommandFailed', `VM ${id} is ${st.status}, not waiting to resume`);
+      if (Date.now() > deadline) fail('CommandFailed', `VM ${id}: the incoming migration did not complete`);
+      await sleep(50);
+    }
+    await qmp.execute('nbd-server-stop').catch(() => {});
+    await qmp.execute('cont');
+    log?.info({ vm: id }, 'resumed after an incoming migration');
+  };
+
   // ---- the driver ---------------------------------------------------------------------------------
 
   const driver: QemuDriver = {
@@ -1154,6 +1323,26 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       return withLock(id, () => writeConsoleVm(id, data));
     },
 
+    prepareIncoming(spec, { listenHost }) {
+      alive();
+      if (typeof spec?.id !== 'string' || !VM_ID.test(spec.id)) {
+        return Promise.reject(
+          new HypervisorError('CommandFailed', `invalid VM spec ${JSON.stringify(spec?.id)}: bad id`),
+        );
+      }
+      return withLock(spec.id, () => prepareIncomingVm(spec, listenHost));
+    },
+
+    migrateOut(id, target, onProgress) {
+      alive();
+      return withLock(id, () => migrateOutVm(id, target, onProgress));
+    },
+
+    finishIncoming(id) {
+      alive();
+      return withLock(id, () => finishIncomingVm(id));
+    },
+
     onEvent(listener) {
       const entry = { fn: listener };
       listeners.add(entry);
@@ -1180,6 +1369,18 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     },
   };
   return driver;
+}
+
+/** A TCP port free on `host` right now (the kernel picks it; QEMU binds it a moment later). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolvePort(port));
+    });
+  });
 }
 
 function runStateToPower(status: string): VmPowerState {
