@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
+import { instanceMigrationsMigration } from '../../services/compute/live-migration-schema.js';
 import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
 /**
@@ -450,6 +451,7 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
   },
   '0007_fleet': fleetMigration,
+  '0012_instance_migrations': instanceMigrationsMigration,
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */

@@ -121,6 +121,7 @@ export interface Schema {
   aggregates: AggregatesTable;
   aggregate_hosts: AggregateHostsTable;
   server_groups: ServerGroupsTable;
+  instance_migrations: InstanceMigrationsTable;
   buckets: BucketsTable;
   objects: ObjectsTable;
   object_parts: ObjectPartsTable;
@@ -269,6 +270,30 @@ export interface AggregatesTable {
 export interface AggregateHostsTable {
   aggregate_id: string;
   host_id: string;
+}
+
+export interface InstanceMigrationsTable {
+  id: string;
+  instance_id: string;
+  tenant_id: string;
+  source_host: string;
+  target_host: string;
+  state: 'preparing' | 'transferring' | 'switching' | 'completed' | 'failed';
+  /** Why it was started: 'admin', 'drain', 'consolidation'. */
+  reason: string;
+  requested_by: string;
+  migrate_uri: string | null;
+  disk_uri: string | null;
+  phase: 'disk' | 'memory' | null;
+  transferred_bytes: number;
+  total_bytes: number;
+  remaining_bytes: number;
+  downtime_ms: number | null;
+  total_time_ms: number | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
 }
 
 export interface ServerGroupsTable {
