@@ -25,6 +25,8 @@ requireBuilt('bench/sqs');
 const N = Number(opt('--messages', 20_000));
 const LEVELS = String(opt('--concurrency', '1,4,16')).split(',').map(Number);
 const SKIP_RABBIT = process.argv.includes('--skip-rabbitmq');
+/** `--cpu-prof DIR`: the server writes a V8 CPU profile there when it stops (for finding costs). */
+const CPU_PROF = opt('--cpu-prof', undefined);
 const { signRequest } = await import(join(root, 'dist', 'platform', 'auth', 'sigv4.js'));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -49,6 +51,34 @@ async function freePort() {
 
 const body = (i) => `message ${i} ${'x'.repeat(100)}`;
 
+/**
+ * CPU time (user + system, µs) the Yunhai server process and this client used: on a shared machine
+ * the wall-clock figures depend on what else runs; CPU per message does not.
+ */
+let serverPid;
+const CLK_TCK = 100;
+function serverCpuUs() {
+  if (!serverPid) return 0;
+  try {
+    const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+const cpu = { phase: undefined, server: 0, client: 0 };
+const cpuPerMessage = {};
+function cpuMark(name) {
+  const c = process.cpuUsage();
+  const now = { server: serverCpuUs(), client: c.user + c.system };
+  if (cpu.phase)
+    cpuPerMessage[cpu.phase] = {
+      server: (now.server - cpu.server) / N,
+      client: (now.client - cpu.client) / N,
+    };
+  Object.assign(cpu, now, { phase: name });
+}
+
 /** Runs `workers` async workers that take batches of 10 of `total` until none is left; answers msg/s. */
 async function timed(total, workers, work) {
   let next = 0;
@@ -70,10 +100,21 @@ async function startYunhai() {
   const dataDir = join(tmp, 'yunhai');
   const child = spawn(
     process.execPath,
-    [join(root, 'bin', 'yunhai.js'), 'up', '--data-dir', dataDir, '--port', '0'],
+    [
+      ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
+      join(root, 'bin', 'yunhai.js'),
+      'up',
+      '--data-dir',
+      dataDir,
+      '--port',
+      '0',
+      // No log line per request (an operator's choice; the request metrics are still kept).
+      '--log-level',
+      'warn',
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, YUNHAI_LOG_LEVEL: 'warn' },
+      env: process.env,
     },
   );
   children.push(child);
@@ -90,6 +131,7 @@ async function startYunhai() {
     await sleep(50);
   }
   const endpoint = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).sqs;
+  serverPid = child.pid;
   const creds = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
   return { child, endpoint, creds };
 }
@@ -135,6 +177,7 @@ async function benchYunhai(call, c, run) {
   ).QueueUrl;
   const entries = (from, to) =>
     Array.from({ length: to - from }, (_, i) => ({ Id: `m${i}`, MessageBody: body(from + i) }));
+  cpuMark(`${c}/send`);
   const send = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       const r = await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
@@ -142,6 +185,7 @@ async function benchYunhai(call, c, run) {
     }
   });
   const handles = [];
+  cpuMark(`${c}/receive`);
   const receive = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       let want = b[1] - b[0];
@@ -153,6 +197,7 @@ async function benchYunhai(call, c, run) {
     }
   });
   let h = 0;
+  cpuMark(`${c}/delete`);
   const del = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       const batch = handles.slice(h, h + (b[1] - b[0]));
@@ -165,6 +210,7 @@ async function benchYunhai(call, c, run) {
   });
   // Full cycle: producers and consumers at the same time.
   let consumed = 0;
+  cpuMark(`${c}/cycle`);
   const t0 = process.hrtime.bigint();
   const producers = timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim())
@@ -184,6 +230,7 @@ async function benchYunhai(call, c, run) {
   });
   await Promise.all([producers, ...consumers]);
   const cycle = N / (Number(process.hrtime.bigint() - t0) / 1e9);
+  cpuMark(undefined);
   await call('DeleteQueue', { QueueUrl });
   return { send, receive, delete: del, cycle };
 }
@@ -328,10 +375,13 @@ for (const [run, c] of LEVELS.entries()) {
 }
 rabbit?.stop();
 yunhai.child.kill('SIGTERM');
+if (CPU_PROF) await new Promise((r) => yunhai.child.once('exit', r));
 
-console.log('\nmessages per second (higher is better)');
 console.log(
-  ['conc', 'phase', 'yunhai (sqs)', 'rabbitmq', 'ratio']
+  '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client',
+);
+console.log(
+  ['conc', 'phase', 'yunhai (sqs)', 'rabbitmq', 'ratio', 'server µs', 'client µs']
     .map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14)))
     .join(''),
 );
@@ -345,6 +395,8 @@ for (const { c, y, r } of results) {
         fmt(y[phase]).padStart(14),
         fmt(r?.[phase]).padStart(14),
         ratio.padStart(14),
+        (cpuPerMessage[`${c}/${phase}`]?.server.toFixed(1) ?? '-').padStart(14),
+        (cpuPerMessage[`${c}/${phase}`]?.client.toFixed(1) ?? '-').padStart(14),
       ].join(''),
     );
   }

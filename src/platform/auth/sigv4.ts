@@ -96,25 +96,41 @@ function hmac(key: string | Uint8Array, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
-/** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"). */
+/** Derived signing keys by secret and scope; cleared when it grows past SIGNING_KEY_CACHE_SIZE. */
+const signingKeys = new Map<string, Buffer>();
+const SIGNING_KEY_CACHE_SIZE = 1024;
+
+/**
+ * kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
+ * The key depends only on the secret and the scope (one day, region, service), so it is derived
+ * once and reused: four of the five HMACs per request. A rotated or revoked secret is simply never
+ * looked up again (the key is a function of the secret itself, never of the access key id).
+ */
 export function deriveSigningKey(
   secretAccessKey: string,
   scopeDate: string,
   region: string,
   service: string,
-) {
+): Buffer {
+  const id = `${scopeDate}\0${region}\0${service}\0${secretAccessKey}`;
+  const hit = signingKeys.get(id);
+  if (hit) return hit;
   const kDate = hmac(`AWS4${secretAccessKey}`, scopeDate);
   const kRegion = hmac(kDate, region);
   const kService = hmac(kRegion, service);
-  return hmac(kService, 'aws4_request');
+  const key = hmac(kService, 'aws4_request');
+  if (signingKeys.size >= SIGNING_KEY_CACHE_SIZE) signingKeys.clear();
+  signingKeys.set(id, key);
+  return key;
 }
 
 /** 2015-08-30T12:36:00.000Z -> 20150830T123600Z */
 export function toAmzDate(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z')
-    .replace(/[-:]/g, '');
+  const iso = d.toISOString();
+  // YYYY-MM-DDTHH:MM:SS.sssZ (years 0-9999) by position; anything else the general way.
+  if (iso.length === 24)
+    return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  return iso.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
 }
 
 const isUnreserved = (b: number) =>

@@ -17,6 +17,14 @@ export interface Database {
   tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
   /** Cheap liveness query for /readyz. */
   ping(): Promise<void>;
+  /**
+   * SQLite only: runs `fn` on the raw better-sqlite3 connection while holding the connection Kysely
+   * queries and transactions take, so a hot path can use its own prepared statements without
+   * interleaving with another transaction. `fn` is synchronous: nothing else runs until it returns.
+   */
+  sqlite?: <T>(fn: (raw: SqliteDatabase.Database) => T) => Promise<T>;
+  /** SQLite file databases: the write-ahead log's path (absent for `:memory:`). */
+  walPath?: string;
   close(): Promise<void>;
 }
 
@@ -76,6 +84,8 @@ export function withStatementCache(db: SqliteDatabase.Database, max = STATEMENT_
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const dialect = dialectOf(opts.url);
   let db: Kysely<Schema>;
+  let raw: SqliteDatabase.Database | undefined;
+  let walPath: string | undefined;
   if (dialect === 'postgres') {
     const pool = new pg.Pool({
       connectionString: opts.url,
@@ -100,6 +110,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    raw = sqlite;
+    if (!sqlite.memory) walPath = `${sqlite.name}-wal`;
   }
   const handle: Database = {
     db,
@@ -109,9 +121,17 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       await db.selectFrom('settings').select('key').limit(1).execute();
     },
     close: () => db.destroy(),
+    ...(raw ? { sqlite: onConnection(db, raw) } : {}),
+    ...(walPath ? { walPath } : {}),
   };
   if (opts.migrate !== false) await migrate(handle);
   return handle;
+}
+
+/** `Database.sqlite`: `fn` on the raw connection, under Kysely's single-connection lock. */
+function onConnection(db: Kysely<Schema>, raw: SqliteDatabase.Database) {
+  return <T>(fn: (r: SqliteDatabase.Database) => T): Promise<T> =>
+    db.connection().execute(async () => fn(raw));
 }
 
 export async function migrate(handle: Database): Promise<string[]> {

@@ -28,6 +28,7 @@ import {
   redriveAllowed,
 } from './attributes.js';
 import { invalidParameter, missingParameter, noSuchQueue, QueueError } from './errors.js';
+import { createGroupCommit, prepared } from './group-commit.js';
 import { type MessageAttribute, md5OfAttributes, md5OfBody } from './md5.js';
 import type { QueueMeter } from './meter.js';
 import { addPermission, policyAllows, removePermission } from './policy.js';
@@ -156,6 +157,41 @@ const sequenceNumber = (seq: number) => String(seq).padStart(20, '0');
 
 type QueueRow = QueuesTable & { account_id: string };
 type MessageRow = Selectable<QueueMessagesTable>;
+
+const MESSAGE_COLUMNS = [
+  'queue_id',
+  'message_id',
+  'body',
+  'md5_body',
+  'attributes',
+  'md5_attributes',
+  'system_attributes',
+  'md5_system',
+  'group_id',
+  'dedup_id',
+  'sender_id',
+  'size',
+  'sent_at',
+  'visible_at',
+  'expires_at',
+  'receive_count',
+  'first_received_at',
+  'receipt',
+  'dlq_source_arn',
+] as const;
+/** SQLite hot path: one message row (named parameters are the row's own keys). */
+const INSERT_MESSAGE = `INSERT INTO queue_messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map((c) => `@${c}`).join(', ')})`;
+/** SQLite hot path: pick up to @n visible messages and stamp them received, in one statement. */
+const RECEIVE_SQLITE = `UPDATE queue_messages
+  SET visible_at = @until, receive_count = receive_count + 1, receipt = @token,
+      first_received_at = coalesce(first_received_at, @now)
+  WHERE seq IN (SELECT seq FROM queue_messages
+    WHERE queue_id = @queue AND visible_at <= @now AND expires_at > @now
+    ORDER BY visible_at LIMIT @n)
+  RETURNING *`;
+/** SQLite hot path: delete by receipt seqs (one statement per batch size). */
+const deleteSql = (n: number) =>
+  `DELETE FROM queue_messages WHERE queue_id = ? AND seq IN (${Array(n).fill('?').join(', ')})`;
 
 export function queueArn(region: string, accountId: string, name: string) {
   return `arn:aws:sqs:${region}:${accountId}:${name}`;
@@ -286,6 +322,8 @@ export function createQueueService(deps: QueueServiceDeps) {
   const now = deps.now ?? Date.now;
   const pg = database.dialect === 'postgres';
   const signal = createQueueSignal();
+  /** SQLite: message sends, receives and deletes go through one group commit (see group-commit.ts). */
+  const hot = database.sqlite ? createGroupCommit(database) : undefined;
   const listener = pg && deps.listenUrl ? listenPostgres(deps.listenUrl, signal, deps.logger) : undefined;
   let closing = false;
   /** FIFO ReceiveRequestAttemptId: the messages a receive returned, for a retry within 5 minutes. */
@@ -866,50 +904,60 @@ export function createQueueService(deps: QueueServiceDeps) {
     const seqs: (number | undefined)[] = [];
     const ids = rows.map((r) => r.message_id);
     let visibleNow = false;
-    await database.tx(async (trx) => {
-      if (!q.fifo) {
-        await trx.insertInto('queue_messages').values(rows).execute();
-        visibleNow = rows.some((r) => r.visible_at <= t);
-      } else {
-        const byGroup = q.attributes.DeduplicationScope === 'messageGroup';
-        for (const [i, row] of rows.entries()) {
-          const key = byGroup ? `${row.group_id}\0${row.dedup_id}` : row.dedup_id!;
-          const dup = await trx
-            .selectFrom('queue_dedup')
-            .select(['message_id', 'seq', 'expires_at'])
-            .where('queue_id', '=', q.id)
-            .where('dedup_key', '=', key)
-            .executeTakeFirst();
-          if (dup && dup.expires_at > t) {
-            ids[i] = dup.message_id;
-            seqs[i] = dup.seq;
-            continue;
-          }
-          const inserted = await trx
-            .insertInto('queue_messages')
-            .values(row)
-            .returning('seq')
-            .executeTakeFirstOrThrow();
-          seqs[i] = Number(inserted.seq);
-          visibleNow = true;
-          const dedup = { message_id: row.message_id, seq: seqs[i]!, expires_at: t + FIFO_DEDUP_MS };
-          if (dup)
-            await trx
-              .updateTable('queue_dedup')
-              .set(dedup)
+    if (hot && !q.fifo) {
+      // Acknowledged only once committed and the log synced (durable: true).
+      await hot.run((db) => {
+        const insert = prepared(db, INSERT_MESSAGE);
+        for (const row of rows) insert.run(row);
+      }, true);
+      visibleNow = rows.some((r) => r.visible_at <= t);
+    } else
+      await database.tx(async (trx) => {
+        if (!q.fifo) {
+          await trx.insertInto('queue_messages').values(rows).execute();
+          visibleNow = rows.some((r) => r.visible_at <= t);
+        } else {
+          const byGroup = q.attributes.DeduplicationScope === 'messageGroup';
+          for (const [i, row] of rows.entries()) {
+            const key = byGroup ? `${row.group_id}\0${row.dedup_id}` : row.dedup_id!;
+            const dup = await trx
+              .selectFrom('queue_dedup')
+              .select(['message_id', 'seq', 'expires_at'])
               .where('queue_id', '=', q.id)
               .where('dedup_key', '=', key)
-              .execute();
-          else
-            await trx
-              .insertInto('queue_dedup')
-              .values({ queue_id: q.id, dedup_key: key, ...dedup })
-              .execute();
+              .executeTakeFirst();
+            if (dup && dup.expires_at > t) {
+              ids[i] = dup.message_id;
+              seqs[i] = dup.seq;
+              continue;
+            }
+            const inserted = await trx
+              .insertInto('queue_messages')
+              .values(row)
+              .returning('seq')
+              .executeTakeFirstOrThrow();
+            seqs[i] = Number(inserted.seq);
+            visibleNow = true;
+            const dedup = { message_id: row.message_id, seq: seqs[i]!, expires_at: t + FIFO_DEDUP_MS };
+            if (dup)
+              await trx
+                .updateTable('queue_dedup')
+                .set(dedup)
+                .where('queue_id', '=', q.id)
+                .where('dedup_key', '=', key)
+                .execute();
+            else
+              await trx
+                .insertInto('queue_dedup')
+                .values({ queue_id: q.id, dedup_key: key, ...dedup })
+                .execute();
+          }
         }
-      }
-      if (pg && visibleNow)
-        await sql`select pg_notify(${NOTIFY_CHANNEL}, ${`${q.id}:${rows.length}`})`.execute(trx);
-    });
+        if (pg && visibleNow)
+          await sql`select pg_notify(${NOTIFY_CHANNEL}, ${`${q.id}:${rows.length}`})`.execute(trx);
+      });
+    // FIFO sends on SQLite committed through Kysely: make the log durable before acknowledging.
+    if (hot && q.fifo) await hot.durable();
     if (visibleNow) signal.notify(q.id, rows.length);
     for (const [i, { e, index }] of valid.entries()) {
       const r = rows[i]!;
@@ -1043,7 +1091,47 @@ export function createQueueService(deps: QueueServiceDeps) {
     return picked;
   }
 
+  /**
+   * A standard queue without a redrive policy: pick and stamp in one statement (PostgreSQL: `FOR
+   * UPDATE SKIP LOCKED` in a CTE, one round trip without an explicit transaction; SQLite: through
+   * the group commit).
+   */
+  async function receiveSimple(q: QueueInfo, n: number, visibilityMs: number): Promise<ReceivedMessage[]> {
+    const t = now();
+    const token = randomBytes(8).toString('hex');
+    let rows: MessageRow[];
+    if (hot) {
+      rows = await hot.run(
+        (db) =>
+          prepared(db, RECEIVE_SQLITE).all({
+            until: t + visibilityMs,
+            token,
+            now: t,
+            queue: q.id,
+            n,
+          }) as MessageRow[],
+        false,
+      );
+    } else {
+      const r = await sql<MessageRow>`
+        with picked as (
+          select seq from queue_messages
+          where queue_id = ${q.id} and visible_at <= ${t} and expires_at > ${t}
+          order by visible_at limit ${n}
+          for update skip locked)
+        update queue_messages m
+        set visible_at = ${t + visibilityMs}, receive_count = m.receive_count + 1, receipt = ${token},
+            first_received_at = coalesce(m.first_received_at, ${t})
+        from picked where m.seq = picked.seq
+        returning m.*`.execute(database.db);
+      rows = r.rows;
+    }
+    rows.sort((a, b) => a.seq - b.seq);
+    return rows.map((m) => toReceived(q, m, token));
+  }
+
   async function receiveOnce(q: QueueInfo, n: number, visibilityMs: number): Promise<ReceivedMessage[]> {
+    if (!q.fifo && !q.attributes.RedrivePolicy) return receiveSimple(q, n, visibilityMs);
     const t = now();
     const token = randomBytes(8).toString('hex');
     return database.tx(async (trx) => {
@@ -1188,13 +1276,14 @@ export function createQueueService(deps: QueueServiceDeps) {
       }
     }
     if (seqs.length > 0) {
-      await database.tx(async (trx) => {
-        await trx
+      if (hot) await hot.run((db) => prepared(db, deleteSql(seqs.length)).run(q.id, ...seqs), false);
+      // One statement: atomic without an explicit transaction (one round trip on PostgreSQL).
+      else
+        await database.db
           .deleteFrom('queue_messages')
           .where('queue_id', '=', q.id)
           .where('seq', 'in', seqs)
           .execute();
-      });
       // FIFO: deleting a group's in-flight head may unblock the group for a waiting receive.
       if (q.fifo) signal.notify(q.id);
     }
@@ -1585,6 +1674,7 @@ export function createQueueService(deps: QueueServiceDeps) {
       signal.wakeAll();
       await movesRunning;
       await listener?.close();
+      await hot?.close();
     },
   };
 }

@@ -16,6 +16,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticate, type CredentialSource, headerValue } from '../../../platform/auth/authenticate.js';
+import { cachedCredentials } from '../../../platform/auth/credential-cache.js';
 import { YunhaiError } from '../../../platform/errors.js';
 import { authRequestOf } from '../../../platform/http/base-server.js';
 import { decodeBody, parseForm } from '../../iam/query/params.js';
@@ -40,29 +41,6 @@ export function sqsErrorRenderer(err: YunhaiError, req: FastifyRequest, reply: F
       .send(JSON.stringify({ __type: `com.amazonaws.sqs#${e.type}`, message: e.message }));
   }
   return reply.type('text/xml').send(queryErrorXml(e, req.id));
-}
-
-/**
- * Access keys resolved in the last few seconds, so a message stream does not decrypt its key on
- * every request. A deleted or deactivated key keeps working for at most `ttlMs`.
- */
-function cachedCredentials(src: CredentialSource, ttlMs = 5000): CredentialSource {
-  const cache = new Map<
-    string,
-    { at: number; value: Awaited<ReturnType<CredentialSource['credentialForKey']>> }
-  >();
-  return {
-    ...src,
-    async credentialForKey(id) {
-      const hit = cache.get(id);
-      const t = Date.now();
-      if (hit && t - hit.at < ttlMs) return hit.value;
-      const value = await src.credentialForKey(id);
-      if (cache.size > 10_000) cache.clear();
-      if (value) cache.set(id, { at: t, value });
-      return value;
-    },
-  };
 }
 
 export function registerSqsApi(
