@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
+import { billingMigration } from '../../services/billing/migration.js';
 import { instanceMigrationsMigration } from '../../services/compute/live-migration-schema.js';
 import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
@@ -452,6 +453,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   },
   '0007_fleet': fleetMigration,
   '0012_instance_migrations': instanceMigrationsMigration,
+  '0010_billing': billingMigration,
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */

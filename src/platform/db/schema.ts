@@ -131,6 +131,16 @@ export interface Schema {
   queue_messages: QueueMessagesTable;
   queue_dedup: QueueDedupTable;
   queue_move_tasks: QueueMoveTasksTable;
+  billing_rate_cards: BillingRateCardsTable;
+  billing_charges: BillingChargesTable;
+  billing_accumulators: BillingAccumulatorsTable;
+  billing_invoices: BillingInvoicesTable;
+  billing_invoice_lines: BillingInvoiceLinesTable;
+  billing_accounts: BillingAccountsTable;
+  billing_transactions: BillingTransactionsTable;
+  billing_budgets: BillingBudgetsTable;
+  billing_budget_alerts: BillingBudgetAlertsTable;
+  billing_notifications: BillingNotificationsTable;
 }
 
 export interface HostsTable {
@@ -473,4 +483,137 @@ export interface QueueMoveTasksTable {
   failure_reason: string | null;
   started_at: number;
   updated_at: number;
+}
+
+// ---- billing (issue 8; src/services/billing/migration.ts) ----------------------------------
+
+export interface BillingRateCardsTable {
+  id: string;
+  /** 'default' or the tenant id of an override card; versions count up per scope. */
+  scope: string;
+  tenant_id: string | null;
+  name: string;
+  version: number;
+  effective_from: number;
+  currency: string;
+  /** JSON PriceDef[] (see services/billing/rating.ts). */
+  prices: string;
+  created_by: string;
+  created_at: number;
+}
+
+export interface BillingChargesTable {
+  usage_record_id: string;
+  seg: number;
+  tenant_id: string;
+  service: string;
+  resource_id: string;
+  meter: string;
+  billing_period: number;
+  start_at: number;
+  end_at: number;
+  quantity: number;
+  amount_micros: number;
+  card_id: string | null;
+  host_id: string | null;
+  rated_at: number;
+}
+
+/** Exact cost so far per tenant, meter and billing period (BigInt values as decimal text). */
+export interface BillingAccumulatorsTable {
+  tenant_id: string;
+  meter: string;
+  billing_period: number;
+  qty: string;
+  num: string;
+  den: string;
+  charged: string;
+}
+
+export interface BillingInvoicesTable {
+  id: string;
+  number: string;
+  tenant_id: string;
+  period_start: number;
+  period_end: number;
+  currency: string;
+  state: 'draft' | 'finalised' | 'paid' | 'void';
+  subtotal_micros: number;
+  tax_rate_ppm: number;
+  tax_micros: number;
+  credits_micros: number;
+  total_micros: number;
+  payment_method: string | null;
+  created_at: number;
+  updated_at: number;
+  finalised_at: number | null;
+  paid_at: number | null;
+  voided_at: number | null;
+}
+
+export interface BillingInvoiceLinesTable {
+  invoice_id: string;
+  seq: number;
+  service: string;
+  resource_id: string;
+  meter: string;
+  /** Ledger units, decimal text (byte-seconds of a month pass 2^53). */
+  quantity: string;
+  amount_micros: number;
+}
+
+export interface BillingAccountsTable {
+  tenant_id: string;
+  mode: 'postpaid' | 'prepaid';
+  balance_micros: number;
+  credit_micros: number;
+  status: 'ok' | 'notified' | 'restricted' | 'suspended';
+  status_since: number;
+  updated_at: number;
+}
+
+export interface BillingTransactionsTable {
+  id: string;
+  tenant_id: string;
+  kind: 'top-up' | 'credit' | 'invoice-payment' | 'credit-applied';
+  amount_micros: number;
+  reference: string | null;
+  idempotency_key: string | null;
+  created_by: string;
+  created_at: number;
+}
+
+export interface BillingBudgetsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  amount_micros: number;
+  /** JSON number[] of percentages, e.g. [50, 80, 100]. */
+  thresholds: string;
+  queue_name: string | null;
+  webhook_url: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BillingBudgetAlertsTable {
+  budget_id: string;
+  billing_period: number;
+  threshold: number;
+  created_at: number;
+}
+
+export interface BillingNotificationsTable {
+  id: string;
+  tenant_id: string;
+  kind: string;
+  message: string;
+  details: string;
+  target_kind: 'none' | 'queue' | 'webhook';
+  target: string | null;
+  delivery_state: 'none' | 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
 }

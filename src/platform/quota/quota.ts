@@ -52,6 +52,22 @@ export async function initQuotas(
     .execute();
 }
 
+/**
+ * A check every reservation passes before its limit is looked at, in the create's transaction:
+ * billing refuses the creates of a prepaid tenant out of balance here, so no service needs its own hook.
+ * Throwing refuses the create.
+ */
+export type QuotaGate = (trx: Tx, tenantId: string, resource: QuotaResource, amount: number) => Promise<void>;
+const QUOTA_GATES = new Set<QuotaGate>();
+
+/** Adds a gate; answers the function that removes it again. */
+export function addQuotaGate(gate: QuotaGate): () => void {
+  QUOTA_GATES.add(gate);
+  return () => {
+    QUOTA_GATES.delete(gate);
+  };
+}
+
 export async function reserveQuota(
   trx: Tx,
   tenantId: string,
@@ -59,6 +75,7 @@ export async function reserveQuota(
   amount = 1,
 ): Promise<void> {
   if (amount <= 0) return;
+  for (const gate of QUOTA_GATES) await gate(trx, tenantId, resource, amount);
   const res = await trx
     .updateTable('quotas')
     .set((eb) => ({ used: eb('used', '+', amount), updated_at: Date.now() }))
