@@ -1,0 +1,79 @@
+import { App as AntApp, ConfigProvider, Spin } from 'antd';
+import enUS from 'antd/locale/en_US';
+import zhCN from 'antd/locale/zh_CN';
+import { useTranslation } from 'react-i18next';
+import { Navigate, Route, Routes, useLocation } from 'react-router-dom';
+import { AuthProvider, useAuth } from './auth';
+import { Forbidden, NotFoundPage } from './components';
+import { AppLayout } from './Layout';
+import { AccessKeysPage } from './pages/AccessKeys';
+import { AccountPage } from './pages/Account';
+import { AuditPage } from './pages/admin/Audit';
+import { FlavorsPage } from './pages/admin/Flavors';
+import { HostsPage } from './pages/admin/Hosts';
+import { PublicImagesPage } from './pages/admin/PublicImages';
+import { TenantsPage } from './pages/admin/Tenants';
+import { UsersPage } from './pages/admin/Users';
+import { BucketPage } from './pages/Bucket';
+import { BucketsPage } from './pages/Buckets';
+import { ImagesPage } from './pages/Images';
+import { InstancePage } from './pages/Instance';
+import { InstancesPage } from './pages/Instances';
+import { LoginPage } from './pages/Login';
+import { OverviewPage } from './pages/Overview';
+import { QueuePage } from './pages/Queue';
+import { QueuesPage } from './pages/Queues';
+import { UsagePage } from './pages/Usage';
+
+function Protected() {
+  const { me, loading } = useAuth();
+  const loc = useLocation();
+  if (loading)
+    return (
+      <div style={{ padding: 48, textAlign: 'center' }}>
+        <Spin size="large" />
+      </div>
+    );
+  if (!me) return <Navigate to={`/login?next=${encodeURIComponent(loc.pathname + loc.search)}`} replace />;
+  return <AppLayout />;
+}
+
+function AdminOnly({ children }: { children: JSX.Element }) {
+  const { isAdmin } = useAuth();
+  return isAdmin ? children : <Forbidden />;
+}
+
+export function App() {
+  const { i18n } = useTranslation();
+  return (
+    <ConfigProvider locale={i18n.language === 'zh-CN' ? zhCN : enUS} theme={{ token: { colorPrimary: '#1677ff' } }}>
+      <AntApp>
+        <AuthProvider>
+          <Routes>
+            <Route path="/login" element={<LoginPage />} />
+            <Route element={<Protected />}>
+              <Route index element={<OverviewPage />} />
+              <Route path="instances" element={<InstancesPage />} />
+              <Route path="instances/:id" element={<InstancePage />} />
+              <Route path="images" element={<ImagesPage />} />
+              <Route path="buckets" element={<BucketsPage />} />
+              <Route path="buckets/:name" element={<BucketPage />} />
+              <Route path="queues" element={<QueuesPage />} />
+              <Route path="queues/:name" element={<QueuePage />} />
+              <Route path="access-keys" element={<AccessKeysPage />} />
+              <Route path="usage" element={<UsagePage />} />
+              <Route path="account" element={<AccountPage />} />
+              <Route path="admin/hosts" element={<AdminOnly><HostsPage /></AdminOnly>} />
+              <Route path="admin/tenants" element={<AdminOnly><TenantsPage /></AdminOnly>} />
+              <Route path="admin/users" element={<AdminOnly><UsersPage /></AdminOnly>} />
+              <Route path="admin/flavors" element={<AdminOnly><FlavorsPage /></AdminOnly>} />
+              <Route path="admin/images" element={<AdminOnly><PublicImagesPage /></AdminOnly>} />
+              <Route path="admin/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
+              <Route path="*" element={<NotFoundPage />} />
+            </Route>
+          </Routes>
+        </AuthProvider>
+      </AntApp>
+    </ConfigProvider>
+  );
+}

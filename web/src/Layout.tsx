@@ -1,0 +1,156 @@
+import {
+  AppstoreOutlined,
+  AuditOutlined,
+  CloudServerOutlined,
+  DashboardOutlined,
+  DatabaseOutlined,
+  DesktopOutlined,
+  KeyOutlined,
+  LineChartOutlined,
+  LogoutOutlined,
+  MenuOutlined,
+  MessageOutlined,
+  PictureOutlined,
+  TeamOutlined,
+  UserOutlined,
+} from '@ant-design/icons';
+import { Button, Drawer, Dropdown, Grid, Layout, Menu, Select, Space, Tag } from 'antd';
+import type { ItemType } from 'antd/es/menu/interface';
+import { useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Outlet, useLocation, useNavigate } from 'react-router-dom';
+import { useAuth } from './auth';
+import { type Lang, LANGS } from './i18n';
+
+export function LanguageSwitch() {
+  const { i18n, t } = useTranslation();
+  const { setLang } = useAuth();
+  return (
+    <Select
+      aria-label={t('layout.language')}
+      data-testid="lang-switch"
+      size="small"
+      value={i18n.language as Lang}
+      onChange={(l: Lang) => setLang(l)}
+      options={LANGS}
+      style={{ width: 100 }}
+    />
+  );
+}
+
+export function AppLayout() {
+  const { t } = useTranslation();
+  const { me, isAdmin, signOut } = useAuth();
+  const nav = useNavigate();
+  const loc = useLocation();
+  const screens = Grid.useBreakpoint();
+  const mobile = !screens.md;
+  const [drawer, setDrawer] = useState(false);
+
+  const items: ItemType[] = [
+    { key: '/', icon: <DashboardOutlined />, label: t('nav.overview') },
+    { key: '/instances', icon: <DesktopOutlined />, label: t('nav.instances') },
+    { key: '/images', icon: <PictureOutlined />, label: t('nav.images') },
+    { key: '/buckets', icon: <DatabaseOutlined />, label: t('nav.buckets') },
+    { key: '/queues', icon: <MessageOutlined />, label: t('nav.queues') },
+    { key: '/access-keys', icon: <KeyOutlined />, label: t('nav.accessKeys') },
+    { key: '/usage', icon: <LineChartOutlined />, label: t('nav.usage') },
+  ];
+  if (isAdmin)
+    items.push({
+      key: 'admin',
+      type: 'group',
+      label: t('nav.admin'),
+      children: [
+        { key: '/admin/hosts', icon: <CloudServerOutlined />, label: t('nav.hosts') },
+        { key: '/admin/tenants', icon: <TeamOutlined />, label: t('nav.tenants') },
+        { key: '/admin/users', icon: <UserOutlined />, label: t('nav.users') },
+        { key: '/admin/flavors', icon: <AppstoreOutlined />, label: t('nav.flavors') },
+        { key: '/admin/images', icon: <PictureOutlined />, label: t('nav.publicImages') },
+        { key: '/admin/audit', icon: <AuditOutlined />, label: t('nav.audit') },
+      ],
+    });
+  const flat = items.flatMap((i) => (i && 'children' in i && i.children ? i.children : [i]));
+  const selected =
+    flat
+      .map((i) => String(i?.key))
+      .filter((k) => k === '/' ? loc.pathname === '/' : loc.pathname.startsWith(k))
+      .sort((a, b) => b.length - a.length)[0] ?? '/';
+
+  const menu = (
+    <Menu
+      theme="dark"
+      mode="inline"
+      selectedKeys={[selected]}
+      items={items}
+      onClick={(e) => {
+        nav(e.key);
+        setDrawer(false);
+      }}
+    />
+  );
+
+  return (
+    <Layout style={{ minHeight: '100%' }}>
+      {mobile ? (
+        <Drawer
+          placement="left"
+          open={drawer}
+          onClose={() => setDrawer(false)}
+          width={240}
+          styles={{ body: { padding: 0, background: '#001529' }, header: { display: 'none' } }}
+        >
+          <div className="yh-logo">{t('app.name')}</div>
+          {menu}
+        </Drawer>
+      ) : (
+        <Layout.Sider width={220} breakpoint="lg" collapsible>
+          <div className="yh-logo">{t('app.name')}</div>
+          <nav aria-label={t('layout.mainMenu')}>{menu}</nav>
+        </Layout.Sider>
+      )}
+      <Layout>
+        <Layout.Header className="yh-header">
+          {mobile ? (
+            <Button
+              icon={<MenuOutlined />}
+              aria-label={t('layout.openMenu')}
+              onClick={() => setDrawer(true)}
+              type="text"
+            />
+          ) : null}
+          <div className="yh-spacer" />
+          <LanguageSwitch />
+          <Dropdown
+            menu={{
+              items: [
+                { key: 'account', icon: <UserOutlined />, label: t('nav.account') },
+                { key: 'logout', icon: <LogoutOutlined />, label: t('auth.signOut') },
+              ],
+              onClick: async (e) => {
+                if (e.key === 'account') nav('/account');
+                else {
+                  await signOut();
+                  nav('/login');
+                }
+              },
+            }}
+          >
+            <Button type="text" data-testid="user-menu" aria-label={t('layout.userMenu')}>
+              <Space>
+                <UserOutlined />
+                {mobile ? null : `${me?.user.name}@${me?.tenant.name}`}
+                {isAdmin && !mobile ? <Tag color="gold">{t('roles.platform-admin')}</Tag> : null}
+              </Space>
+            </Button>
+          </Dropdown>
+        </Layout.Header>
+        <Layout.Content className="yh-content">
+          <main>
+            <Outlet />
+          </main>
+        </Layout.Content>
+      </Layout>
+    </Layout>
+  );
+}
