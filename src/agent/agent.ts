@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import type { MigrationEvent } from '../services/compute/live-migration.js';
 import type { AgentEvent, DesiredInstance } from '../services/compute/service.js';
 import { createConsoleBridges } from './console-bridge.js';
 import { type Hypervisor, HypervisorError, type VmEvent, type VmSpec, type VmStatus } from './hypervisor.js';
@@ -26,6 +27,12 @@ export interface AgentOptions {
   consolePushMs?: number;
   /** Long-poll wait in seconds. */
   pollWaitSeconds?: number;
+  /**
+   * The address other hosts reach this one at for live migration (QEMU's migration stream and the
+   * disk copy listen there). Default 127.0.0.1, which only serves migrations between agents on
+   * one machine.
+   */
+  migrationAddress?: string;
 }
 
 export interface Agent {
@@ -258,7 +265,122 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     return r ? r.data.toString('utf8').split('\n').slice(-15).join('\n') : undefined;
   }
 
+  // ---- live migration -------------------------------------------------------------------------
+  /** Migrations this agent object has acted on, by id and step (a step is taken once). */
+  const migrationSteps = new Set<string>();
+
+  const reportMigration = async (migrationId: string, e: MigrationEvent) => {
+    const final = e.type !== 'progress';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await call('POST', `/agent/v1/migrations/${migrationId}/events`, e);
+        return;
+      } catch (err) {
+        const stop = !final || /HTTP 4\d\d/.test(String(err)) || abort.signal.aborted || attempt >= 5;
+        log?.warn({ err: String(err), migrationId, event: e.type, attempt }, 'migration report failed');
+        if (stop) return;
+        await sleep(200 * 2 ** attempt, abort.signal);
+      }
+    }
+  };
+
+  const errorText = (e: unknown) =>
+    e instanceof HypervisorError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+
+  /** One step of a migration, run once and in the background (a memory copy takes a while). */
+  function migrationStep(
+    m: NonNullable<DesiredInstance['migration']>,
+    step: string,
+    fn: () => Promise<void>,
+  ) {
+    const key = `${m.id}/${step}`;
+    if (migrationSteps.has(key)) return;
+    migrationSteps.add(key);
+    void serial(`migration:${m.id}`, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        log?.warn({ migration: m.id, step, err: errorText(err) }, 'migration step failed');
+        await reportMigration(m.id, { type: 'failed', reason: errorText(err) });
+      }
+    });
+  }
+
+  async function reconcileMigration(d: DesiredInstance, m: NonNullable<DesiredInstance['migration']>) {
+    const status = await driver.status(d.id);
+    if (m.role === 'target') {
+      if (m.phase === 'prepare') {
+        if (status && !migrationSteps.has(`${m.id}/prepare`)) {
+          // A VM half-prepared by an agent that was restarted: its addresses are lost; start over.
+          migrationSteps.add(`${m.id}/prepare`);
+          await driver.destroy(d.id).catch(() => {});
+          await reportMigration(m.id, {
+            type: 'failed',
+            reason: 'the target agent restarted while preparing',
+          });
+          return;
+        }
+        migrationStep(m, 'prepare', async () => {
+          const target = await driver.prepareIncoming(await specFor(d), {
+            listenHost: opts.migrationAddress ?? '127.0.0.1',
+          });
+          await reportMigration(m.id, { type: 'prepared', ...target });
+        });
+      } else if (m.phase === 'switch') {
+        migrationStep(m, 'switch', async () => {
+          await driver.finishIncoming(d.id);
+          // Its console log here starts empty; what the source wrote is already on the control plane.
+          const r = (await call(
+            'POST',
+            `/agent/v1/instances/${d.id}/console?offset=0`,
+            undefined,
+            Buffer.alloc(0),
+          )) as {
+            size: number;
+          };
+          pushed.set(d.id, { local: 0, remote: r.size });
+          applied[d.id] = { powerSeq: d.powerSeq, rebootSeq: d.rebootSeq, specKey: specKeyOf(d) };
+          saveApplied();
+          known.add(d.id);
+          await reportMigration(m.id, { type: 'completed' });
+        });
+      }
+      return;
+    }
+    // source
+    if (m.phase === 'transfer' && m.target) {
+      const target = m.target;
+      migrationStep(m, 'transfer', async () => {
+        let last = 0;
+        const result = await driver.migrateOut(d.id, target, (p) => {
+          if (Date.now() - last < 1000) return;
+          last = Date.now();
+          void reportMigration(m.id, { type: 'progress', ...p });
+        });
+        await pushConsole(d.id).catch(() => {});
+        known.delete(d.id);
+        await reportMigration(m.id, {
+          type: 'transferred',
+          downtimeMs: Math.round(result.downtimeMs),
+          transferredBytes: result.transferredBytes,
+          totalTimeMs: Math.round(result.totalTimeMs),
+        });
+      });
+    }
+    // 'prepare': the guest runs here as usual until the target is ready.
+  }
+
   async function reconcileOne(d: DesiredInstance): Promise<void> {
+    if (d.migration && d.desiredState !== 'deleted') {
+      if (d.migration.role === 'target' || d.migration.phase !== 'prepare') {
+        try {
+          await reconcileMigration(d, d.migration);
+        } catch (err) {
+          log?.warn({ id: d.id, err: errorText(err) }, 'migration reconcile failed');
+        }
+        return;
+      }
+    }
     let status: VmStatus | null = await driver.status(d.id);
     const a = applied[d.id];
     try {

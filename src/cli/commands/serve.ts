@@ -184,6 +184,11 @@ export function registerServeCommands(program: Command) {
     .option('--data-dir <dir>', 'where VMs and the image cache live', './yunhai-agent')
     .option('--name <name>', 'host name to register', hostname())
     .option('--driver <driver>', 'qemu, or fake for fleet simulation', 'qemu')
+    .option(
+      '--migration-address <ip>',
+      'address other hosts reach this one at for live migration (QEMU stream and disk copy)',
+      '127.0.0.1',
+    )
     .option('--log-level <level>', 'log level', 'info')
     .action(
       async (f: {
@@ -192,6 +197,7 @@ export function registerServeCommands(program: Command) {
         dataDir: string;
         name: string;
         driver: DriverName;
+        migrationAddress: string;
         logLevel: string;
       }) => {
         const dataDir = resolve(f.dataDir);
@@ -205,6 +211,7 @@ export function registerServeCommands(program: Command) {
           name: f.name,
           driver,
           logger,
+          migrationAddress: f.migrationAddress,
         });
         process.stdout.write(
           `Agent for host ${f.name} (${agent.hostId}) registered with ${f.controlPlane}. Press Ctrl-C to stop; VMs keep running.\n`,

@@ -233,5 +233,141 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       await call('PATCH', '/api/v1/hosts/h4', admin, { zone: 'default' });
       await purge();
     }, 60_000);
+
+    const waitInstance = async (id: string, pred: (i: Record<string, unknown>) => boolean) => {
+      const end = Date.now() + 15_000;
+      for (;;) {
+        const i = (await call('GET', `/api/v1/instances/${id}`, admin)).json;
+        if (pred(i)) return i;
+        if (Date.now() > end) throw new Error(`timed out: ${JSON.stringify(i)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const waitMigration = async (id: string) => {
+      const end = Date.now() + 15_000;
+      for (;;) {
+        const m = (await call('GET', `/api/v1/migrations/${id}`, admin)).json;
+        if (m.state === 'completed' || m.state === 'failed') return m;
+        if (Date.now() > end) throw new Error(`migration did not end: ${JSON.stringify(m)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const driverOf = (hostId: string) => {
+      const name = Object.entries(hostIds).find(([, id]) => id === hostId)![0];
+      return name === 'h1' ? undefined : drivers[name];
+    };
+
+    it('live-migrates a running instance to a named host, holding its room there while it moves', async () => {
+      await call('PATCH', '/api/v1/hosts/h2', admin, { zone: 'mig' });
+      const r = await launch(owner, { name: 'mover', zone: 'mig' });
+      expect(r.json.hostId).toBe(hostIds.h2);
+      await waitInstance(r.json.id, (i) => i.state === 'running' && i.guestReady === true);
+
+      await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'mig' });
+      // Tenants may not move instances.
+      expect((await call('POST', `/api/v1/instances/${r.json.id}/migrate`, owner, {})).status).toBe(403);
+      // Not to its own host, nor to a host that does not exist.
+      expect(
+        (await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, { host: 'h2' })).status,
+      ).toBe(400);
+      expect(
+        (await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, { host: 'nope' })).status,
+      ).toBe(404);
+      // The scheduler's rules hold for a named host too, with the explanation.
+      await call('PATCH', '/api/v1/hosts/h3', admin, { maintenance: true });
+      const refused = await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, { host: 'h3' });
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.message).toContain('maintenance');
+      await call('PATCH', '/api/v1/hosts/h3', admin, { maintenance: false });
+
+      const m = await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, { host: 'h3' });
+      expect(m.status, JSON.stringify(m.json)).toBe(202);
+      expect(m.json).toMatchObject({ instanceId: r.json.id, sourceHost: hostIds.h2, targetHost: hostIds.h3 });
+      // While it moves: no second migration, no power actions.
+      const again = await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, {});
+      if (again.status !== 409)
+        expect((await call('GET', `/api/v1/migrations/${m.json.id}`, admin)).json.state).toBe('completed');
+      const done = await waitMigration(m.json.id);
+      expect(done).toMatchObject({ state: 'completed', error: null });
+      expect(done.transferredBytes).toBeGreaterThan(0);
+      expect(done.downtimeMs).toBeGreaterThanOrEqual(0);
+      const after = await waitInstance(r.json.id, (i) => i.hostId === hostIds.h3);
+      expect(after).toMatchObject({ state: 'running', guestReady: true });
+      // One copy, on the target; the source's went.
+      expect((await drivers.h3!.status(r.json.id))?.state).toBe('running');
+      const end = Date.now() + 10_000;
+      while ((await drivers.h2!.status(r.json.id)) !== null) {
+        if (Date.now() > end) throw new Error('the source copy was not destroyed');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      // The instance still answers to its owner: stop works on the new host.
+      expect((await call('POST', `/api/v1/instances/${r.json.id}/stop`, owner)).status).toBe(202);
+      await waitInstance(r.json.id, (i) => i.state === 'stopped');
+      expect((await drivers.h3!.status(r.json.id))?.state).toBe('stopped');
+
+      const listed = await call('GET', `/api/v1/migrations?instance=${r.json.id}`, admin);
+      expect(listed.json.items.map((x: { id: string }) => x.id)).toEqual([m.json.id]);
+      const audit = await call('GET', '/api/v1/audit?action=compute:MigrateInstance', admin);
+      expect(audit.json.items.length).toBeGreaterThanOrEqual(2);
+      await call('PATCH', '/api/v1/hosts/h2', admin, { zone: 'default' });
+      await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'default' });
+      await purge();
+    }, 60_000);
+
+    it('fails a migration whose target cannot take the guest and keeps it running where it was', async () => {
+      const r = await launch(owner, { name: 'stayer' });
+      await waitInstance(r.json.id, (i) => i.state === 'running' && i.guestReady === true);
+      const source = r.json.hostId as string;
+      const target = Object.values(hostIds).find((h) => h !== source && h !== hostIds.h1)!;
+      // The target's driver refuses (a fake host that cannot prepare), so the source never moves.
+      const d = driverOf(target)!;
+      const real = d.prepareIncoming.bind(d);
+      d.prepareIncoming = async () => {
+        throw new Error('no room for the incoming VM');
+      };
+      try {
+        const m = await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, { host: target });
+        expect(m.status).toBe(202);
+        const done = await waitMigration(m.json.id);
+        expect(done.state).toBe('failed');
+        expect(done.error).toContain('no room for the incoming VM');
+      } finally {
+        d.prepareIncoming = real;
+      }
+      const i = (await call('GET', `/api/v1/instances/${r.json.id}`, admin)).json;
+      expect(i).toMatchObject({ hostId: source, state: 'running' });
+      // Its room on the target is free again: the placement snapshot no longer holds it.
+      const host = (await call('GET', `/api/v1/hosts/${target}`, admin)).json;
+      expect(host.allocated.instances).toBe(0);
+      await purge();
+    }, 30_000);
+
+    it('drains a host by live-migrating its instances away, and evacuates a host that is down', async () => {
+      await call('PATCH', '/api/v1/hosts/h2', admin, { zone: 'drain' });
+      const a = await launch(owner, { name: 'd1', zone: 'drain' });
+      const b = await launch(owner, { name: 'd2', zone: 'drain' });
+      for (const x of [a, b])
+        await waitInstance(x.json.id, (i) => i.state === 'running' && i.guestReady === true);
+      // The instances asked for zone 'drain': another host there takes them.
+      await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'drain' });
+      const drained = await call('POST', '/api/v1/hosts/h2/drain', admin);
+      expect(drained.status).toBe(202);
+      expect(drained.json.results).toHaveLength(2);
+      for (const res of drained.json.results) {
+        expect(res, JSON.stringify(res)).toMatchObject({ targetHost: hostIds.h3 });
+        await waitMigration(res.migrationId);
+      }
+      for (const x of [a, b])
+        await waitInstance(x.json.id, (i) => i.hostId !== hostIds.h2 && i.state === 'running');
+      expect((await call('GET', '/api/v1/hosts/h2', admin)).json).toMatchObject({
+        maintenance: true,
+        allocated: { instances: 0 },
+      });
+      // Evacuation is for hosts that are down.
+      expect((await call('POST', '/api/v1/hosts/h2/evacuate', admin)).status).toBe(409);
+      await call('PATCH', '/api/v1/hosts/h2', admin, { maintenance: false, zone: 'default' });
+      await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'default' });
+      await purge();
+    }, 60_000);
   });
 }

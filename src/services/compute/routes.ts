@@ -26,6 +26,40 @@ const states = [
   'error',
 ] as const;
 
+const MIGRATION_STATES = ['preparing', 'transferring', 'switching', 'completed', 'failed'] as const;
+export const migrationSchema = z.object({
+  id: z.string(),
+  instanceId: z.string(),
+  tenantId: z.string(),
+  sourceHost: z.string(),
+  targetHost: z.string(),
+  state: z.enum(MIGRATION_STATES),
+  reason: z.string(),
+  requestedBy: z.string(),
+  phase: z.enum(['disk', 'memory']).nullable(),
+  transferredBytes: z.number(),
+  totalBytes: z.number(),
+  remainingBytes: z.number(),
+  downtimeMs: z.number().nullable(),
+  totalTimeMs: z.number().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+const hostMoveResult = z.object({
+  host: z.string(),
+  results: z.array(
+    z.object({
+      instanceId: z.string(),
+      migrationId: z.string().optional(),
+      targetHost: z.string().optional(),
+      host: z.string().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+});
+
 export const instanceSchema = z.object({
   id: z.string(),
   tenantId: z.string(),
@@ -323,6 +357,78 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
         body.flavor !== undefined
           ? compute.coldResizeInstance(ctx, params.id, body.flavor)
           : compute.resizeInstance(ctx, params.id, body),
+    }),
+    route({
+      method: 'POST',
+      path: '/instances/{id}/migrate',
+      operationId: 'migrateInstance',
+      summary:
+        'Live-migrate a running instance (platform admins) to the named host, or where the scheduler finds room; follow it at GET /migrations/{id}. A refusal names what each placement filter ruled out.',
+      tag: 'compute',
+      params: instanceId,
+      body: z.strictObject({ host: name.optional() }),
+      status: 202,
+      response: migrationSchema,
+      handler: (ctx, { params, body }) => compute.migrations.migrate(ctx, params.id, { host: body.host }),
+    }),
+    route({
+      method: 'GET',
+      path: '/migrations',
+      operationId: 'listMigrations',
+      summary: 'Live migrations, newest first (platform admins): state, progress, downtime and bytes moved.',
+      tag: 'compute',
+      query: z.strictObject({
+        instance: z
+          .string()
+          .regex(/^i-[a-z0-9]{12}$/)
+          .optional(),
+        host: z.string().max(64).optional(),
+        state: z.enum(MIGRATION_STATES).optional(),
+        limit: z.coerce.number().int().min(1).max(1000).default(100),
+      }),
+      response: z.object({ items: z.array(migrationSchema) }),
+      handler: async (ctx, { query }) => ({
+        items: await compute.migrations.list(ctx, {
+          instanceId: query.instance,
+          host: query.host,
+          state: query.state,
+          limit: query.limit,
+        }),
+      }),
+    }),
+    route({
+      method: 'GET',
+      path: '/migrations/{id}',
+      operationId: 'getMigration',
+      summary: 'One live migration.',
+      tag: 'compute',
+      params: z.strictObject({ id: z.string().regex(/^mig-[a-z0-9]{12}$/) }),
+      response: migrationSchema,
+      handler: (ctx, { params }) => compute.migrations.get(ctx, params.id),
+    }),
+    route({
+      method: 'POST',
+      path: '/hosts/{id}/drain',
+      operationId: 'drainHost',
+      summary:
+        'Put a host into maintenance and live-migrate its running instances away (platform admins); lists each instance’s migration or why it stays.',
+      tag: 'hosts',
+      params: z.strictObject({ id: name }),
+      status: 202,
+      response: hostMoveResult,
+      handler: (ctx, { params }) => compute.drainHost(ctx, params.id),
+    }),
+    route({
+      method: 'POST',
+      path: '/hosts/{id}/evacuate',
+      operationId: 'evacuateHost',
+      summary:
+        'Rebuild every instance of a host that is down on other hosts, from its image (platform admins).',
+      tag: 'hosts',
+      params: z.strictObject({ id: name }),
+      status: 202,
+      response: hostMoveResult,
+      handler: (ctx, { params }) => compute.evacuateHost(ctx, params.id),
     }),
     route({
       method: 'GET',

@@ -6,9 +6,9 @@ import type { FlavorsTable, InstanceState, InstancesTable } from '../../platform
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { type Page, type PageQuery, stringCursor, toPage } from '../../platform/http/pagination.js';
 import { newId } from '../../platform/ids.js';
-import type { Action } from '../../platform/policy/authorize.js';
+import { type Action, requireAllowed } from '../../platform/policy/authorize.js';
 import { auditFor, guard as guardAndAudit } from '../../platform/policy/guard.js';
-import type { RequestContext } from '../../platform/policy/principal.js';
+import { principalLabel, type RequestContext } from '../../platform/policy/principal.js';
 import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
 import { recordUsage, type UsageInput } from '../../platform/usage/ledger.js';
 import type { HostNotifier } from '../hosts/notifier.js';
@@ -20,6 +20,7 @@ import {
   type PlacementRequest,
   place,
 } from '../scheduler/placement.js';
+import { ACTIVE_MIGRATION_STATES, createLiveMigrations, type DesiredMigration } from './live-migration.js';
 import { createServerGroupService } from './server-groups.js';
 
 /** Compute meters written to the usage ledger (see the billing catalogue). */
@@ -133,6 +134,8 @@ export interface DesiredInstance {
     files: Record<string, { size: number; sha256: string }>;
   };
   cloudInit: { userData?: string; metaData: Record<string, string> };
+  /** Set while the instance is being live-migrated to or from this host. */
+  migration?: DesiredMigration;
 }
 
 export type AgentEvent =
@@ -270,7 +273,24 @@ export function createComputeService(deps: {
       .where('host_id', 'is not', null)
       .groupBy('host_id')
       .execute();
-    const by = new Map(alloc.map((a) => [a.host_id, a]));
+    const by = new Map(alloc.map((a) => [a.host_id, { v: Number(a.v), m: Number(a.m), d: Number(a.d) }]));
+    // An instance migrating in holds its room on the target until the move ends.
+    const incoming = await trx
+      .selectFrom('instance_migrations')
+      .innerJoin('instances', 'instances.id', 'instance_migrations.instance_id')
+      .select([
+        'instance_migrations.target_host',
+        'instances.vcpus',
+        'instances.memory_mib',
+        'instances.disk_gib',
+      ])
+      .where('instance_migrations.state', 'in', [...ACTIVE_MIGRATION_STATES])
+      .whereRef('instances.host_id', '!=', 'instance_migrations.target_host')
+      .execute();
+    for (const r of incoming) {
+      const a = by.get(r.target_host) ?? { v: 0, m: 0, d: 0 };
+      by.set(r.target_host, { v: a.v + r.vcpus, m: a.m + r.memory_mib, d: a.d + r.disk_gib });
+    }
     const aggRows = await trx
       .selectFrom('aggregate_hosts')
       .innerJoin('aggregates', 'aggregates.id', 'aggregate_hosts.aggregate_id')
@@ -320,9 +340,11 @@ export function createComputeService(deps: {
     });
   }
 
-  /** Bumps the host's generation (also takes its row lock on PostgreSQL) so its agent re-reads. */
-  /** Where an HA instance goes when its host is lost: placed like a create, away from that host. */
-  async function rebuildTarget(trx: Tx, i: InstancesTable, lostHost: string) {
+  /**
+   * Where an existing instance may go (HA rebuild, evacuation, migration): placed like a create,
+   * never on `exclude`, and only on `only` when the admin names a host.
+   */
+  async function placementFor(trx: Tx, i: InstancesTable, opts: { exclude: string[]; only?: string }) {
     const image = await trx
       .selectFrom('images')
       .select('firmware')
@@ -335,7 +357,8 @@ export function createComputeService(deps: {
           .where('id', '=', i.server_group_id)
           .executeTakeFirst()
       : undefined;
-    return place(await hostSnapshot(trx, group?.id), {
+    const hosts = await hostSnapshot(trx, group?.id);
+    return place(opts.only ? hosts.filter((h) => h.id === opts.only) : hosts, {
       vcpus: i.vcpus,
       memoryMiB: i.memory_mib,
       diskGiB: i.disk_gib,
@@ -343,10 +366,11 @@ export function createComputeService(deps: {
       zone: i.zone ?? undefined,
       tenantId: i.tenant_id,
       serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
-      excludeHosts: [lostHost],
+      excludeHosts: opts.exclude,
     });
   }
 
+  /** Bumps the host's generation (also takes its row lock on PostgreSQL) so its agent re-reads. */
   const touchHost = (trx: Tx, hostId: string) =>
     trx
       .updateTable('hosts')
@@ -378,6 +402,7 @@ export function createComputeService(deps: {
     change: (i: InstancesTable) => Partial<InstancesTable>,
   ) {
     const i = await visibleInstance(ctx, id, action);
+    await notMigrating(i.id);
     const patch = change(i);
     const updated = await database.tx(async (trx) => {
       await trx
@@ -393,10 +418,62 @@ export function createComputeService(deps: {
     return instanceView(updated);
   }
 
+  /** Rebuilds an instance of a lost host on another host (same image, a fresh disk), fenced by power_seq. */
+  async function rebuildElsewhere(
+    trx: Tx,
+    i: InstancesTable,
+    hostId: string,
+    why: string,
+    principal: string,
+  ) {
+    const ts = now();
+    const target = await placementFor(trx, i, { exclude: [hostId] });
+    await meter(trx, i, ts, true);
+    if (!target.ok) return target;
+    await touchHost(trx, target.hostId);
+    await trx
+      .updateTable('instances')
+      .set({
+        host_id: target.hostId,
+        // A stopped instance moves stopped (its agent defines it there at its next start).
+        state: i.desired_state === 'stopped' ? 'stopped' : 'building',
+        error_reason: null,
+        guest_ready_at: null,
+        target_vcpus: null,
+        target_memory_mib: null,
+        power_seq: i.power_seq + 1,
+        updated_at: ts,
+      })
+      .where('id', '=', i.id)
+      .execute();
+    await appendAudit(trx, {
+      tenantId: i.tenant_id,
+      principal,
+      action: 'compute:EvacuateInstance',
+      resource: `instance/${i.id}`,
+      outcome: 'success',
+      sourceIp: 'local',
+      requestId: 'monitor',
+      details: { from: hostId, to: target.hostId, reason: why },
+    });
+    return target;
+  }
+
   const serverGroups = createServerGroupService({ database, now });
+  const migrations = createLiveMigrations({ database, notifier, now, placementFor, touchHost });
+
+  /** Power and size changes wait until a live migration has ended. */
+  async function notMigrating(id: string) {
+    if (await migrations.isMigrating(id))
+      throw new YunhaiError(
+        'Conflict',
+        `Instance ${id} is being live-migrated; try again when it has moved.`,
+      );
+  }
 
   return {
     serverGroups,
+    migrations,
 
     async seedDefaultFlavors() {
       const any = await database.db.selectFrom('flavors').select('id').limit(1).execute();
@@ -850,6 +927,7 @@ export function createComputeService(deps: {
 
     async resizeInstance(ctx: RequestContext, id: string, target: { vcpus?: number; memoryMiB?: number }) {
       const i = await visibleInstance(ctx, id, 'compute:ResizeInstance');
+      await notMigrating(i.id);
       if (i.state !== 'running')
         throw new YunhaiError(
           'InvalidState',
@@ -887,6 +965,7 @@ export function createComputeService(deps: {
 
     async deleteInstance(ctx: RequestContext, id: string) {
       const i = await visibleInstance(ctx, id, 'compute:TerminateInstance');
+      await notMigrating(i.id);
       const host = i.host_id
         ? await database.db.selectFrom('hosts').select('state').where('id', '=', i.host_id).executeTakeFirst()
         : undefined;
@@ -914,15 +993,22 @@ export function createComputeService(deps: {
 
     /** The desired state of every instance placed on a host. */
     async desiredForHost(hostId: string): Promise<DesiredInstance[]> {
+      const moving = new Map((await migrations.activeOnHost(hostId)).map((m) => [m.instance_id, m]));
+      const incoming = [...moving.values()].filter((m) => m.target_host === hostId).map((m) => m.instance_id);
       const rows = await database.db
         .selectFrom('instances')
         .innerJoin('images', 'images.id', 'instances.image_id')
         .selectAll('instances')
         .select(['images.format', 'images.firmware', 'images.cmdline', 'images.files'])
-        .where('instances.host_id', '=', hostId)
+        .where((eb) =>
+          incoming.length
+            ? eb.or([eb('instances.host_id', '=', hostId), eb('instances.id', 'in', incoming)])
+            : eb('instances.host_id', '=', hostId),
+        )
         .where('instances.deleted_at', 'is', null)
         .execute();
       return rows.map((r) => {
+        const m = moving.get(r.id);
         const keys = r.key_name ? r.key_name : undefined;
         const meta: Record<string, string> = { 'instance-id': r.id, 'local-hostname': r.name };
         if (keys) meta['public-keys-name'] = keys;
@@ -945,6 +1031,7 @@ export function createComputeService(deps: {
             files: JSON.parse(r.files),
           },
           cloudInit: { userData: r.user_data ?? undefined, metaData: meta },
+          ...(m ? { migration: migrations.desiredFor(m, hostId) } : {}),
         };
       });
     },
@@ -958,7 +1045,16 @@ export function createComputeService(deps: {
         .where('host_id', '=', hostId)
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
-      return r !== undefined;
+      if (r) return true;
+      // The target of a live migration prepares the VM (secrets, image files) before it moves.
+      const m = await database.db
+        .selectFrom('instance_migrations')
+        .select('id')
+        .where('instance_id', '=', instanceId)
+        .where('target_host', '=', hostId)
+        .where('state', 'in', [...ACTIVE_MIGRATION_STATES])
+        .executeTakeFirst();
+      return m !== undefined;
     },
 
     /** Public keys for the instance's key pair (cloud-init `public-keys`), and the guest password. */
@@ -1126,6 +1222,8 @@ export function createComputeService(deps: {
       const ts = now();
       const moved: string[] = [];
       await database.tx(async (trx) => {
+        for (const m of await migrations.failForHost(trx, hostId, `host ${hostId} went down`))
+          moved.push(m.source_host === hostId ? m.target_host : m.source_host);
         const rows = await trx
           .selectFrom('instances')
           .selectAll()
@@ -1138,34 +1236,8 @@ export function createComputeService(deps: {
             continue;
           }
           if (i.ha === 1 && i.desired_state === 'running') {
-            const target = await rebuildTarget(trx, i, hostId);
-            await meter(trx, i, ts, true);
+            const target = await rebuildElsewhere(trx, i, hostId, 'host down (HA)', 'system');
             if (target.ok) {
-              await touchHost(trx, target.hostId);
-              await trx
-                .updateTable('instances')
-                .set({
-                  host_id: target.hostId,
-                  state: 'building',
-                  error_reason: null,
-                  guest_ready_at: null,
-                  target_vcpus: null,
-                  target_memory_mib: null,
-                  power_seq: i.power_seq + 1,
-                  updated_at: ts,
-                })
-                .where('id', '=', i.id)
-                .execute();
-              await appendAudit(trx, {
-                tenantId: i.tenant_id,
-                principal: 'system',
-                action: 'compute:EvacuateInstance',
-                resource: `instance/${i.id}`,
-                outcome: 'success',
-                sourceIp: 'local',
-                requestId: 'monitor',
-                details: { from: hostId, to: target.hostId, reason: 'host down (HA)' },
-              });
               moved.push(target.hostId);
               continue;
             }
@@ -1195,6 +1267,108 @@ export function createComputeService(deps: {
         }
       });
       for (const h of new Set(moved)) notifier.notify(h);
+    },
+
+    /**
+     * Evacuation (admin): every instance of a host that is down is rebuilt on other hosts from its
+     * image (a fresh disk: there is no shared storage), HA flag or not. The old host's agent, should
+     * it come back, destroys its copies (they are no longer its desired state).
+     */
+    async evacuateHost(ctx: RequestContext, host: string) {
+      requireAllowed(ctx.principal, 'compute:EvacuateHost', { tenantId: null });
+      const h = await database.db
+        .selectFrom('hosts')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', host), eb('name', '=', host)]))
+        .executeTakeFirst();
+      if (!h) throw notFound('Host', host);
+      if (h.state !== 'down')
+        throw new YunhaiError(
+          'InvalidState',
+          `Host ${h.name} is up; evacuation is for a host that is down. Drain it (live migration) instead.`,
+        );
+      const results: Array<{ instanceId: string; host?: string; error?: string }> = [];
+      const moved = new Set<string>();
+      await database.tx(async (trx) => {
+        const rows = await trx
+          .selectFrom('instances')
+          .selectAll()
+          .where('host_id', '=', h.id)
+          .where('deleted_at', 'is', null)
+          .execute();
+        for (const i of rows) {
+          if (i.desired_state === 'deleted') {
+            await finishDelete(trx, i, now());
+            continue;
+          }
+          const t = await rebuildElsewhere(trx, i, h.id, 'evacuation', principalLabel(ctx.principal));
+          if (t.ok) {
+            moved.add(t.hostId);
+            results.push({ instanceId: i.id, host: t.hostId });
+          } else results.push({ instanceId: i.id, error: t.message });
+        }
+        await appendAudit(
+          trx,
+          auditFor(ctx, 'compute:EvacuateHost', `host/${h.id}`, { tenantId: null, details: { results } }),
+        );
+      });
+      for (const t of moved) notifier.notify(t);
+      return { host: h.id, results };
+    },
+
+    /**
+     * Drain (admin): the host goes into maintenance (no new instances) and every running instance
+     * on it is live-migrated wherever the scheduler finds room. Instances that cannot move are
+     * listed with the reason; stopped ones stay (they use no CPU or RAM there).
+     */
+    async drainHost(ctx: RequestContext, host: string) {
+      requireAllowed(ctx.principal, 'compute:MigrateInstance', { tenantId: null });
+      const h = await database.db
+        .selectFrom('hosts')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', host), eb('name', '=', host)]))
+        .executeTakeFirst();
+      if (!h) throw notFound('Host', host);
+      await database.tx(async (trx) => {
+        await trx
+          .updateTable('hosts')
+          .set({ maintenance: 1, updated_at: now() })
+          .where('id', '=', h.id)
+          .execute();
+        await appendAudit(
+          trx,
+          auditFor(ctx, 'hosts:DrainHost', `host/${h.id}`, {
+            tenantId: null,
+            details: { maintenance: true },
+          }),
+        );
+      });
+      const rows = await database.db
+        .selectFrom('instances')
+        .select(['id', 'state'])
+        .where('host_id', '=', h.id)
+        .where('deleted_at', 'is', null)
+        .orderBy('id')
+        .execute();
+      const results: Array<{
+        instanceId: string;
+        migrationId?: string;
+        targetHost?: string;
+        error?: string;
+      }> = [];
+      for (const r of rows) {
+        if (r.state === 'stopped') {
+          results.push({ instanceId: r.id, error: 'stopped: stays on the host' });
+          continue;
+        }
+        try {
+          const m = await migrations.migrate(ctx, r.id, { reason: 'drain' });
+          results.push({ instanceId: r.id, migrationId: m.id, targetHost: m.targetHost });
+        } catch (err) {
+          results.push({ instanceId: r.id, error: (err as Error).message });
+        }
+      }
+      return { host: h.id, results };
     },
 
     /**

@@ -50,6 +50,36 @@ const eventBody = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('deleted') }),
 ]);
 const instanceParam = z.strictObject({ id: z.string().regex(/^i-[a-z0-9]{12}$/) });
+const migrationParam = z.strictObject({ id: z.string().regex(/^mig-[a-z0-9]{12}$/) });
+const bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const migrationEventBody = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('prepared'),
+    migrateUri: z
+      .string()
+      .regex(/^tcp:[A-Za-z0-9.:[\]-]+:\d{1,5}$|^fake-migrate:\/\/\S+$/)
+      .max(300),
+    diskUri: z
+      .string()
+      .regex(/^nbd:\/\/\S+$|^fake-migrate:\/\/\S+$/)
+      .max(300),
+  }),
+  z.strictObject({
+    type: z.literal('progress'),
+    phase: z.enum(['disk', 'memory']),
+    transferredBytes: bytes,
+    totalBytes: bytes,
+    remainingBytes: bytes,
+  }),
+  z.strictObject({
+    type: z.literal('transferred'),
+    downtimeMs: z.number().int().min(0),
+    transferredBytes: bytes,
+    totalTimeMs: z.number().int().min(0),
+  }),
+  z.strictObject({ type: z.literal('completed') }),
+  z.strictObject({ type: z.literal('failed'), reason: z.string().max(4000) }),
+]);
 
 function json<T extends z.ZodType>(schema: T, req: FastifyRequest): z.output<T> {
   let value: unknown;
@@ -133,6 +163,14 @@ export function registerAgentRoutes(
     const { id } = parse(instanceParam, req.params, 'path');
     const e = json(eventBody, req);
     await compute.applyAgentEvent(h.id, id, e);
+    return { ok: true };
+  });
+
+  app.post(`${AGENT_PREFIX}/migrations/:id/events`, async (req) => {
+    const h = await hostOf(req);
+    const { id } = parse(migrationParam, req.params, 'path');
+    const e = json(migrationEventBody, req);
+    await compute.migrations.applyEvent(h.id, id, e);
     return { ok: true };
   });
 
