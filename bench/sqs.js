@@ -15,8 +15,7 @@
 // RabbitMQ: Debian's rabbitmq-server (apt-get install -y rabbitmq-server); started here on a free port.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { createServer } from 'node:net';
+import net, { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opt, requireBuilt, root } from './common.js';
@@ -136,12 +135,48 @@ async function startYunhai() {
   return { child, endpoint, creds };
 }
 
+/**
+ * One keep-alive HTTP/1.1 connection per request in flight, written and read by hand: the load
+ * generator shares the machine with the server, and node:http's client costs about as much CPU
+ * per request as the server's own work. Requests are real SigV4-signed SQS JSON 1.0 POSTs; only
+ * `content-length` responses are read (what the server sends), anything else fails the run.
+ */
 function sqsClient(endpoint, creds) {
   const url = new URL(`${endpoint}/`);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  return (action, input) => {
+  const idle = [];
+  const connect = () =>
+    new Promise((resolve, reject) => {
+      const sock = net.connect(Number(url.port), url.hostname, () => resolve(conn));
+      sock.setNoDelay(true);
+      const conn = { sock, buf: Buffer.alloc(0), pending: undefined };
+      sock.on('data', (d) => {
+        conn.buf = conn.buf.length ? Buffer.concat([conn.buf, d]) : d;
+        const p = conn.pending;
+        if (!p) return;
+        const head = conn.buf.indexOf('\r\n\r\n');
+        if (head < 0) return;
+        const h = conn.buf.subarray(0, head).toString('latin1');
+        const m = /\r\ncontent-length: *(\d+)/i.exec(h);
+        if (!m) return p.reject(new Error(`response without content-length: ${h}`));
+        const end = head + 4 + Number(m[1]);
+        if (conn.buf.length < end) return;
+        const status = Number(h.slice(9, 12));
+        const text = conn.buf.subarray(head + 4, end).toString('utf8');
+        conn.buf = conn.buf.subarray(end);
+        conn.pending = undefined;
+        idle.push(conn);
+        if (status !== 200) p.reject(new Error(`${p.action}: ${status} ${text}`));
+        else p.resolve(JSON.parse(text));
+      });
+      sock.on('error', (e) => (conn.pending ? conn.pending.reject(e) : reject(e)));
+    });
+  return async (action, input) => {
     const payload = JSON.stringify(input);
-    const headers = { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` };
+    const headers = {
+      host: url.host,
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `AmazonSQS.${action}`,
+    };
     Object.assign(
       headers,
       signRequest({
@@ -155,18 +190,14 @@ function sqsClient(endpoint, creds) {
         service: 'sqs',
       }),
     );
+    let head = 'POST / HTTP/1.1\r\n';
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    const bytes = Buffer.from(payload, 'utf8');
+    head += `content-length: ${bytes.length}\r\nconnection: keep-alive\r\n\r\n`;
+    const conn = idle.pop() ?? (await connect());
     return new Promise((resolve, reject) => {
-      const req = http.request(url, { method: 'POST', headers, agent }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) reject(new Error(`${action}: ${res.statusCode} ${text}`));
-          else resolve(JSON.parse(text));
-        });
-      });
-      req.on('error', reject);
-      req.end(payload);
+      conn.pending = { resolve, reject, action };
+      conn.sock.write(Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
     });
   };
 }

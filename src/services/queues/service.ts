@@ -179,8 +179,11 @@ const MESSAGE_COLUMNS = [
   'receipt',
   'dlq_source_arn',
 ] as const;
-/** SQLite hot path: one message row (named parameters are the row's own keys). */
-const INSERT_MESSAGE = `INSERT INTO queue_messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map((c) => `@${c}`).join(', ')})`;
+/** SQLite hot path: `n` message rows in one statement (one statement per batch size, 1 to 10). */
+const insertSql = (n: number) =>
+  `INSERT INTO queue_messages (${MESSAGE_COLUMNS.join(', ')}) VALUES ${Array(n)
+    .fill(`(${MESSAGE_COLUMNS.map(() => '?').join(', ')})`)
+    .join(', ')}`;
 /** SQLite hot path: pick up to @n visible messages and stamp them received, in one statement. */
 const RECEIVE_SQLITE = `UPDATE queue_messages
   SET visible_at = @until, receive_count = receive_count + 1, receipt = @token,
@@ -906,10 +909,9 @@ export function createQueueService(deps: QueueServiceDeps) {
     let visibleNow = false;
     if (hot && !q.fifo) {
       // Acknowledged only once committed and the log synced (durable: true).
-      await hot.run((db) => {
-        const insert = prepared(db, INSERT_MESSAGE);
-        for (const row of rows) insert.run(row);
-      }, true);
+      const values: unknown[] = [];
+      for (const row of rows) for (const c of MESSAGE_COLUMNS) values.push(row[c]);
+      await hot.run((db) => prepared(db, insertSql(rows.length)).run(values), true);
       visibleNow = rows.some((r) => r.visible_at <= t);
     } else
       await database.tx(async (trx) => {
