@@ -91,7 +91,7 @@ export function AppLayout() {
   );
 
   return (
-    <Layout style={{ minHeight: '100%' }}>
+    <Layout style={{ minHeight: '100vh' }}>
       {mobile ? (
         <Drawer
           placement="left"

@@ -59,7 +59,13 @@ export function PageTitle({ title, extra }: { title: string; extra?: ReactNode }
   );
 }
 
-export function UsageBar({ used, limit, label }: { used: number; limit: number; label?: string }) {
+export function UsageBar({
+  used,
+  limit,
+  label,
+  resource,
+}: { used: number; limit: number; label?: string; resource?: string }) {
+  const show = (n: number) => (resource === 'storageBytes' ? formatBytes(n) : String(n));
   const { t } = useTranslation();
   const pct = limit > 0 ? Math.min(100, Math.round((used / limit) * 100)) : 0;
   return (
@@ -68,7 +74,7 @@ export function UsageBar({ used, limit, label }: { used: number; limit: number; 
         <Progress
           percent={limit < 0 ? 0 : pct}
           status={limit >= 0 && pct >= 90 ? 'exception' : 'normal'}
-          format={() => (limit < 0 ? `${used} / ${t('common.unlimited')}` : `${used} / ${limit}`)}
+          format={() => (limit < 0 ? `${show(used)} / ${t('common.unlimited')}` : `${show(used)} / ${show(limit)}`)}
           aria-label={label}
         />
       </div>

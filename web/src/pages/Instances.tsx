@@ -173,7 +173,6 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
               showSearch
               optionFilterProp="label"
               loading={images.isLoading}
-              aria-label={t('instances.image')}
               options={(images.data?.items ?? []).map((i) => ({
                 value: i.id,
                 label: `${i.name} (${i.osDistro}, ${formatBytes(i.sizeBytes)}${i.visibility === 'public' ? `, ${t('images.public')}` : ''})`,
@@ -184,7 +183,6 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
         <div style={{ display: step === 1 ? 'block' : 'none' }}>
           <Form.Item label={t('instances.flavor')} name="flavor" rules={[{ required: true, message: t('validation.required') }]}>
             <Select
-              aria-label={t('instances.flavor')}
               loading={flavors.isLoading}
               options={(flavors.data?.items ?? []).map((f) => ({
                 value: f.name,
@@ -205,7 +203,7 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
             <Input autoComplete="off" />
           </Form.Item>
           <Form.Item label={t('instances.keyPair')} name="keyName">
-            <Select allowClear aria-label={t('instances.keyPair')} options={(keys.data?.items ?? []).map((k) => ({ value: k.name, label: k.name }))} />
+            <Select allowClear options={(keys.data?.items ?? []).map((k) => ({ value: k.name, label: k.name }))} />
           </Form.Item>
           <Form.Item label={t('instances.password')} name="password" extra={t('instances.passwordHint')} rules={[{ min: 8, message: t('validation.minChars', { n: 8 }) }]}>
             <Input.Password autoComplete="new-password" />

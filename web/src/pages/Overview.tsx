@@ -19,11 +19,16 @@ export function OverviewPage() {
     queryFn: () => get<{ since: string; until: string; meters: { meter: string; total: number }[] }>('/usage/summary'),
   });
   const running = instances.data?.items.filter((i) => i.state === 'running').length ?? 0;
-  const stat = (title: string, value: number | undefined, to: string, loading: boolean, suffix?: string) => (
+  const stat = (title: string, value: number | undefined, to: string, loading: boolean, note?: string) => (
     <Col xs={12} md={6}>
       <Card>
         <Link to={to}>
-          <Statistic title={title} value={value ?? 0} loading={loading} suffix={suffix} />
+          <Statistic
+            title={title}
+            value={value ?? 0}
+            loading={loading}
+            suffix={note ? <span style={{ fontSize: 14, color: '#888' }}>{note}</span> : undefined}
+          />
         </Link>
       </Card>
     </Col>
@@ -50,7 +55,7 @@ export function OverviewPage() {
                 .map((q) => (
                   <div key={q.resource} style={{ marginBottom: 8 }}>
                     <div>{t(`quotas.${q.resource}`)}</div>
-                    <UsageBar used={q.used} limit={q.limit} label={t(`quotas.${q.resource}`)} />
+                    <UsageBar used={q.used} limit={q.limit} resource={q.resource} label={t(`quotas.${q.resource}`)} />
                   </div>
                 ))
             )}

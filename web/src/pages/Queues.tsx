@@ -63,7 +63,6 @@ function CreateQueueModal({ onClose }: { onClose: () => void }) {
         <Form.Item label={t('queues.dlq')} name="dlq" extra={t('queues.dlqHint')}>
           <Select
             allowClear
-            aria-label={t('queues.dlq')}
             options={(all.data?.items ?? []).filter((q) => !!q.fifo === !!fifo).map((q) => ({ value: q.name, label: q.name }))}
           />
         </Form.Item>

@@ -27,7 +27,7 @@ function QuotaDrawer({ tenant, onClose }: { tenant: Tenant; onClose: () => void 
           onFinish={(v) => save.mutate(v)}
         >
           {(q.data?.items ?? []).map((x) => (
-            <Form.Item key={x.resource} label={t(`quotas.${x.resource}`)} name={x.resource} extra={<UsageBar used={x.used} limit={x.limit} label={t(`quotas.${x.resource}`)} />}>
+            <Form.Item key={x.resource} label={t(`quotas.${x.resource}`)} name={x.resource} extra={<UsageBar used={x.used} limit={x.limit} resource={x.resource} label={t(`quotas.${x.resource}`)} />}>
               <InputNumber min={-1} style={{ width: '100%' }} />
             </Form.Item>
           ))}
