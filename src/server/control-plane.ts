@@ -23,6 +23,12 @@ import {
   sessionCookieOf,
 } from '../platform/http/rest.js';
 import { usageRoutes } from '../platform/usage/routes.js';
+import { billingRoutes } from '../services/billing/routes.js';
+import {
+  type BillingConfig,
+  type BillingService,
+  createBillingService,
+} from '../services/billing/service.js';
 import { createConsoleRelay, registerConsoleWsRoute } from '../services/compute/console-relay.js';
 import { createConsoleStore } from '../services/compute/console-store.js';
 import { computeRoutes } from '../services/compute/routes.js';
@@ -82,6 +88,8 @@ export interface ControlPlaneConfig {
   s3?: S3Config;
   /** Message queues (the sqs listener). */
   sqs?: SqsConfig;
+  /** Billing: currency, tax and loop intervals, out-of-balance policy. */
+  billing?: BillingConfig;
 }
 
 export interface SqsConfig {
@@ -118,6 +126,7 @@ export interface ControlPlane {
   hosts: HostService;
   objects: ObjectService;
   queues: QueueService;
+  billing: BillingService;
   /** The in-process agent once registered (null without `localAgent`, or when it failed to start). */
   agent(): Promise<Agent | null>;
   metrics: Metrics;
@@ -203,6 +212,14 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     logger: logger.child({ component: 'queues' }),
     ...(database.dialect === 'postgres' ? { listenUrl: databaseUrl } : {}),
   });
+  const billing = createBillingService({
+    database,
+    compute,
+    queues,
+    logger: logger.child({ component: 'billing' }),
+    config: cfg.billing,
+  });
+  await billing.seed();
   const startedAt = Date.now();
 
   const credentials: CredentialSource = {
@@ -230,6 +247,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     ...computeRoutes(compute, consoles),
     ...hostRoutes(hosts),
     ...queueRoutes(queues, () => endpoints.sqs),
+    ...billingRoutes(billing),
     ...bucketRoutes(database),
     ...objectRoutes({ objects, iam, s3Endpoint: () => endpoints.s3 }),
     endpointsRoute(() => endpoints),
@@ -387,6 +405,10 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   every('queues-metering', cfg.meterIntervalMs ?? 60_000, () => queueMeter.flush());
   every('queues-sweep', cfg.sqs?.sweepIntervalMs ?? 60_000, () => queues.sweep());
   queues.resumeMoveTasks();
+  // Usage written before a crash is rated at start-up; the loop rates new rows seconds after they land.
+  billing.rate({ full: true }).catch((err) => logger.error({ err: String(err) }, 'start-up rating failed'));
+  every('billing-rate', cfg.billing?.rateIntervalMs ?? 5000, () => billing.rate());
+  every('billing-policy', cfg.billing?.policyIntervalMs ?? 30_000, () => billing.policyPass());
   const sweepMs = cfg.s3?.sweepIntervalMs ?? 600_000;
   every('objects-sweep', sweepMs, () => objects.sweepOrphans(Date.now() - sweepMs));
   every('objects-lifecycle', objects.lifecycleIntervalMs, () => objects.runLifecycle());
@@ -441,6 +463,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     hosts,
     objects,
     queues,
+    billing,
     agent: () => agentStarting,
     metrics,
     logger,
@@ -462,6 +485,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
         await objectMeter
           .flush()
           .catch((err) => logger.error({ err: String(err) }, 'final metering flush failed'));
+        await billing.settle();
+        billing.close();
         await database.close();
         logger.info('control plane stopped');
         logger.flush?.();

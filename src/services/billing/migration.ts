@@ -217,8 +217,14 @@ END $$ LANGUAGE plpgsql`)
 FOR EACH ROW EXECUTE FUNCTION billing_invoice_lines_frozen()`)
         .execute(db);
       await sql
+        .raw(`CREATE FUNCTION billing_invoice_no_delete() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION 'billing: invoice % is %, it cannot be deleted', OLD.id, OLD.state USING ERRCODE = 'P0001';
+END $$ LANGUAGE plpgsql`)
+        .execute(db);
+      await sql
         .raw(`CREATE TRIGGER billing_invoices_no_delete BEFORE DELETE ON billing_invoices
-FOR EACH ROW WHEN (OLD.state <> 'draft') EXECUTE FUNCTION billing_invoice_lines_frozen()`)
+FOR EACH ROW WHEN (OLD.state <> 'draft') EXECUTE FUNCTION billing_invoice_no_delete()`)
         .execute(db);
     } else {
       await sql

@@ -81,6 +81,7 @@ export async function rateBatch(
   since: number,
   limit: number,
   now: number,
+  beforeCommit?: () => void,
 ): Promise<number> {
   return database.tx(async (trx) => {
     if (!(await billingLock(database, trx, false))) return -1;
@@ -155,6 +156,7 @@ export async function rateBatch(
         .set({ value: String(maxCreated) })
         .where('key', '=', WATERMARK_KEY)
         .execute();
+    beforeCommit?.();
     return rows.length;
   });
 }
@@ -223,7 +225,8 @@ async function writeCharges(trx: Tx, lines: ChargeLine[], state: RatingState, no
  */
 export async function rateAll(
   database: Database,
-  opts: { full?: boolean; batch?: number; now?: () => number } = {},
+  /** `beforeCommit` runs inside each batch's transaction (tests throw there to play a crash). */
+  opts: { full?: boolean; batch?: number; now?: () => number; beforeCommit?: () => void } = {},
 ): Promise<number> {
   const now = opts.now ?? Date.now;
   let since = 0;
@@ -238,7 +241,7 @@ export async function rateAll(
   const batch = opts.batch ?? 2000;
   let total = 0;
   for (;;) {
-    const n = await rateBatch(database, since, batch, now());
+    const n = await rateBatch(database, since, batch, now(), opts.beforeCommit);
     if (n < 0) return total;
     total += n;
     if (n < batch) return total;

@@ -149,6 +149,14 @@ export function createBillingService(deps: BillingDeps) {
   const doFetch = deps.fetch ?? globalThis.fetch;
   const guard = (ctx: RequestContext, action: BillingAction, tenantId: string | null, label: string) =>
     guardBilling(database, ctx, action, tenantId, label);
+  // Background work in flight, so the control plane can wait for it before closing the database.
+  const inflight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inflight.add(p);
+    const done = () => inflight.delete(p);
+    p.then(done, done);
+    return p;
+  };
 
   async function setting(conn: Conn, key: string): Promise<string | undefined> {
     return (await conn.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst())
@@ -677,7 +685,22 @@ export function createBillingService(deps: BillingDeps) {
 
     // ---- rating and spend ----
     /** Rates every ledger row not rated yet (the loop calls this; admins may too). */
-    rate: (opts: { full?: boolean } = {}) => rateAll(database, { full: opts.full, now }),
+    rate: (opts: { full?: boolean } = {}) => track(rateAll(database, { full: opts.full, now })),
+
+    /** One pass of the policy loop: balances, budgets, then notification deliveries. */
+    policyPass: () =>
+      track(
+        (async () => {
+          await enforceBalances();
+          await checkBudgets();
+          await deliverNotifications();
+        })(),
+      ),
+
+    /** Waits for background work started so far (before the database closes). */
+    async settle() {
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+    },
 
     async rateNow(ctx: RequestContext) {
       await guard(ctx, 'billing:RateUsage', null, 'billing/rater');

@@ -1,0 +1,3 @@
+import { runBillingSuite } from './billing.case.js';
+
+runBillingSuite('sqlite');
