@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { billingMigration } from '../../services/billing/migration.js';
+import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import { instanceMigrationsMigration } from '../../services/compute/live-migration-schema.js';
 import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
@@ -453,6 +454,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   },
   '0007_fleet': fleetMigration,
   '0012_instance_migrations': instanceMigrationsMigration,
+  '0008_objects_sse': objectsSseMigration,
   '0010_billing': billingMigration,
 };
 

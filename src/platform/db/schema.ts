@@ -127,6 +127,7 @@ export interface Schema {
   object_parts: ObjectPartsTable;
   multipart_uploads: MultipartUploadsTable;
   upload_parts: UploadPartsTable;
+  object_sse_keys: ObjectSseKeysTable;
   queues: QueuesTable;
   queue_messages: QueueMessagesTable;
   queue_dedup: QueueDedupTable;
@@ -334,6 +335,10 @@ export interface BucketsTable {
   encryption: string | null;
   object_lock: string | null;
   ownership: string | null;
+  /** JSON PublicAccessBlockConfiguration (four booleans), or null. */
+  public_access_block: string | null;
+  /** BucketLoggingStatus XML as stored, or null (logging off). */
+  logging: string | null;
   object_count: number;
   /** Bytes of every stored version and every uploaded part. */
   bytes_stored: number;
@@ -402,6 +407,13 @@ export interface MultipartUploadsTable {
   initiator: string;
   /** JSON: the headers of CreateMultipartUpload that the completed object keeps. */
   params: string;
+  created_at: number;
+}
+
+/** A tenant's object-encryption key, sealed by the platform master key (context names the tenant). */
+export interface ObjectSseKeysTable {
+  tenant_id: string;
+  sealed_key: string;
   created_at: number;
 }
 

@@ -10,17 +10,24 @@
  * the service stored `{"xml": "..."}` documents, which are still read.
  */
 import type { Principal } from '../../platform/policy/principal.js';
-import type { AccessHooks, AccessRequest, PolicyEffect, S3Action } from './access.js';
+import type { AccessHooks, AccessRequest, PolicyEffect, PublicAccessBlock, S3Action } from './access.js';
 import {
   type AccessControlPolicy,
   type AclOwner,
   type AclPermission,
   aclAllows,
   cannedAclGrants,
+  type Grant,
+  isAclPublic,
   isCannedAcl,
   parseAccessControlPolicy,
 } from './acl.js';
-import { type BucketPolicy, evaluateBucketPolicy, parseBucketPolicy } from './bucket-policy.js';
+import {
+  type BucketPolicy,
+  evaluateBucketPolicy,
+  isPolicyPublic,
+  parseBucketPolicy,
+} from './bucket-policy.js';
 
 const policyCache = new Map<string, BucketPolicy | null>();
 
@@ -51,10 +58,18 @@ export function bucketPolicyEffect(req: AccessRequest): PolicyEffect {
   if (!policy) return 'Implicit';
   const d = evaluateBucketPolicy(policy, {
     principal: policyPrincipal(req.principal),
-    action: req.action,
+    action: req.policyAction ?? req.action,
     resource: req.resource,
     conditions: req.conditions,
   });
+  // RestrictPublicBuckets: a public policy admits only the bucket owner's account (AWS).
+  if (
+    d === 'Allow' &&
+    req.bucket.publicAccessBlock?.restrictPublicBuckets &&
+    req.principal?.accountId !== req.bucket.accountId &&
+    isPolicyPublic(policy)
+  )
+    return 'Implicit';
   return d === 'NotApplicable' ? 'Implicit' : d;
 }
 
@@ -102,12 +117,30 @@ export function aclGrantsAccess(req: AccessRequest): boolean {
   const p = req.principal;
   const who = p ? { anonymous: false, canonicalId: p.accountId } : { anonymous: true };
   const bucketOwner: AclOwner = { id: req.bucket.accountId };
+  // IgnorePublicAcls: grants to everyone or to every signed-in caller count for nothing.
+  const ignorePublic = req.bucket.publicAccessBlock?.ignorePublicAcls === true;
+  const effective = (acl: AccessControlPolicy) =>
+    ignorePublic ? { ...acl, grants: acl.grants.filter((g) => !isPublicGrant(g)) } : acl;
   if (on === 'object') {
     if (req.objectAcl === undefined) return false;
     const owner: AclOwner = { id: req.objectOwnerAccountId ?? req.bucket.accountId };
-    return aclAllows(storedAcl(req.objectAcl, owner, bucketOwner), who, permission);
+    return aclAllows(effective(storedAcl(req.objectAcl, owner, bucketOwner)), who, permission);
   }
-  return aclAllows(storedAcl(req.bucket.acl, bucketOwner), who, permission);
+  return aclAllows(effective(storedAcl(req.bucket.acl, bucketOwner)), who, permission);
+}
+
+const isPublicGrant = (g: Grant) => isAclPublic([g]);
+
+/** Whether a stored ACL (canned name or JSON) grants anything to everyone or to every signed-in caller. */
+export function isPublicAcl(stored: string): boolean {
+  return isAclPublic(storedAcl(stored, { id: '' }).grants);
+}
+
+/** A bucket's stored PublicAccessBlockConfiguration (undefined when none). */
+export function publicAccessBlockOf(b: {
+  public_access_block: string | null;
+}): PublicAccessBlock | undefined {
+  return b.public_access_block ? (JSON.parse(b.public_access_block) as PublicAccessBlock) : undefined;
 }
 
 export const POLICY_AND_ACL_HOOKS: AccessHooks = {

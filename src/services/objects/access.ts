@@ -32,12 +32,23 @@ export interface AccessBucket {
   acl: string;
   /** BucketOwnerEnforced ownership: ACLs grant nothing. */
   aclsDisabled?: boolean;
+  /** The bucket's PublicAccessBlockConfiguration, when it has one. */
+  publicAccessBlock?: PublicAccessBlock | undefined;
+}
+
+export interface PublicAccessBlock {
+  blockPublicAcls: boolean;
+  ignorePublicAcls: boolean;
+  blockPublicPolicy: boolean;
+  restrictPublicBuckets: boolean;
 }
 
 export interface AccessRequest {
   /** null for an anonymous (unsigned) request. */
   principal: Principal | null;
   action: S3Action;
+  /** The action name bucket policies match, when it differs from `action` (no platform action of its own). */
+  policyAction?: string;
   bucket: AccessBucket;
   /** Object key when the action is on an object. */
   key?: string;

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { type AuditInput, appendAudit, appendAuditAlone } from '../../platform/audit/audit.js';
+import type { Sealer } from '../../platform/crypto/sealer.js';
 import { type Database, isUniqueViolation, type Tx } from '../../platform/db/database.js';
 import type { ObjectPartsTable } from '../../platform/db/schema.js';
 import { YunhaiError } from '../../platform/errors.js';
@@ -19,9 +20,10 @@ import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
 import { recordUsage } from '../../platform/usage/ledger.js';
 import { parseXml } from '../../platform/xml/parser.js';
 import { type AccessHooks, type AccessRequest, evaluateBucketAccess, type S3Action } from './access.js';
-import { POLICY_AND_ACL_HOOKS } from './access-hooks.js';
+import { isPublicAcl, POLICY_AND_ACL_HOOKS, parsedPolicy, publicAccessBlockOf } from './access-hooks.js';
 import { BlobNotFoundError, type BlobStore } from './blob-store.js';
 import { storedLifecycle } from './bucket-configs.js';
+import { isPolicyPublic } from './bucket-policy.js';
 import { type BodyDigests, BodyHasher, type ChecksumAlgorithm, checksumOf } from './checksums.js';
 import { noSuchBucket, noSuchKey, ObjectError } from './errors.js';
 import { abortRuleFor, expirationHeader, lifecycleActionFor } from './lifecycle-rules.js';
@@ -37,6 +39,21 @@ import {
   retentionChangeAllowed,
   type VersionLock,
 } from './object-lock.js';
+import {
+  type CustomerKey,
+  createSseKeys,
+  encryptBlob,
+  openEncryptedBlob,
+  parseSseCustomer,
+  parseSseRequest,
+  parseStoredSse,
+  type SseHeaders,
+  type SseInfo,
+  type SseSpec,
+  type StoredSse,
+  sseInfo,
+  storedEncryptionDefault,
+} from './sse.js';
 import {
   type BucketRow,
   deleteVersionRow,
@@ -105,6 +122,8 @@ export interface WriteOptions {
   checksumAlgorithm?: ChecksumAlgorithm;
   /** x-amz-object-lock-* headers. */
   lock?: RequestedLock;
+  /** x-amz-server-side-encryption* headers as sent (validated after the access check). */
+  sse?: SseHeaders;
 }
 
 export interface Preconditions {
@@ -144,6 +163,8 @@ export interface ObjectInfo {
   ownerAccountId: string;
   ownerName: string;
   lock: VersionLock;
+  /** How the body is encrypted at rest (null: it is not). */
+  sse: SseInfo | null;
 }
 
 export interface UploadInfo {
@@ -335,6 +356,7 @@ function objectInfo(row: ObjectRow, owner: { accountId: string; name: string }):
     ownerAccountId: owner.accountId,
     ownerName: owner.name,
     lock: versionLock(row),
+    sse: sseInfo(parseStoredSse(row.sse)),
   };
 }
 
@@ -380,6 +402,12 @@ function lockColumns(
   return { lock_mode: mode, lock_until: until, legal_hold: lock?.legalHold ? 1 : 0 };
 }
 
+/** BlockPublicAcls: a write that would set a public ACL is refused (AWS answers AccessDenied). */
+function refusePublicAcl(b: Pick<BucketRow, 'public_access_block'>, acl: string | undefined) {
+  if (acl !== undefined && publicAccessBlockOf(b)?.blockPublicAcls && isPublicAcl(acl))
+    throw new ObjectError('AccessDenied', 'Access Denied');
+}
+
 const lockedVersion = () =>
   new ObjectError('AccessDenied', 'Access Denied because object protected by object lock.');
 
@@ -412,6 +440,8 @@ export interface ObjectServiceDeps {
   /** How often the control plane runs `runLifecycle` (default 5 min). */
   lifecycleIntervalMs?: number;
   now?: () => number;
+  /** Seals the tenants' encryption keys (platform master key); without it SSE-S3/KMS answer NotImplemented. */
+  sealer?: Sealer;
 }
 
 export function createObjectService(deps: ObjectServiceDeps) {
@@ -420,6 +450,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
   const hooks = deps.access ?? POLICY_AND_ACL_HOOKS;
   const now = deps.now ?? Date.now;
   const minPartSize = deps.minPartSize ?? DEFAULT_MIN_PART_SIZE;
+  const sseKeys = createSseKeys(database, deps.sealer);
 
   // ---- helpers ------------------------------------------------------------------------------
 
@@ -459,6 +490,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
     b: BucketRow,
     key?: string,
     obj?: Pick<ObjectRow, 'acl' | 'owner_tenant_id' | 'tags'> | null,
+    /** The action bucket policies see when it is not `action` (one without its own platform action). */
+    policyAction?: string,
   ): Promise<void> {
     const existingTags: Record<string, string> = {};
     if (obj?.tags)
@@ -478,7 +511,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
         policy: b.policy,
         acl: b.acl,
         aclsDisabled: aclsDisabled(b),
+        publicAccessBlock: publicAccessBlockOf(b),
       },
+      ...(policyAction !== undefined ? { policyAction } : {}),
       ...(key !== undefined ? { key } : {}),
       ...(obj ? { objectAcl: obj.acl, objectOwnerAccountId } : {}),
       resource: key === undefined ? `arn:aws:s3:::${b.name}` : `arn:aws:s3:::${b.name}/${key}`,
@@ -523,7 +558,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
   }
 
   /** Streams a body into a new blob, computing digests, and checks them; nothing is kept when a check fails. */
-  async function ingest(body: ObjectBody, extraAlgorithm?: ChecksumAlgorithm) {
+  async function ingest(body: ObjectBody, extraAlgorithm?: ChecksumAlgorithm, dataKey?: Buffer) {
     const algorithms = new Set(body.checksumAlgorithms ?? []);
     if (extraAlgorithm) algorithms.add(extraAlgorithm);
     const hasher = new BodyHasher({ algorithms, sha256: body.sha256Hex !== undefined });
@@ -539,7 +574,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         yield chunk;
       }
     }
-    const blob = await blobs.put(tap());
+    const blob = await blobs.put(dataKey ? encryptBlob(tap(), dataKey) : tap());
     try {
       const digests = hasher.digest();
       verifyDigests(body, digests);
@@ -718,13 +753,21 @@ export function createObjectService(deps: ObjectServiceDeps) {
   }
 
   /** A readable over an object's body (or a range of it), across its parts when it has them. */
-  async function openBody(row: ObjectRow, range?: { start: number; end: number }): Promise<Readable> {
+  async function openBody(
+    row: ObjectRow,
+    range?: { start: number; end: number },
+    dataKey?: Buffer,
+  ): Promise<Readable> {
     if (row.size === 0) return Readable.from([]);
-    if (row.blob_id) return blobs.get(row.blob_id, range);
+    const open = (blobId: string, plainSize: number, r?: { start: number; end: number }) =>
+      dataKey
+        ? openEncryptedBlob(blobs, blobId, dataKey, plainSize, r?.start ?? 0, r?.end ?? plainSize - 1)
+        : blobs.get(blobId, r);
+    if (row.blob_id) return open(row.blob_id, row.size, range);
     const parts = await objectParts(database.db, row.id);
     const start = range?.start ?? 0;
     const end = range?.end ?? row.size - 1;
-    const pieces: { blobId: string; start: number; end: number }[] = [];
+    const pieces: { blobId: string; size: number; start: number; end: number }[] = [];
     let offset = 0;
     for (const p of parts) {
       const pStart = offset;
@@ -733,16 +776,19 @@ export function createObjectService(deps: ObjectServiceDeps) {
       if (p.size === 0 || pEnd < start || pStart > end) continue;
       pieces.push({
         blobId: p.blob_id,
+        size: p.size,
         start: Math.max(start, pStart) - pStart,
         end: Math.min(end, pEnd) - pStart,
       });
     }
     // Open the first piece now, so a missing blob fails before any response header is sent.
-    const first = pieces.length > 0 ? await blobs.get(pieces[0]!.blobId, pieces[0]) : undefined;
+    const at = (p: (typeof pieces)[number]) => ({ start: p.start, end: p.end });
+    const first =
+      pieces.length > 0 ? await open(pieces[0]!.blobId, pieces[0]!.size, at(pieces[0]!)) : undefined;
     const out = new PassThrough({ highWaterMark: 256 * 1024 });
     (async () => {
       for (const [i, piece] of pieces.entries()) {
-        const s = i === 0 && first ? first : await blobs.get(piece.blobId, piece);
+        const s = i === 0 && first ? first : await open(piece.blobId, piece.size, at(piece));
         for await (const chunk of s) {
           if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
           if (out.destroyed) {
@@ -754,6 +800,25 @@ export function createObjectService(deps: ObjectServiceDeps) {
       out.end();
     })().catch((e) => out.destroy(e as Error));
     return out;
+  }
+
+  /** The encryption of a new version or upload: what the request asks for, else the bucket's default. */
+  async function newEncryption(b: BucketRow, headers: SseHeaders | undefined, spec?: SseSpec) {
+    const s = spec ?? parseSseRequest(headers ?? {}) ?? storedEncryptionDefault(b.encryption);
+    return s ? sseKeys.newKey(s, b.tenant_id) : undefined;
+  }
+
+  /** The data key a stored version (or upload) is read with; SSE-C needs the customer's key headers. */
+  async function dataKeyOf(stored: StoredSse | null, customer: CustomerKey | undefined) {
+    if (!stored) {
+      if (customer)
+        throw new ObjectError(
+          'InvalidRequest',
+          'The encryption parameters are not applicable to this object.',
+        );
+      return undefined;
+    }
+    return sseKeys.openKey(stored, customer);
   }
 
   async function ownerOf(row: Pick<ObjectRow, 'owner_tenant_id'>, b: BucketRow) {
@@ -860,6 +925,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
         encryption: null,
         object_lock: null,
         ownership: input.ownership ?? null,
+        public_access_block: null,
+        logging: null,
         object_count: 0,
         bytes_stored: 0,
         accrued_byte_seconds: 0,
@@ -1002,7 +1069,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
       field: BucketConfigField,
     ): Promise<{ value: string | null; bucket: BucketInfo; acl: string }> {
       const b = await bucketOrThrow(name);
-      await allow(ctx, BUCKET_CONFIG_ACTIONS[field].get, b);
+      const a = BUCKET_CONFIG_ACTIONS[field];
+      await allow(ctx, a.get, b, undefined, undefined, a.policyGet);
       count(b, 'B');
       return { value: b[field], bucket: bucketInfo(b), acl: b.acl };
     },
@@ -1014,7 +1082,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
       document: string | null | ((bucket: BucketInfo) => Promise<string | null>),
     ) {
       const b = await bucketOrThrow(name);
-      await allow(ctx, BUCKET_CONFIG_ACTIONS[field].put, b);
+      const a = BUCKET_CONFIG_ACTIONS[field];
+      await allow(ctx, a.put, b, undefined, undefined, a.policyPut);
       // Object Lock can be turned on for a bucket created without it only once versioning is on (AWS).
       if (field === 'object_lock' && b.object_lock_enabled !== 1 && b.versioning !== 'Enabled')
         throw new ObjectError(
@@ -1025,6 +1094,13 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const value = typeof document === 'function' ? await document(bucketInfo(b)) : document;
       if (field === 'acl' && value === null)
         throw new YunhaiError('InternalError', 'a bucket always has an ACL');
+      const block = publicAccessBlockOf(b);
+      if (field === 'acl' && block?.blockPublicAcls && value !== null && isPublicAcl(value))
+        throw new ObjectError('AccessDenied', 'Access Denied');
+      if (field === 'policy' && block?.blockPublicPolicy && value !== null) {
+        const parsed = parsedPolicy(value);
+        if (parsed && isPolicyPublic(parsed)) throw new ObjectError('AccessDenied', 'Access Denied');
+      }
       await database.tx(async (trx) => {
         await trx
           .updateTable('buckets')
@@ -1058,11 +1134,13 @@ export function createObjectService(deps: ObjectServiceDeps) {
       versionId: string | null;
       checksum?: { algorithm: string; value: string };
       expiration?: string;
+      sse: SseInfo | null;
     }> {
       const b = await bucketOrThrow(input.bucket);
       assertObjectKey(input.key);
       await allow(ctx, 's3:PutObject', b, input.key);
       checkWriteOptions(input);
+      refusePublicAcl(b, input.acl);
       if (input.body.expectedSize !== undefined && input.body.expectedSize > MAX_PUT_SIZE)
         throw new ObjectError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size', {
           extra: { ProposedSize: String(input.body.expectedSize), MaxSizeAllowed: String(MAX_PUT_SIZE) },
@@ -1070,7 +1148,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
       if (input.preconditions)
         checkWritePreconditions(input.preconditions, await latestVersion(database.db, b.name, input.key));
       lockColumns(b, input.lock, now());
-      const { blobId, digests } = await ingest(input.body, input.checksumAlgorithm);
+      const enc = await newEncryption(b, input.sse);
+      const { blobId, digests } = await ingest(input.body, input.checksumAlgorithm, enc?.key);
       const etag = digests.md5.toString('hex');
       const sum = chosenChecksum(input.body, input, digests);
       let result: Awaited<ReturnType<typeof commitVersion>>;
@@ -1094,7 +1173,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               checksum_value: null,
               checksum_type: null,
               ...sum,
-              sse: null,
+              sse: enc ? JSON.stringify(enc.stored) : null,
               ...lockColumns(b, input.lock, now()),
               acl: input.acl ?? null,
               owner_tenant_id: ctx.principal?.tenantId ?? b.tenant_id,
@@ -1126,6 +1205,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       return {
         etag,
         versionId: result.locked.versioning === '' ? null : result.versionId,
+        sse: sseInfo(enc?.stored ?? null),
         ...(expiration ? { expiration } : {}),
         ...(sum.checksum_algorithm
           ? { checksum: { algorithm: sum.checksum_algorithm, value: sum.checksum_value } }
@@ -1144,6 +1224,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
         partNumber?: number;
         preconditions?: Preconditions;
         head?: boolean;
+        /** SSE-C key headers. */
+        sse?: SseHeaders;
       },
     ): Promise<{
       info: ObjectInfo;
@@ -1191,10 +1273,12 @@ export function createObjectService(deps: ObjectServiceDeps) {
             })
           : undefined;
       const extra = { ...(range ? { range } : {}), ...(expiration ? { expiration } : {}) };
+      // SSE-C: the key is checked on HEAD too (AWS answers 400 without it).
+      const dataKey = await dataKeyOf(parseStoredSse(row.sse), parseSseCustomer(input.sse ?? {}));
       if (input.head) return { info, body: null, ...extra };
       let body: Readable;
       try {
-        body = await openBody(row, range);
+        body = await openBody(row, range, dataKey);
       } catch (e) {
         // Replaced between the metadata read and the open: the caller retries and reads the new latest.
         if (e instanceof BlobNotFoundError)
@@ -1207,6 +1291,58 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const bytes = range ? range.end - range.start + 1 : row.size;
       deps.meter?.egress(b.tenant_id, b.name, bytes);
       return { info, body, ...extra };
+    },
+
+    /**
+     * GetObjectAttributes: the version's metadata and, for multipart objects, a page of its parts
+     * (sizes and checksums). An SSE-C object needs its key, as for HEAD.
+     */
+    async getObjectAttributes(
+      ctx: ObjectContext,
+      input: {
+        bucket: string;
+        key: string;
+        versionId?: string;
+        sse?: SseHeaders;
+        maxParts: number;
+        partNumberMarker: number;
+      },
+    ): Promise<{
+      info: ObjectInfo;
+      versioned: boolean;
+      parts?: {
+        total: number;
+        items: { partNumber: number; size: number; checksums: Record<string, string> }[];
+        isTruncated: boolean;
+        nextMarker?: number;
+      };
+    }> {
+      const b = await bucketOrThrow(input.bucket);
+      const row = await resolveVersion(b, input.key, input.versionId);
+      await allow(ctx, 's3:GetObjectAttributes', b, input.key, row);
+      await dataKeyOf(parseStoredSse(row.sse), parseSseCustomer(input.sse ?? {}));
+      count(b, 'B');
+      const info = objectInfo(row, await ownerOf(row, b));
+      const versioned = b.versioning !== '';
+      if (row.parts_count === null) return { info, versioned };
+      const all = await objectParts(database.db, row.id);
+      const after = all.filter((p) => p.part_number > input.partNumberMarker);
+      const page = after.slice(0, input.maxParts);
+      const isTruncated = after.length > page.length;
+      return {
+        info,
+        versioned,
+        parts: {
+          total: all.length,
+          items: page.map((p) => ({
+            partNumber: p.part_number,
+            size: p.size,
+            checksums: p.checksum ? (JSON.parse(p.checksum) as Record<string, string>) : {},
+          })),
+          isTruncated,
+          ...(isTruncated && page.length > 0 ? { nextMarker: page[page.length - 1]!.part_number } : {}),
+        },
+      };
     },
 
     async deleteObject(
@@ -1296,12 +1432,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
         metadataDirective?: 'COPY' | 'REPLACE';
         taggingDirective?: 'COPY' | 'REPLACE';
         preconditions?: Preconditions;
+        /** x-amz-copy-source-server-side-encryption-customer-* (the source's SSE-C key). */
+        sourceSse?: SseHeaders;
       } & WriteOptions,
     ): Promise<{
       etag: string;
       lastModified: number;
       versionId: string | null;
       sourceVersionId: string | null;
+      sse: SseInfo | null;
     }> {
       const dest = await bucketOrThrow(input.bucket);
       assertObjectKey(input.key);
@@ -1316,6 +1455,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       );
       await allow(ctx, 's3:PutObject', dest, input.key);
       checkWriteOptions(input);
+      refusePublicAcl(dest, input.acl);
       lockColumns(dest, input.lock, now());
       if (input.sourcePreconditions) {
         try {
@@ -1330,12 +1470,20 @@ export function createObjectService(deps: ObjectServiceDeps) {
           throw e;
         }
       }
+      const sourceKey = await dataKeyOf(parseStoredSse(srcRow.sse), parseSseCustomer(input.sourceSse ?? {}));
+      const requestedSse = parseSseRequest(input.sse ?? {});
       const replaceMeta = input.metadataDirective === 'REPLACE';
       const sameObject =
         src.name === dest.name &&
         srcRow.key === input.key &&
         (input.source.versionId === undefined || srcRow.is_latest === 1);
-      if (sameObject && !replaceMeta && input.storageClass === undefined && dest.versioning !== 'Enabled')
+      if (
+        sameObject &&
+        !replaceMeta &&
+        input.storageClass === undefined &&
+        requestedSse === undefined &&
+        dest.versioning !== 'Enabled'
+      )
         throw new ObjectError(
           'InvalidRequest',
           "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -1345,10 +1493,12 @@ export function createObjectService(deps: ObjectServiceDeps) {
           'InvalidRequest',
           'The specified copy source is larger than the maximum allowable size for a copy source: 5368709120',
         );
-      const stream = await openBody(srcRow);
+      const enc = await newEncryption(dest, undefined, requestedSse);
+      const stream = await openBody(srcRow, undefined, sourceKey);
       const { blobId, digests } = await ingest(
         { stream, expectedSize: srcRow.size },
         input.checksumAlgorithm,
+        enc?.key,
       );
       const etag = digests.md5.toString('hex');
       const headers: ContentHeaders = replaceMeta
@@ -1386,7 +1536,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               checksum_algorithm: alg && digests.checksums[alg] ? alg : null,
               checksum_value: alg ? (digests.checksums[alg] ?? null) : null,
               checksum_type: alg && digests.checksums[alg] ? 'FULL_OBJECT' : null,
-              sse: null,
+              sse: enc ? JSON.stringify(enc.stored) : null,
               ...lockColumns(dest, input.lock, ts),
               acl: input.acl ?? null,
               owner_tenant_id: ctx.principal?.tenantId ?? dest.tenant_id,
@@ -1416,6 +1566,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         lastModified: ts,
         versionId: result.locked.versioning === '' ? null : result.versionId,
         sourceVersionId: src.versioning === '' ? null : srcRow.version_id,
+        sse: sseInfo(enc?.stored ?? null),
       };
     },
 
@@ -1568,6 +1719,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const action: S3Action = input.versionId ? 's3:PutObjectVersionAcl' : 's3:PutObjectAcl';
       await allow(ctx, action, b, input.key, row);
       const acl = await input.acl(await ownerOf(row, b), bucketInfo(b));
+      refusePublicAcl(b, acl);
       await database.tx(async (trx) => {
         await trx.updateTable('objects').set({ acl }).where('id', '=', row.id).execute();
         await appendAudit(
@@ -1589,6 +1741,16 @@ export function createObjectService(deps: ObjectServiceDeps) {
         .where('name', '=', name)
         .executeTakeFirst();
       return b?.cors ?? null;
+    },
+
+    /**
+     * x-amz-expected-bucket-owner: AccessDenied unless the bucket exists and belongs to that
+     * account (a missing bucket is left to the operation, which answers NoSuchBucket).
+     */
+    async checkExpectedOwner(name: string, expectedAccountId: string): Promise<void> {
+      const b = await findBucket(database.db, name);
+      if (b && b.account_id !== expectedAccountId.trim())
+        throw new ObjectError('AccessDenied', 'Access Denied');
     },
 
     /** How often the control plane should call runLifecycle. */
@@ -1839,12 +2001,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
     async createMultipartUpload(
       ctx: ObjectContext,
       input: { bucket: string; key: string } & WriteOptions,
-    ): Promise<{ uploadId: string; checksumAlgorithm?: string }> {
+    ): Promise<{ uploadId: string; checksumAlgorithm?: string; sse: SseInfo | null }> {
       const b = await bucketOrThrow(input.bucket);
       assertObjectKey(input.key);
       await allow(ctx, 's3:PutObject', b, input.key);
       checkWriteOptions(input);
+      refusePublicAcl(b, input.acl);
       lockColumns(b, input.lock, now());
+      // The upload's data key: every part is encrypted with it (each blob with its own nonces).
+      const enc = await newEncryption(b, input.sse);
       const uploadId = newUploadId();
       await database.tx(async (trx) => {
         await trx
@@ -1863,6 +2028,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               acl: input.acl,
               checksumAlgorithm: input.checksumAlgorithm,
               lock: input.lock,
+              sse: enc?.stored,
             }),
             created_at: now(),
           })
@@ -1875,7 +2041,11 @@ export function createObjectService(deps: ObjectServiceDeps) {
         );
       });
       count(b, 'A');
-      return { uploadId, ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm } : {}) };
+      return {
+        uploadId,
+        sse: sseInfo(enc?.stored ?? null),
+        ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm } : {}),
+      };
     },
 
     async uploadPart(
@@ -1892,13 +2062,18 @@ export function createObjectService(deps: ObjectServiceDeps) {
           versionId?: string;
           range?: RangeSpec;
           preconditions?: Preconditions;
+          /** The source's SSE-C key headers. */
+          sse?: SseHeaders;
         };
+        /** SSE-C key headers (an SSE-C upload needs its key on every part). */
+        sse?: SseHeaders;
       },
     ): Promise<{
       etag: string;
       checksums: Partial<Record<ChecksumAlgorithm, string>>;
       lastModified: number;
       sourceVersionId?: string;
+      sse: SseInfo | null;
     }> {
       const b = await bucketOrThrow(input.bucket);
       await allow(ctx, 's3:PutObject', b, input.key);
@@ -1911,7 +2086,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
           },
         );
       const upload = await uploadOrThrow(b, input.key, input.uploadId);
-      const params = JSON.parse(upload.params) as { checksumAlgorithm?: ChecksumAlgorithm };
+      const params = JSON.parse(upload.params) as { checksumAlgorithm?: ChecksumAlgorithm; sse?: StoredSse };
+      const partKey = await dataKeyOf(params.sse ?? null, parseSseCustomer(input.sse ?? {}));
       let body = input.body;
       let sourceVersionId: string | undefined;
       if (input.copySource) {
@@ -1939,12 +2115,16 @@ export function createObjectService(deps: ObjectServiceDeps) {
         const range = input.copySource.range
           ? resolveCopyRange(input.copySource.range, srcRow.size)
           : undefined;
-        const stream = await openBody(srcRow, range);
+        const sourceKey = await dataKeyOf(
+          parseStoredSse(srcRow.sse),
+          parseSseCustomer(input.copySource.sse ?? {}),
+        );
+        const stream = await openBody(srcRow, range, sourceKey);
         body = { stream, expectedSize: range ? range.end - range.start + 1 : srcRow.size };
         sourceVersionId = src.versioning === '' ? undefined : srcRow.version_id;
       }
       if (!body) throw new YunhaiError('InternalError', 'uploadPart needs a body or a copy source');
-      const { blobId, digests } = await ingest(body, params.checksumAlgorithm);
+      const { blobId, digests } = await ingest(body, params.checksumAlgorithm, partKey);
       const etag = digests.md5.toString('hex');
       const ts = now();
       let freed: string[] = [];
@@ -1999,6 +2179,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         etag,
         checksums: digests.checksums,
         lastModified: ts,
+        sse: sseInfo(params.sse ?? null),
         ...(sourceVersionId ? { sourceVersionId } : {}),
       };
     },
@@ -2011,8 +2192,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
         uploadId: string;
         parts: { partNumber: number; etag: string; checksums?: Partial<Record<ChecksumAlgorithm, string>> }[];
         preconditions?: Preconditions;
+        /** SSE-C key headers (an SSE-C upload needs its key to complete). */
+        sse?: SseHeaders;
       },
-    ): Promise<{ etag: string; versionId: string | null; checksum?: { algorithm: string; value: string } }> {
+    ): Promise<{
+      etag: string;
+      versionId: string | null;
+      checksum?: { algorithm: string; value: string };
+      sse: SseInfo | null;
+    }> {
       const b = await bucketOrThrow(input.bucket);
       await allow(ctx, 's3:PutObject', b, input.key);
       const upload = await uploadOrThrow(b, input.key, input.uploadId);
@@ -2036,7 +2224,10 @@ export function createObjectService(deps: ObjectServiceDeps) {
         acl?: string;
         checksumAlgorithm?: ChecksumAlgorithm;
         lock?: RequestedLock;
+        sse?: StoredSse;
       };
+      const customer = parseSseCustomer(input.sse ?? {});
+      if (params.sse?.mode === 'SSE-C' || customer) await dataKeyOf(params.sse ?? null, customer);
       let result: Awaited<ReturnType<typeof commitVersion>> | undefined;
       let etag = '';
       let unused: string[] = [];
@@ -2116,7 +2307,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             checksum_algorithm: checksum?.algorithm ?? null,
             checksum_value: checksum?.value ?? null,
             checksum_type: checksum ? 'COMPOSITE' : null,
-            sse: null,
+            sse: params.sse ? JSON.stringify(params.sse) : null,
             ...lockColumns(b, params.lock, now()),
             acl: params.acl ?? null,
             owner_tenant_id: upload.initiator_tenant_id,
@@ -2151,6 +2342,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       return {
         etag,
         versionId: result!.locked.versioning === '' ? null : result!.versionId,
+        sse: sseInfo(params.sse ?? null),
         ...(checksum ? { checksum } : {}),
       };
     },
@@ -2310,7 +2502,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
       );
     if (row.parts_count === null) {
       if (partNumber !== 1)
-        throw new ObjectError('InvalidPartNumber', 'The requested partnumber is not satisfiable');
+        throw new ObjectError('InvalidPart', 'The requested partnumber is not satisfiable', {
+          extra: { PartNumber: String(partNumber) },
+        });
       return { start: 0, end: Math.max(0, row.size - 1), total: row.size };
     }
     const parts = await objectParts(database.db, row.id);
@@ -2319,7 +2513,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
       if (p.part_number === partNumber) return { start: offset, end: offset + p.size - 1, total: row.size };
       offset += p.size;
     }
-    throw new ObjectError('InvalidPartNumber', 'The requested partnumber is not satisfiable');
+    throw new ObjectError('InvalidPart', 'The requested partnumber is not satisfiable', {
+      extra: { PartNumber: String(partNumber) },
+    });
   }
 
   /** Removes an upload and its parts (AbortMultipartUpload, and the lifecycle loop); the caller authorised it. */
@@ -2490,6 +2686,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
 export type ObjectService = ReturnType<typeof createObjectService>;
 
 export type BucketConfigField =
+  | 'public_access_block'
+  | 'logging'
   | 'policy'
   | 'cors'
   | 'lifecycle'
@@ -2501,8 +2699,32 @@ export type BucketConfigField =
 
 const BUCKET_CONFIG_ACTIONS: Record<
   BucketConfigField,
-  { get: S3Action; put: S3Action; putName: string; deleteName: string }
+  {
+    get: S3Action;
+    put: S3Action;
+    putName: string;
+    deleteName: string;
+    /** What bucket policies match when the platform has no action of this name (get/put use a peer's role level). */
+    policyGet?: string;
+    policyPut?: string;
+  }
 > = {
+  public_access_block: {
+    get: 's3:GetBucketAcl',
+    put: 's3:PutBucketAcl',
+    putName: 's3:PutBucketPublicAccessBlock',
+    deleteName: 's3:DeleteBucketPublicAccessBlock',
+    policyGet: 's3:GetBucketPublicAccessBlock',
+    policyPut: 's3:PutBucketPublicAccessBlock',
+  },
+  logging: {
+    get: 's3:GetBucketTagging',
+    put: 's3:PutBucketTagging',
+    putName: 's3:PutBucketLogging',
+    deleteName: 's3:PutBucketLogging',
+    policyGet: 's3:GetBucketLogging',
+    policyPut: 's3:PutBucketLogging',
+  },
   policy: {
     get: 's3:GetBucketPolicy',
     put: 's3:PutBucketPolicy',

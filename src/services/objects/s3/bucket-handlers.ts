@@ -17,6 +17,7 @@ import { ObjectError } from '../errors.js';
 import { lifecycleConfigurationXml, parseLifecycleConfiguration } from '../lifecycle-rules.js';
 import { lockConfigurationXml, parseLockConfiguration } from '../object-lock.js';
 import { type BucketConfigField, validateTags } from '../service.js';
+import { parseEncryptionConfig } from '../sse.js';
 import {
   header,
   intParam,
@@ -396,7 +397,10 @@ export const putRawConfig = (field: RawConfig) => async (call: S3Call) => {
     if (field === 'object_lock') stored = lockConfigurationXml(parseLockConfiguration(root));
     else if (field === 'cors') stored = corsConfigurationXml(parseCorsConfiguration(root));
     else if (field === 'lifecycle') stored = lifecycleConfigurationXml(parseLifecycleConfiguration(root));
-    else stored = renderElement(root, S3_XMLNS);
+    else {
+      stored = renderElement(root, S3_XMLNS);
+      if (field === 'encryption') parseEncryptionConfig(stored);
+    }
   }
   await call.objects.putBucketConfig(call.ctx, call.bucket!, field as BucketConfigField, stored);
   return sendEmpty(call, field === 'policy' ? 204 : 200);

@@ -3,6 +3,7 @@ import { childNamed, childrenNamed, childText } from '../../../platform/xml/pars
 import { el, elAttrs, xmlDocument } from '../../../platform/xml/writer.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, checksumHeader } from '../checksums.js';
 import { ObjectError } from '../errors.js';
+import { sseResponseHeaders } from '../sse.js';
 import { grantHeadersAcl } from './bucket-handlers.js';
 import { parseCopySource } from './object-handlers.js';
 import {
@@ -18,6 +19,7 @@ import {
   type S3Call,
   sendEmpty,
   sendXml,
+  sseHeaders,
   urlEncodeKey,
   writeOptions,
 } from './request.js';
@@ -43,7 +45,10 @@ export async function createMultipartUpload(call: S3Call) {
       el('UploadId', r.uploadId),
     ),
     200,
-    r.checksumAlgorithm ? { 'x-amz-checksum-algorithm': r.checksumAlgorithm } : {},
+    {
+      ...sseResponseHeaders(r.sse),
+      ...(r.checksumAlgorithm ? { 'x-amz-checksum-algorithm': r.checksumAlgorithm } : {}),
+    },
   );
 }
 
@@ -67,8 +72,9 @@ export async function uploadPart(call: S3Call) {
     uploadId: uploadIdOf(call),
     partNumber: partNumberOf(call),
     body: requestBody(call),
+    ...partSse(call),
   });
-  const h: Record<string, string> = { etag: `"${r.etag}"` };
+  const h: Record<string, string> = { etag: `"${r.etag}"`, ...sseResponseHeaders(r.sse) };
   for (const [a, v] of Object.entries(r.checksums)) h[checksumHeader(a as ChecksumAlgorithm)] = v;
   return sendEmpty(call, 200, h);
 }
@@ -86,18 +92,28 @@ export async function uploadPartCopy(call: S3Call) {
       },
     );
   const preconditions = readPreconditions(call, 'x-amz-copy-source-');
+  const sourceSse = sseHeaders(call, true);
   const r = await call.objects.uploadPart(call.ctx, {
     bucket: call.bucket!,
     key: call.key!,
     uploadId: uploadIdOf(call),
     partNumber: partNumberOf(call),
-    copySource: { ...source, ...(range ? { range } : {}), ...(preconditions ? { preconditions } : {}) },
+    copySource: {
+      ...source,
+      ...(range ? { range } : {}),
+      ...(preconditions ? { preconditions } : {}),
+      ...(sourceSse ? { sse: sourceSse } : {}),
+    },
+    ...partSse(call),
   });
   return sendXml(
     call,
     doc('CopyPartResult', el('LastModified', isoMs(r.lastModified)), el('ETag', `"${r.etag}"`)),
     200,
-    r.sourceVersionId ? { 'x-amz-copy-source-version-id': r.sourceVersionId } : {},
+    {
+      ...sseResponseHeaders(r.sse),
+      ...(r.sourceVersionId ? { 'x-amz-copy-source-version-id': r.sourceVersionId } : {}),
+    },
   );
 }
 
@@ -121,6 +137,7 @@ export async function completeMultipartUpload(call: S3Call) {
     uploadId: uploadIdOf(call),
     parts,
     ...(preconditions ? { preconditions } : {}),
+    ...partSse(call),
   });
   const location = `/${call.bucket}/${urlEncodeKey(call.key!)}`;
   return sendXml(
@@ -134,8 +151,19 @@ export async function completeMultipartUpload(call: S3Call) {
       r.checksum ? el(`Checksum${r.checksum.algorithm}`, r.checksum.value) : undefined,
     ),
     200,
-    r.versionId ? { 'x-amz-version-id': r.versionId } : {},
+    { ...sseResponseHeaders(r.sse), ...(r.versionId ? { 'x-amz-version-id': r.versionId } : {}) },
   );
+}
+
+/**
+ * The SSE-C key of an UploadPart/UploadPartCopy/Complete; x-amz-server-side-encryption and the KMS
+ * key id are the upload's (set when it was created) and are not looked at here.
+ */
+function partSse(call: S3Call) {
+  const h = sseHeaders(call);
+  if (!h) return {};
+  const { algorithm: _a, kmsKeyId: _k, ...customer } = h;
+  return Object.keys(customer).length > 0 ? { sse: customer } : {};
 }
 
 export async function abortMultipartUpload(call: S3Call) {

@@ -7,6 +7,7 @@ import { checksumHeader, isChecksumAlgorithm } from '../checksums.js';
 import { ObjectError } from '../errors.js';
 import { legalHoldXml, parseLegalHold, parseRetention, retentionXml } from '../object-lock.js';
 import type { ObjectInfo } from '../service.js';
+import { sseResponseHeaders } from '../sse.js';
 import { aclFromRequest, grantHeadersAcl } from './bucket-handlers.js';
 import { percentDecodeUtf8 } from './paths.js';
 import {
@@ -24,6 +25,7 @@ import {
   type S3Call,
   sendEmpty,
   sendXml,
+  sseHeaders,
   writeOptions,
 } from './request.js';
 
@@ -56,6 +58,7 @@ function objectHeaders(
     h['x-amz-object-lock-retain-until-date'] = isoMs(o.lock.until);
   }
   if (o.lock.legalHold) h['x-amz-object-lock-legal-hold'] = 'ON';
+  Object.assign(h, sseResponseHeaders(o.sse));
   if (withChecksum && o.checksum && header(call, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
     const a = o.checksum.algorithm;
     if (isChecksumAlgorithm(a)) h[checksumHeader(a)] = o.checksum.value;
@@ -91,6 +94,14 @@ async function getOrHead(call: S3Call, head: boolean) {
     );
   const range = parseRange(header(call, 'range'));
   const preconditions = readPreconditions(call);
+  const sse = sseHeaders(call);
+  // Reads name only an SSE-C key; SSE-S3/KMS is the server's business (AWS answers 400).
+  if (sse?.algorithm !== undefined || sse?.kmsKeyId !== undefined)
+    throw new ObjectError(
+      'InvalidArgument',
+      'x-amz-server-side-encryption header is not supported for this operation.',
+      { extra: { ArgumentName: 'x-amz-server-side-encryption', ArgumentValue: sse.algorithm ?? '' } },
+    );
   const r = await call.objects.getObject(call.ctx, {
     bucket: call.bucket!,
     key: call.key!,
@@ -98,6 +109,7 @@ async function getOrHead(call: S3Call, head: boolean) {
     ...(range && partNumber === undefined ? { range } : {}),
     ...(partNumber !== undefined ? { partNumber: Number(partNumber) } : {}),
     ...(preconditions ? { preconditions } : {}),
+    ...(sse ? { sse } : {}),
     head,
   });
   const versioned = r.info.versionId !== 'null' || versionId !== undefined;
@@ -134,7 +146,7 @@ export async function putObject(call: S3Call) {
     ...(await grantHeadersAcl(call)),
     ...(preconditions ? { preconditions } : {}),
   });
-  const h: Record<string, string> = { etag: `"${r.etag}"` };
+  const h: Record<string, string> = { etag: `"${r.etag}"`, ...sseResponseHeaders(r.sse) };
   if (r.versionId) h['x-amz-version-id'] = r.versionId;
   if (r.expiration) h['x-amz-expiration'] = r.expiration;
   if (r.checksum && isChecksumAlgorithm(r.checksum.algorithm))
@@ -235,6 +247,7 @@ export async function copyObject(call: S3Call) {
   const opts = { ...writeOptions(call), ...(await grantHeadersAcl(call)) };
   const sourcePreconditions = readPreconditions(call, 'x-amz-copy-source-');
   const preconditions = readPreconditions(call);
+  const sourceSse = sseHeaders(call, true);
   const r = await call.objects.copyObject(call.ctx, {
     bucket: call.bucket!,
     key: call.key!,
@@ -244,8 +257,9 @@ export async function copyObject(call: S3Call) {
     ...opts,
     ...(sourcePreconditions ? { sourcePreconditions } : {}),
     ...(preconditions ? { preconditions } : {}),
+    ...(sourceSse ? { sourceSse } : {}),
   });
-  const h: Record<string, string> = {};
+  const h: Record<string, string> = sseResponseHeaders(r.sse);
   if (r.versionId) h['x-amz-version-id'] = r.versionId;
   if (r.sourceVersionId) h['x-amz-copy-source-version-id'] = r.sourceVersionId;
   return sendXml(
@@ -392,4 +406,87 @@ export async function putObjectLegalHold(call: S3Call) {
     legalHold,
   });
   return sendEmpty(call, 200, r.versionId !== 'null' ? { 'x-amz-version-id': r.versionId } : {});
+}
+
+/** GetObjectAttributes: the attributes x-amz-object-attributes names, as one XML document. */
+export async function getObjectAttributes(call: S3Call) {
+  const versionId = versionOf(call);
+  const wanted = new Set(
+    (header(call, 'x-amz-object-attributes') ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== ''),
+  );
+  if (wanted.size === 0)
+    throw new ObjectError(
+      'InvalidArgument',
+      'The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty',
+      {
+        extra: { ArgumentName: 'x-amz-object-attributes', ArgumentValue: '' },
+      },
+    );
+  const intHeader = (name: string, dflt: number) => {
+    const v = header(call, name);
+    if (v === undefined) return dflt;
+    if (!/^\d+$/.test(v.trim()))
+      throw new ObjectError('InvalidArgument', `${name} must be a non-negative integer.`, {
+        extra: { ArgumentName: name, ArgumentValue: v },
+      });
+    return Number(v.trim());
+  };
+  const maxParts = Math.min(intHeader('x-amz-max-parts', 1000), 1000);
+  const partNumberMarker = intHeader('x-amz-part-number-marker', 0);
+  const sse = sseHeaders(call);
+  const r = await call.objects.getObjectAttributes(call.ctx, {
+    bucket: call.bucket!,
+    key: call.key!,
+    ...(versionId !== undefined ? { versionId } : {}),
+    ...(sse ? { sse } : {}),
+    maxParts,
+    partNumberMarker,
+  });
+  const o = r.info;
+  const checksumEl = (alg: string, value: string) => el(`Checksum${alg}`, value);
+  const xml = xmlDocument(
+    elAttrs(
+      'GetObjectAttributesResponse',
+      { xmlns: S3_XMLNS },
+      wanted.has('ETag') ? el('ETag', o.etag) : undefined,
+      wanted.has('Checksum') && o.checksum
+        ? el(
+            'Checksum',
+            checksumEl(o.checksum.algorithm, o.checksum.value),
+            el('ChecksumType', o.checksum.type),
+          )
+        : undefined,
+      wanted.has('ObjectParts') && r.parts
+        ? el(
+            'ObjectParts',
+            el('TotalPartsCount', r.parts.total),
+            el('PartNumberMarker', partNumberMarker),
+            el(
+              'NextPartNumberMarker',
+              r.parts.nextMarker ?? r.parts.items.at(-1)?.partNumber ?? partNumberMarker,
+            ),
+            el('MaxParts', maxParts),
+            el('IsTruncated', r.parts.isTruncated),
+            r.parts.items.map((p) =>
+              el(
+                'Part',
+                el('PartNumber', p.partNumber),
+                el('Size', p.size),
+                o.checksum && p.checksums[o.checksum.algorithm] !== undefined
+                  ? checksumEl(o.checksum.algorithm, p.checksums[o.checksum.algorithm]!)
+                  : undefined,
+              ),
+            ),
+          )
+        : undefined,
+      wanted.has('StorageClass') ? el('StorageClass', o.storageClass) : undefined,
+      wanted.has('ObjectSize') ? el('ObjectSize', o.size) : undefined,
+    ),
+  );
+  const h: Record<string, string> = { 'last-modified': httpDate(o.lastModified) };
+  if (r.versioned || versionId !== undefined) h['x-amz-version-id'] = o.versionId;
+  return sendXml(call, xml, 200, h);
 }

@@ -3,13 +3,22 @@
  * sub-resource query parameters). Everything not in the table answers NotImplemented.
  */
 import { ObjectError } from '../errors.js';
+import * as blockOps from './access-block-handlers.js';
 import * as bucketOps from './bucket-handlers.js';
 import * as multipartOps from './multipart-handlers.js';
 import * as objectOps from './object-handlers.js';
+import { postObject } from './post-object.js';
 import type { S3Call } from './request.js';
 
 export type OperationName =
   | 'ListBuckets'
+  | 'GetObjectAttributes'
+  | 'GetPublicAccessBlock'
+  | 'PutPublicAccessBlock'
+  | 'DeletePublicAccessBlock'
+  | 'GetBucketLogging'
+  | 'PutBucketLogging'
+  | 'PostObject'
   | 'CreateBucket'
   | 'HeadBucket'
   | 'DeleteBucket'
@@ -103,7 +112,17 @@ export const OPERATIONS: Record<OperationName, Handler> = {
   ListObjectVersions: bucketOps.listObjectVersions,
   ListMultipartUploads: multipartOps.listMultipartUploads,
   DeleteObjects: objectOps.deleteObjects,
+  GetPublicAccessBlock: blockOps.getPublicAccessBlock,
+  PutPublicAccessBlock: blockOps.putPublicAccessBlock,
+  DeletePublicAccessBlock: blockOps.deletePublicAccessBlock,
+  GetBucketLogging: blockOps.getBucketLogging,
+  PutBucketLogging: blockOps.putBucketLogging,
+  PostObject: (call) => {
+    if (!call.credentials) throw notImplemented('browser-based POST uploads');
+    return postObject(call, call.credentials);
+  },
   GetObject: objectOps.getObject,
+  GetObjectAttributes: objectOps.getObjectAttributes,
   HeadObject: objectOps.headObject,
   PutObject: objectOps.putObject,
   CopyObject: objectOps.copyObject,
@@ -142,6 +161,8 @@ const BUCKET_SUBRESOURCES: Record<string, [OperationName?, OperationName?, Opera
     'DeleteBucketOwnershipControls',
   ],
   acl: ['GetBucketAcl', 'PutBucketAcl'],
+  publicAccessBlock: ['GetPublicAccessBlock', 'PutPublicAccessBlock', 'DeletePublicAccessBlock'],
+  logging: ['GetBucketLogging', 'PutBucketLogging'],
   uploads: ['ListMultipartUploads'],
   versions: ['ListObjectVersions'],
 };
@@ -149,7 +170,6 @@ const BUCKET_SUBRESOURCES: Record<string, [OperationName?, OperationName?, Opera
 /** Sub-resources S3 has and we do not serve yet. */
 const UNSUPPORTED = [
   'website',
-  'logging',
   'notification',
   'replication',
   'accelerate',
@@ -158,8 +178,6 @@ const UNSUPPORTED = [
   'metrics',
   'inventory',
   'intelligent-tiering',
-  'publicAccessBlock',
-  'attributes',
   'restore',
   'select',
   'torrent',
@@ -207,7 +225,7 @@ export function detectOperation(
         return 'DeleteBucket';
       case 'POST':
         if (query.has('delete')) return 'DeleteObjects';
-        throw notImplemented('browser-based POST uploads');
+        return 'PostObject';
       default:
         throw bad();
     }
@@ -219,6 +237,7 @@ export function detectOperation(
       if (query.has('retention')) return 'GetObjectRetention';
       if (query.has('legal-hold')) return 'GetObjectLegalHold';
       if (query.has('acl')) return 'GetObjectAcl';
+      if (query.has('attributes')) return 'GetObjectAttributes';
       return 'GetObject';
     case 'HEAD':
       return 'HeadObject';

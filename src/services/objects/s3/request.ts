@@ -1,6 +1,7 @@
 /** What every S3 handler gets, and the header and body parsing they share. */
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CredentialSource } from '../../../platform/auth/authenticate.js';
 import {
   childNamed,
   childrenNamed,
@@ -27,6 +28,7 @@ import type {
   Tag,
   WriteOptions,
 } from '../service.js';
+import type { SseHeaders } from '../sse.js';
 import { type ChunkSigning, decodeAwsChunked } from './aws-chunked.js';
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -46,6 +48,8 @@ export interface S3Call {
   signing?: ChunkSigning;
   /** The request was signed (header or query), i.e. the caller is not anonymous. */
   signed: boolean;
+  /** Access keys, for operations that verify their own signatures (POST Object forms). */
+  credentials?: CredentialSource;
 }
 
 export const header = (call: S3Call, name: string): string | undefined => {
@@ -174,7 +178,30 @@ export function writeOptions(call: S3Call): WriteOptions {
   if (alg) o.checksumAlgorithm = alg;
   const lock = parseLockHeaders((name) => header(call, name));
   if (lock) o.lock = lock;
+  const sse = sseHeaders(call);
+  if (sse) o.sse = sse;
   return o;
+}
+
+/**
+ * The request's server-side encryption headers; `copySource` reads the
+ * x-amz-copy-source-server-side-encryption-customer-* set (the source's SSE-C key).
+ */
+export function sseHeaders(call: S3Call, copySource = false): SseHeaders | undefined {
+  const p = copySource ? 'x-amz-copy-source-server-side-encryption' : 'x-amz-server-side-encryption';
+  const h: SseHeaders = {};
+  const set = (k: keyof SseHeaders, name: string) => {
+    const v = header(call, name);
+    if (v !== undefined) h[k] = v;
+  };
+  if (!copySource) {
+    set('algorithm', p);
+    set('kmsKeyId', `${p}-aws-kms-key-id`);
+  }
+  set('customerAlgorithm', `${p}-customer-algorithm`);
+  set('customerKey', `${p}-customer-key`);
+  set('customerKeyMd5', `${p}-customer-key-md5`);
+  return Object.keys(h).length > 0 ? h : undefined;
 }
 
 /** `x-amz-bypass-governance-retention: true` */
