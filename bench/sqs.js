@@ -247,9 +247,11 @@ async function benchYunhai(call, c, run) {
     for (let b = claim(); b; b = claim())
       await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
   });
+  let receives = 0;
   const consumers = Array.from({ length: c }, async () => {
     while (consumed < N) {
       const r = await call('ReceiveMessage', { QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 });
+      receives++;
       const msgs = r.Messages ?? [];
       if (msgs.length === 0) continue;
       consumed += msgs.length;
@@ -263,7 +265,7 @@ async function benchYunhai(call, c, run) {
   const cycle = N / (Number(process.hrtime.bigint() - t0) / 1e9);
   cpuMark(undefined);
   await call('DeleteQueue', { QueueUrl });
-  return { send, receive, delete: del, cycle };
+  return { send, receive, delete: del, cycle, perReceive: N / receives };
 }
 
 // ---- RabbitMQ: durable queue, persistent messages, publisher confirms, manual acks ----------------
@@ -401,7 +403,7 @@ for (const [run, c] of LEVELS.entries()) {
   const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
   results.push({ c, y, r });
   console.log(
-    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}`,
+    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s (${y.perReceive.toFixed(1)} messages per ReceiveMessage)${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}`,
   );
 }
 rabbit?.stop();

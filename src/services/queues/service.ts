@@ -913,6 +913,19 @@ export function createQueueService(deps: QueueServiceDeps) {
       for (const row of rows) for (const c of MESSAGE_COLUMNS) values.push(row[c]);
       await hot.run((db) => prepared(db, insertSql(rows.length)).run(values), true);
       visibleNow = rows.some((r) => r.visible_at <= t);
+    } else if (!q.fifo && pg) {
+      // PostgreSQL: one statement, so one round trip; the NOTIFY goes out when it commits.
+      visibleNow = rows.some((r) => r.visible_at <= t);
+      const insert = database.db.insertInto('queue_messages').values(rows).returning('seq');
+      if (visibleNow)
+        await database.db
+          .with('inserted', () => insert)
+          .selectNoFrom(
+            // A data-modifying WITH runs to completion whether or not the query reads it.
+            sql<string>`pg_notify(${NOTIFY_CHANNEL}, ${`${q.id}:${rows.length}`})`.as('n'),
+          )
+          .execute();
+      else await insert.execute();
     } else
       await database.tx(async (trx) => {
         if (!q.fifo) {
