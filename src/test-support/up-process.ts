@@ -36,9 +36,9 @@ export interface UpProcess {
   exited: Promise<number | null>;
 }
 
-export function startUp(dataDir: string, env: Record<string, string> = {}): UpProcess {
+export function startUp(dataDir: string, env: Record<string, string> = {}, args: string[] = []): UpProcess {
   let out = '';
-  const child = spawn(process.execPath, [CLI, 'up', '--data-dir', dataDir, '--port', '0'], {
+  const child = spawn(process.execPath, [CLI, 'up', '--data-dir', dataDir, '--port', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -93,6 +93,16 @@ function printBanner(cp: ControlPlane, dataDir: string) {
   process.stdout.write(out.join('\n') + '\n');
 }
 
+/** YUNHAI_HOST_GRACE_MS: how long a silent host stays up before it is marked down (default 30 s). */
+function graceFromEnv(): number | undefined {
+  const v = process.env.YUNHAI_HOST_GRACE_MS;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 500)
+    throw new Error(`YUNHAI_HOST_GRACE_MS must be an integer >= 500, got ${v}`);
+  return n;
+}
+
 export function registerServeCommands(program: Command) {
   program
     .command('up')
@@ -122,6 +132,7 @@ export function registerServeCommands(program: Command) {
           logLevel: f.logLevel,
           logFile: f.logFile ?? join(dataDir, 'logs', 'yunhai.log'),
           localAgent: driver ? { driver } : undefined,
+          hostGraceMs: graceFromEnv(),
         },
         (cp) => {
           printBanner(cp, dataDir);
