@@ -87,6 +87,8 @@ export async function newPage(
     locale: opts.locale ?? 'en-US',
     acceptDownloads: true,
   });
+  // The CI machines have 2 shared cores: page loads and API calls get generous time.
+  context.setDefaultTimeout(60_000);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -98,7 +100,7 @@ export async function signIn(page: Page, p: Portal, username: string, password: 
   await page.locator('#username').fill(username);
   await page.locator('#password').fill(password);
   await page.locator('button[type=submit]').click();
-  await page.waitForURL((u) => !u.pathname.startsWith('/login'), { timeout: 20_000 });
+  await page.waitForURL((u) => !u.pathname.startsWith('/login'), { waitUntil: 'commit' });
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

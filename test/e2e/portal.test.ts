@@ -74,7 +74,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
   it('signs in with the root account of credentials.json (HttpOnly, SameSite=Strict cookie) and signs out', async () => {
     const { context, page, errors } = await newPage(p);
     await page.goto(`${p.url}/instances`);
-    await page.waitForURL(/\/login\?next=%2Finstances/);
+    await page.waitForURL(/\/login\?next=%2Finstances/, { waitUntil: 'commit' });
     await screenshot(page, 'en-login');
     await page.locator('#username').fill('admin');
     await page.locator('#password').fill('wrong-password');
@@ -82,7 +82,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await page.getByRole('alert').getByText('Incorrect username or password').waitFor();
     await page.locator('#password').fill(p.rootPassword);
     await page.locator('button[type=submit]').click();
-    await page.waitForURL(`${p.url}/instances`);
+    await page.waitForURL(`${p.url}/instances`, { waitUntil: 'commit' });
     const cookie = (await context.cookies()).find((c) => c.name === 'yunhai_session');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
     expect(await page.evaluate(() => document.cookie)).not.toContain('yunhai_session');
@@ -99,9 +99,9 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     expect([201, 403]).toContain(bare);
     await page.getByTestId('user-menu').hover();
     await page.getByRole('menuitem', { name: 'Sign out' }).click();
-    await page.waitForURL(/\/login/);
+    await page.waitForURL(/\/login/, { waitUntil: 'commit' });
     await page.goto(`${p.url}/`);
-    await page.waitForURL(/\/login/);
+    await page.waitForURL(/\/login/, { waitUntil: 'commit' });
     expect(errors).toEqual([]);
     await context.close();
   }, 120_000);
@@ -114,7 +114,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await page.locator('#name').fill('e2e-files');
     await page.locator('#versioning').check();
     await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
-    await page.waitForURL(`${p.url}/buckets/e2e-files`);
+    await page.waitForURL(`${p.url}/buckets/e2e-files`, { waitUntil: 'commit' });
     const hello = Buffer.from('hello from the portal\n'.repeat(1000));
     await page.locator('input[type=file]').setInputFiles([
       { name: 'hello.txt', mimeType: 'text/plain', buffer: hello },
@@ -154,7 +154,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await page.getByRole('button', { name: 'Create queue' }).click();
     await page.locator('#name').fill('e2e-jobs');
     await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
-    await page.waitForURL(`${p.url}/queues/e2e-jobs`);
+    await page.waitForURL(`${p.url}/queues/e2e-jobs`, { waitUntil: 'commit' });
     await page.locator('#body').fill('hello from the portal queue');
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await page.getByText(/^Sent message /).waitFor();
@@ -173,22 +173,22 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
       await signIn(page, p, 'admin', p.rootPassword);
       await page.goto(`${p.url}/instances`);
       await page.getByRole('button', { name: 'Launch instance' }).click();
-      const pick = async (label: string, option: RegExp) => {
-        await page.getByRole('dialog').getByRole('combobox', { name: label, exact: true }).click();
+      const pick = async (field: string, option: RegExp) => {
+        await page.locator(`.ant-select:has(#${field})`).click();
         await page
           .locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option })
           .first()
           .click();
       };
-      await pick('Image', /^tiny/);
+      await pick('image', /^tiny/);
       await page.getByTestId('wizard-next').click();
-      await pick('Flavor', /^tiny\.small/);
+      await pick('flavor', /^tiny\.small/);
       await page.getByTestId('wizard-next').click();
       await page.locator('#name').fill('e2e-vm');
       await page.locator('#userData').fill('#!/bin/sh\necho "portal user-data $((6 * 7))"\n');
       await screenshot(page, 'en-instance-launch');
       await page.getByTestId('wizard-next').click();
-      await page.waitForURL(/\/instances\/i-[a-z0-9]{12}$/);
+      await page.waitForURL(/\/instances\/i-[a-z0-9]{12}$/, { waitUntil: 'commit' });
       await page.getByTestId('instance-state').getByText('Running').waitFor({ timeout: 180_000 });
       await page.getByRole('tab', { name: 'Console log' }).click();
       await page
@@ -302,7 +302,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await screenshot(page, 'phone-overview');
     await page.getByRole('button', { name: 'Open menu' }).click();
     await page.locator('.ant-drawer').getByText('Buckets').click();
-    await page.waitForURL(`${p.url}/buckets`);
+    await page.waitForURL(`${p.url}/buckets`, { waitUntil: 'commit' });
     await settled(page);
     await screenshot(page, 'phone-buckets');
     await context.close();

@@ -119,7 +119,6 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
   const images = useQuery({ queryKey: ['images', 'available'], queryFn: () => get<Page<Image>>('/images?status=available&limit=1000') });
   const flavors = useQuery({ queryKey: ['flavors'], queryFn: () => get<Page<Flavor>>('/flavors?limit=1000') });
   const keys = useQuery({ queryKey: ['key-pairs'], queryFn: () => get<Page<KeyPair>>('/key-pairs?limit=1000') });
-  const [values, setValues] = useState<Record<string, string | undefined>>({});
   const launch = useAction((body: Record<string, unknown>) => api<Instance>('POST', '/instances', body), {
     invalidate: [['instances']],
     success: t('instances.launched'),
@@ -130,12 +129,11 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
   });
   const fields = [['image'], ['flavor'], ['name']];
   const next = async () => {
-    const v = await form.validateFields(fields[step]);
-    const all = { ...values, ...v };
-    setValues(all);
-    if (step < 2) setStep(step + 1);
-    else
-      launch.mutate({
+    await form.validateFields(fields[step]);
+    if (step < 2) return setStep(step + 1);
+    // Every field of every step (validateFields answers only the ones it checked).
+    const all = form.getFieldsValue(true) as Record<string, string | undefined>;
+    launch.mutate({
         name: all.name,
         image: all.image,
         flavor: all.flavor,
