@@ -3,7 +3,7 @@ import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
 // The portal's production build goes to dist/web, which the control plane serves at `/`.
-// `npm run dev:web` proxies the API to a running `yunhai up` (YUNHAI_API, default :8080).
+// `npm run dev:web` proxies the API to a running `yunhai up` (YUNHAI_API, default :9600).
 const root = fileURLToPath(new URL('.', import.meta.url));
 export default defineConfig({
   root,
@@ -25,7 +25,7 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '/api': { target: process.env.YUNHAI_API ?? 'http://127.0.0.1:8080', ws: true },
+      '/api': { target: process.env.YUNHAI_API ?? 'http://127.0.0.1:9600', ws: true },
     },
   },
 });

@@ -196,7 +196,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
         .getByTestId('console-log')
         .getByText(/YUNHAI-READY/)
         .waitFor({ timeout: 60_000 });
-      expect(await page.getByTestId('console-log').innerText()).toContain('portal user-data 42');
+      expect(await page.getByTestId('console-log').textContent()).toContain('portal user-data 42');
       await screenshot(page, 'en-instance-console-log');
       await page.getByRole('tab', { name: 'Serial console' }).click();
       await page.getByTestId('console-status').getByText('Connected').waitFor({ timeout: 30_000 });
@@ -233,14 +233,14 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
         await page.goto(`${p.url}${path}`);
         await page.locator('main h3').first().waitFor();
         await settled(page);
-        const text = await page.locator('body').innerText();
+        const text = (await page.locator('body').textContent()) ?? '';
         const leaked = keys.filter((k) => text.includes(k));
         expect(leaked, `${lang} ${path}`).toEqual([]);
         await screenshot(page, shotName(lang, path));
       }
     };
     await check('zh');
-    expect(await page.locator('main h3').first().innerText()).toBe('审计日志');
+    expect(await page.locator('main h3').first().textContent()).toBe('审计日志');
     // Switch to English from the header; the choice is remembered for this user.
     await page.getByTestId('lang-switch').click();
     await page.locator('.ant-select-item-option', { hasText: 'English' }).click();
