@@ -451,6 +451,20 @@ export function createObjectService(deps: ObjectServiceDeps) {
   const now = deps.now ?? Date.now;
   const minPartSize = deps.minPartSize ?? DEFAULT_MIN_PART_SIZE;
   const sseKeys = createSseKeys(database, deps.sealer);
+  /** Results of the latest completed uploads, for retried CompleteMultipartUpload requests. */
+  const recentlyCompleted = new Map<
+    string,
+    {
+      bucket: string;
+      key: string;
+      result: {
+        etag: string;
+        versionId: string | null;
+        checksum?: { algorithm: string; value: string };
+        sse: SseInfo | null;
+      };
+    }
+  >();
 
   // ---- helpers ------------------------------------------------------------------------------
 
@@ -623,11 +637,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
   function checkWritePreconditions(p: Preconditions, current: ObjectRow | undefined) {
     const live = current && current.delete_marker === 0 ? current : undefined;
     if (p.ifNoneMatch !== undefined) {
-      if (p.ifNoneMatch.trim() !== '*')
-        throw new ObjectError('NotImplemented', 'If-None-Match on writes supports only "*".', {
-          extra: { Header: 'If-None-Match' },
-        });
-      if (live)
+      // `*`: only if there is no current object; an ETag list: only if the current one is not among them.
+      if (live && etagMatches(p.ifNoneMatch, live.etag))
         throw new ObjectError(
           'PreconditionFailed',
           'At least one of the pre-conditions you specified did not hold',
@@ -746,7 +757,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
       return row;
     }
     const row = await latestVersion(database.db, b.name, key);
-    if (!row) throw noSuchKey(key);
+    // No version at all: say so explicitly (RGW's answer; s3-tests checks it after deletes).
+    if (!row) throw noSuchKey(key, { 'x-amz-delete-marker': 'false' });
     if (row.delete_marker === 1)
       throw noSuchKey(key, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': row.version_id });
     return row;
@@ -880,6 +892,17 @@ export function createObjectService(deps: ObjectServiceDeps) {
         throw new ObjectError('InvalidArgument', `Invalid canned ACL '${input.acl}'.`);
       const existing = await findBucket(database.db, input.name);
       if (existing) {
+        // us-east-1 keeps S3's legacy answer: re-creating your own bucket there succeeds and changes
+        // nothing, unless it asks for another ACL (BucketAlreadyExists, as RGW and s3-tests expect).
+        const region = input.region || defaultRegion;
+        if (existing.tenant_id === p.tenantId && region === 'us-east-1' && existing.region === region) {
+          if ((input.acl ?? 'private') === existing.acl) return bucketInfo(existing);
+          throw new ObjectError(
+            'BucketAlreadyExists',
+            'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.',
+            { extra: { BucketName: input.name } },
+          );
+        }
         if (existing.tenant_id === p.tenantId)
           throw new ObjectError(
             'BucketAlreadyOwnedByYou',
@@ -1204,7 +1227,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       });
       return {
         etag,
-        versionId: result.locked.versioning === '' ? null : result.versionId,
+        versionId: result.versionId === 'null' ? null : result.versionId,
         sse: sseInfo(enc?.stored ?? null),
         ...(expiration ? { expiration } : {}),
         ...(sum.checksum_algorithm
@@ -1564,7 +1587,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       return {
         etag,
         lastModified: ts,
-        versionId: result.locked.versioning === '' ? null : result.versionId,
+        versionId: result.versionId === 'null' ? null : result.versionId,
         sourceVersionId: src.versioning === '' ? null : srcRow.version_id,
         sse: sseInfo(enc?.stored ?? null),
       };
@@ -2203,7 +2226,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
     }> {
       const b = await bucketOrThrow(input.bucket);
       await allow(ctx, 's3:PutObject', b, input.key);
-      const upload = await uploadOrThrow(b, input.key, input.uploadId);
+      let upload: Awaited<ReturnType<typeof uploadOrThrow>>;
+      try {
+        upload = await uploadOrThrow(b, input.key, input.uploadId);
+      } catch (e) {
+        // A retried completion of an upload this process completed answers the same result (S3 does).
+        const done = recentlyCompleted.get(input.uploadId);
+        if (done && done.bucket === b.name && done.key === input.key) return done.result;
+        throw e;
+      }
       if (input.parts.length === 0)
         throw new ObjectError(
           'MalformedXML',
@@ -2339,12 +2370,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
       });
       await deleteBlobs([...unused, ...result!.freed]);
       count(b, 'A');
-      return {
+      const completed = {
         etag,
-        versionId: result!.locked.versioning === '' ? null : result!.versionId,
+        versionId: result!.versionId === 'null' ? null : result!.versionId,
         sse: sseInfo(params.sse ?? null),
         ...(checksum ? { checksum } : {}),
       };
+      if (recentlyCompleted.size >= 10_000) recentlyCompleted.delete(recentlyCompleted.keys().next().value!);
+      recentlyCompleted.set(input.uploadId, { bucket: b.name, key: input.key, result: completed });
+      return completed;
     },
 
     async abortMultipartUpload(ctx: ObjectContext, input: { bucket: string; key: string; uploadId: string }) {
@@ -2805,6 +2839,11 @@ export function resolveRange(r: RangeSpec, size: number): { start: number; end: 
 
 /** UploadPartCopy ranges must lie inside the source (no clamping, unlike GET). */
 function resolveCopyRange(r: RangeSpec, size: number) {
+  // A well-formed range past the end of the source is InvalidRange (416), as S3 answers.
+  if (!('suffix' in r) && r.end !== undefined && r.end >= r.start && r.end >= size)
+    throw new ObjectError('InvalidRange', 'The requested range is not satisfiable', {
+      extra: { RangeRequested: `bytes=${r.start}-${r.end}`, ActualObjectSize: String(size) },
+    });
   if ('suffix' in r || r.end === undefined || r.end < r.start || r.end >= size)
     throw new ObjectError(
       'InvalidArgument',

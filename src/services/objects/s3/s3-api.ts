@@ -72,6 +72,7 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
     req: FastifyRequest,
   ): Promise<{ principal: Principal | null; signed: boolean; signing?: ChunkSigning }> {
     const ar = authRequest(req);
+    checkPresignedExpiry(ar.query);
     const parsed = parseSigV4(ar);
     if (!parsed) {
       const authz = headerValue(req.headers.authorization);
@@ -198,6 +199,25 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
       }
     },
   });
+}
+
+/**
+ * A presigned URL's lifetime: X-Amz-Expires must be 1..604800 seconds and not over. Refused with
+ * AccessDenied (403) before the signature is looked at, as S3 answers such links.
+ */
+export function checkPresignedExpiry(rawQuery: string, now = Date.now()): void {
+  if (!rawQuery.includes('X-Amz-Signature=')) return;
+  const q = new URLSearchParams(rawQuery);
+  const expires = q.get('X-Amz-Expires');
+  const date = q.get('X-Amz-Date');
+  if (expires === null || date === null) return;
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date);
+  const seconds = /^\d+$/.test(expires) ? Number(expires) : Number.NaN;
+  if (!(seconds >= 1 && seconds <= 604800))
+    throw new ObjectError('AccessDenied', 'X-Amz-Expires must be between 1 and 604800 seconds (one week).');
+  if (!m) return;
+  const signedAt = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  if (signedAt + seconds * 1000 < now) throw new ObjectError('AccessDenied', 'Request has expired');
 }
 
 /** Request headers whose values bucket policies may test as `s3:<header>` condition keys. */
