@@ -6,6 +6,7 @@ import { CliError } from '../errors.js';
 import { type Column, renderFields, shortTime } from '../output.js';
 import { clientFor, examples, printerFor, seg } from './common.js';
 import { parseRatios } from './host.js';
+import { registerMigrationCommands } from './migration.js';
 
 /** `k=v` pairs from repeated `--set` options. */
 function parseMetadata(pairs: string[]): Record<string, string> {
@@ -57,6 +58,7 @@ const groupFields = (g: ServerGroupView) =>
 
 /** `yunhai aggregate ...` (platform admins) and `yunhai server-group ...` (tenants). */
 export function registerPlacementCommands(program: Command, ctx: CliContext) {
+  registerMigrationCommands(program, ctx);
   const agg = program
     .command('aggregate')
     .description(
