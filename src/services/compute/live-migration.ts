@@ -3,8 +3,8 @@ import type { Database, Tx } from '../../platform/db/database.js';
 import type { InstanceMigrationsTable, InstancesTable } from '../../platform/db/schema.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
-import { auditFor } from '../../platform/policy/guard.js';
 import { requireAllowed } from '../../platform/policy/authorize.js';
+import { auditFor } from '../../platform/policy/guard.js';
 import type { RequestContext } from '../../platform/policy/principal.js';
 import type { HostNotifier } from '../hosts/notifier.js';
 import type { Placement } from '../scheduler/placement.js';
@@ -98,7 +98,11 @@ export function createLiveMigrations(deps: {
   notifier: HostNotifier;
   now: () => number;
   /** Places the instance like a create would, never on `exclude`, only on `only` when given. */
-  placementFor: (trx: Tx, i: InstancesTable, opts: { exclude: string[]; only?: string }) => Promise<Placement>;
+  placementFor: (
+    trx: Tx,
+    i: InstancesTable,
+    opts: { exclude: string[]; only?: string },
+  ) => Promise<Placement>;
   touchHost: (trx: Tx, hostId: string) => Promise<unknown>;
 }) {
   const { database, notifier, now, placementFor, touchHost } = deps;
@@ -111,7 +115,12 @@ export function createLiveMigrations(deps: {
       .where('state', 'in', [...ACTIVE_MIGRATION_STATES])
       .executeTakeFirst();
 
-  const systemAudit = (i: { tenant_id: string }, action: string, resource: string, details: object) => ({
+  const systemAudit = (
+    i: { tenant_id: string },
+    action: string,
+    resource: string,
+    details: Record<string, unknown>,
+  ) => ({
     tenantId: i.tenant_id,
     principal: 'system',
     action,
@@ -134,7 +143,11 @@ export function createLiveMigrations(deps: {
       // The source copy is gone and the target could not resume: the instance is lost.
       await trx
         .updateTable('instances')
-        .set({ state: 'error', error_reason: `Live migration failed at switch-over: ${reason}`, updated_at: ts })
+        .set({
+          state: 'error',
+          error_reason: `Live migration failed at switch-over: ${reason}`,
+          updated_at: ts,
+        })
         .where('id', '=', m.instance_id)
         .execute();
     }
@@ -245,7 +258,9 @@ export function createLiveMigrations(deps: {
       if (filter.instanceId) q = q.where('instance_id', '=', filter.instanceId);
       if (filter.state) q = q.where('state', '=', filter.state);
       if (filter.host)
-        q = q.where((eb) => eb.or([eb('source_host', '=', filter.host!), eb('target_host', '=', filter.host!)]));
+        q = q.where((eb) =>
+          eb.or([eb('source_host', '=', filter.host!), eb('target_host', '=', filter.host!)]),
+        );
       const rows = await q
         .orderBy('created_at', 'desc')
         .orderBy('id', 'desc')
@@ -285,7 +300,9 @@ export function createLiveMigrations(deps: {
         id: m.id,
         role: m.target_host === hostId ? 'target' : 'source',
         phase: m.state === 'preparing' ? 'prepare' : m.state === 'transferring' ? 'transfer' : 'switch',
-        ...(m.migrate_uri && m.disk_uri ? { target: { migrateUri: m.migrate_uri, diskUri: m.disk_uri } } : {}),
+        ...(m.migrate_uri && m.disk_uri
+          ? { target: { migrateUri: m.migrate_uri, diskUri: m.disk_uri } }
+          : {}),
       };
     },
 
