@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ const runE2e = HAS_CHROMIUM || process.env.CI === 'true';
 const TENANT_PAGES = [
   '/',
   '/instances',
+  '/key-pairs',
   '/images',
   '/buckets',
   '/queues',
@@ -166,6 +168,41 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
+
+  it('imports an SSH key pair and offers it in the launch wizard', async () => {
+    const raw = generateKeyPairSync('ed25519')
+      .publicKey.export({ format: 'der', type: 'spki' })
+      .subarray(-32);
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+    const publicKey = `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]).toString('base64')} e2e@portal`;
+    const { context, page, errors } = await newPage(p);
+    await signIn(page, p, 'admin', p.rootPassword);
+    await page.goto(`${p.url}/key-pairs`);
+    await page.getByRole('button', { name: 'Import key pair' }).click();
+    await page.locator('#name').fill('e2e-key');
+    await page.locator('#publicKey').fill(publicKey);
+    await page.getByRole('dialog').getByRole('button', { name: 'Import key pair' }).click();
+    await page.getByText('Key pair imported.').waitFor();
+    await page.locator('tr', { hasText: 'e2e-key' }).waitFor();
+    await settled(page);
+    await screenshot(page, 'en-key-pairs');
+    await page.goto(`${p.url}/instances`);
+    await page.getByRole('button', { name: 'Launch instance' }).click();
+    await page.getByTestId('wizard-next').waitFor();
+    await page.locator('.ant-select:has(#image)').click();
+    await page.locator('.ant-select-dropdown:visible .ant-select-item-option').first().click();
+    await page.getByTestId('wizard-next').click();
+    await page.locator('.ant-select:has(#flavor)').click();
+    await page.locator('.ant-select-dropdown:visible .ant-select-item-option').first().click();
+    await page.getByTestId('wizard-next').click();
+    await page.locator('.ant-select:has(#keyName)').click();
+    await page
+      .locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'e2e-key' })
+      .waitFor();
+    await screenshot(page, 'en-instance-launch-settings');
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 90_000);
 
   it.skipIf(!runRealVmTests)(
     'launches a tiny-image instance that reaches running and answers on its serial console',

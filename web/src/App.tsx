@@ -19,6 +19,7 @@ import { BucketsPage } from './pages/Buckets';
 import { ImagesPage } from './pages/Images';
 import { InstancePage } from './pages/Instance';
 import { InstancesPage } from './pages/Instances';
+import { KeyPairsPage } from './pages/KeyPairs';
 import { LoginPage } from './pages/Login';
 import { OverviewPage } from './pages/Overview';
 import { QueuePage } from './pages/Queue';
@@ -55,6 +56,7 @@ export function App() {
               <Route index element={<OverviewPage />} />
               <Route path="instances" element={<InstancesPage />} />
               <Route path="instances/:id" element={<InstancePage />} />
+              <Route path="key-pairs" element={<KeyPairsPage />} />
               <Route path="images" element={<ImagesPage />} />
               <Route path="buckets" element={<BucketsPage />} />
               <Route path="buckets/:name" element={<BucketPage />} />

@@ -7,6 +7,7 @@ import {
   DesktopOutlined,
   KeyOutlined,
   LineChartOutlined,
+  LockOutlined,
   LogoutOutlined,
   MenuOutlined,
   MessageOutlined,
@@ -50,6 +51,7 @@ export function AppLayout() {
   const items: ItemType[] = [
     { key: '/', icon: <DashboardOutlined />, label: t('nav.overview') },
     { key: '/instances', icon: <DesktopOutlined />, label: t('nav.instances') },
+    { key: '/key-pairs', icon: <LockOutlined />, label: t('nav.keyPairs') },
     { key: '/images', icon: <PictureOutlined />, label: t('nav.images') },
     { key: '/buckets', icon: <DatabaseOutlined />, label: t('nav.buckets') },
     { key: '/queues', icon: <MessageOutlined />, label: t('nav.queues') },

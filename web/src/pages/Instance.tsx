@@ -6,7 +6,7 @@ import { Alert, Button, Card, Descriptions, Skeleton, Space, Tabs, Tag, Typograp
 import { useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate, useParams } from 'react-router-dom';
-import { API, get, type Instance } from '../api';
+import { API, type Flavor, get, type Image, type Instance, type Page } from '../api';
 import { formatTime, PageTitle, QueryError, stateColor } from '../components';
 import { InstanceActions } from './Instances';
 
@@ -106,6 +106,10 @@ export function InstancePage() {
   const nav = useNavigate();
   const q = useQuery({ queryKey: ['instances', id], queryFn: () => get<Instance>(`/instances/${id}`), refetchInterval: 3000 });
   const inst = q.data;
+  const images = useQuery({ queryKey: ['images', 'all'], queryFn: () => get<Page<Image>>('/images?limit=1000') });
+  const flavors = useQuery({ queryKey: ['flavors'], queryFn: () => get<Page<Flavor>>('/flavors?limit=1000') });
+  const imageName = (id: string) => images.data?.items.find((i) => i.id === id)?.name ?? id;
+  const flavorName = (id: string) => flavors.data?.items.find((f) => f.id === id)?.name ?? id;
   return (
     <>
       <PageTitle
@@ -127,8 +131,8 @@ export function InstancePage() {
               </Descriptions.Item>
               <Descriptions.Item label={t('common.id')}>{inst.id}</Descriptions.Item>
               <Descriptions.Item label={t('instances.size')}>{`${inst.vcpus} vCPU / ${inst.memoryMiB} MiB / ${inst.diskGiB} GiB`}</Descriptions.Item>
-              <Descriptions.Item label={t('instances.image')}>{inst.imageId}</Descriptions.Item>
-              <Descriptions.Item label={t('instances.flavor')}>{inst.flavorId}</Descriptions.Item>
+              <Descriptions.Item label={t('instances.image')}>{imageName(inst.imageId)}</Descriptions.Item>
+              <Descriptions.Item label={t('instances.flavor')}>{flavorName(inst.flavorId)}</Descriptions.Item>
               <Descriptions.Item label={t('instances.keyPair')}>{inst.keyName ?? '-'}</Descriptions.Item>
               <Descriptions.Item label={t('instances.host')}>{inst.hostId ?? '-'}</Descriptions.Item>
               <Descriptions.Item label={t('common.created')}>{formatTime(inst.createdAt)}</Descriptions.Item>
