@@ -4,8 +4,11 @@ import type { BillingAccumulatorsTable, BillingChargesTable } from '../../platfo
 import { toCardVersion } from './rate-cards.js';
 import {
   type Accumulator,
+  accumulatorFromStored,
   accumulatorKey,
+  accumulatorToStored,
   type ChargeLine,
+  monthOf,
   monthStart,
   nextMonthStart,
   PriceBook,
@@ -59,17 +62,12 @@ export async function closedPeriods(conn: Tx | Database['db'], tenantIds: string
 
 /** A closed period's late usage goes to the tenant's next open period. */
 export const periodMapper = (closed: Set<string>) => (tenantId: string, t: number) => {
-  let p = monthStart(t);
+  let p = monthOf(t);
   while (closed.has(`${tenantId}:${p}`)) p = nextMonthStart(p);
   return p;
 };
 
-const accFromRow = (r: BillingAccumulatorsTable): Accumulator => ({
-  qty: BigInt(r.qty),
-  num: BigInt(r.num),
-  den: BigInt(r.den),
-  charged: BigInt(r.charged),
-});
+const accFromRow = (r: BillingAccumulatorsTable): Accumulator => accumulatorFromStored(r);
 
 /**
  * Rates up to `limit` ledger rows not rated yet, created at or after `since`, in one transaction
@@ -196,10 +194,7 @@ async function writeCharges(trx: Tx, lines: ChargeLine[], state: RatingState, no
       tenant_id,
       meter,
       billing_period: Number(period),
-      qty: String(a.qty),
-      num: String(a.num),
-      den: String(a.den),
-      charged: String(a.charged),
+      ...accumulatorToStored(a),
     });
   }
   for (const part of chunks(accs, 300)) {

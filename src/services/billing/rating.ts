@@ -73,12 +73,64 @@ export interface ChargeLine {
   cardId: string | null;
 }
 
-/** Exact cost so far of one (tenant, meter, billing period): quantity and num/den in micro-units. */
+/**
+ * Exact cost so far of one (tenant, meter, billing period). In memory the exact value is
+ * `whole + rem/den` micro-units with plain numbers while everything stays below 2^53 (the fast
+ * path), or `big.num / big.den` in BigInt once it does not (a unit change, huge quantities).
+ * The cumulative quantity is `qty + qtyPend` (BigInt plus a number still being summed).
+ */
 export interface Accumulator {
   qty: bigint;
-  num: bigint;
-  den: bigint;
-  charged: bigint;
+  qtyPend: number;
+  whole: number;
+  rem: number;
+  den: number;
+  big: { num: bigint; den: bigint } | null;
+  /** round-half-up of the exact value, already charged on earlier lines. */
+  charged: number;
+}
+
+/** The stored form (decimal text, exact) of an accumulator. */
+export interface StoredAccumulator {
+  qty: string;
+  num: string;
+  den: string;
+  charged: string;
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_SAFE_BIG = BigInt(MAX_SAFE);
+
+export const newAccumulator = (): Accumulator => ({
+  qty: 0n,
+  qtyPend: 0,
+  whole: 0,
+  rem: 0,
+  den: 0,
+  big: null,
+  charged: 0,
+});
+
+export function accumulatorFromStored(s: StoredAccumulator): Accumulator {
+  const num = BigInt(s.num);
+  const den = BigInt(s.den);
+  const base = { qty: BigInt(s.qty), qtyPend: 0, charged: Number(s.charged) };
+  if (num === 0n) return { ...base, whole: 0, rem: 0, den: 0, big: null };
+  if (den <= MAX_SAFE_BIG && num / den <= MAX_SAFE_BIG)
+    return { ...base, whole: Number(num / den), rem: Number(num % den), den: Number(den), big: null };
+  return { ...base, whole: 0, rem: 0, den: 0, big: { num, den } };
+}
+
+export function accumulatorToStored(a: Accumulator): StoredAccumulator {
+  const qty = String(a.qty + BigInt(a.qtyPend));
+  if (a.big) return { qty, num: String(a.big.num), den: String(a.big.den), charged: String(a.charged) };
+  const den = a.den === 0 ? 1n : BigInt(a.den);
+  return {
+    qty,
+    num: String(BigInt(a.whole) * den + BigInt(a.rem)),
+    den: String(den),
+    charged: String(a.charged),
+  };
 }
 
 export type RatingState = Map<string, Accumulator>;
@@ -96,15 +148,31 @@ export function nextMonthStart(t: number): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
 
+// The month of the last lookup: rows come in runs of the same month, and Date is slow.
+let cachedMonth = 0;
+let cachedNext = -1;
+/** monthStart() with a one-month cache (rating's hot path). */
+export function monthOf(t: number): number {
+  if (t >= cachedMonth && t < cachedNext) return cachedMonth;
+  cachedMonth = monthStart(t);
+  cachedNext = nextMonthStart(t);
+  return cachedMonth;
+}
+
 interface Band {
   hi: bigint | null;
   price: bigint;
 }
 interface CompiledPrice {
   unitQuantity: bigint;
+  unitQuantityN: number;
   bands: Band[];
   /** Single band: cost = q · price. */
   flat: bigint | null;
+  flatN: number | null;
+  /** Bands as numbers (an upper bound past 2^53 is Infinity: the fast path never reaches it). */
+  bandsN: { hi: number; price: number }[];
+  maxPriceN: number;
 }
 interface TimelineEntry {
   from: number;
@@ -123,7 +191,19 @@ function compilePrice(p: PriceDef): CompiledPrice {
     bands = [{ hi: free, price: 0n }, ...bands.filter((b) => b.hi === null || b.hi > free)];
   }
   const only = bands.length === 1 ? bands[0]! : undefined;
-  return { unitQuantity: uq, bands, flat: only && only.hi === null ? only.price : null };
+  const flat = only && only.hi === null ? only.price : null;
+  return {
+    unitQuantity: uq,
+    unitQuantityN: p.unitQuantity,
+    bands,
+    flat,
+    flatN: flat === null ? null : Number(flat),
+    bandsN: bands.map((b) => ({
+      hi: b.hi === null || b.hi > MAX_SAFE_BIG ? Number.POSITIVE_INFINITY : Number(b.hi),
+      price: Number(b.price),
+    })),
+    maxPriceN: Math.max(0, ...bands.map((b) => Number(b.price))),
+  };
 }
 
 /** Cost numerator (over unitQuantity) of quantity [c, c+q) in the cumulative position. */
@@ -159,7 +239,8 @@ const roundHalfUp = (num: bigint, den: bigint) => (2n * num + den) / (2n * den);
 export class PriceBook {
   private readonly defaults: RateCardVersion[];
   private readonly byTenant = new Map<string, RateCardVersion[]>();
-  private readonly timelines = new Map<string, TimelineEntry[]>();
+  private readonly timelines = new Map<string, Map<string, TimelineEntry[]>>();
+  private readonly defaultTimelines = new Map<string, TimelineEntry[]>();
   private readonly compiled = new Map<PriceDef, CompiledPrice>();
 
   constructor(cards: RateCardVersion[]) {
@@ -194,10 +275,30 @@ export class PriceBook {
   }
 
   timeline(tenantId: string, meter: string): TimelineEntry[] {
-    const key = `${tenantId}\u0000${meter}`;
-    const hit = this.timelines.get(key);
-    if (hit) return hit;
-    const own = this.byTenant.get(tenantId) ?? [];
+    const own = this.byTenant.get(tenantId);
+    if (!own) {
+      // No override: every such tenant shares the default card's timeline of the meter.
+      let tl = this.defaultTimelines.get(meter);
+      if (!tl) {
+        tl = this.build([], meter);
+        this.defaultTimelines.set(meter, tl);
+      }
+      return tl;
+    }
+    let perTenant = this.timelines.get(tenantId);
+    if (!perTenant) {
+      perTenant = new Map();
+      this.timelines.set(tenantId, perTenant);
+    }
+    let tl = perTenant.get(meter);
+    if (!tl) {
+      tl = this.build(own, meter);
+      perTenant.set(meter, tl);
+    }
+    return tl;
+  }
+
+  private build(own: RateCardVersion[], meter: string): TimelineEntry[] {
     const times = [...new Set([...this.defaults, ...own].map((c) => c.effectiveFrom))].sort((a, b) => a - b);
     const out: TimelineEntry[] = [];
     for (const t of times) {
@@ -214,7 +315,6 @@ export class PriceBook {
       }
       out.push({ from: t, cardId: card.id, price: cp });
     }
-    this.timelines.set(key, out);
     return out;
   }
 }
@@ -224,6 +324,97 @@ export interface RateOptions {
   periodOf?: (tenantId: string, t: number) => number;
   /** Boundaries of billing periods: the next period start after `t` (default: next month). */
   nextPeriod?: (t: number) => number;
+}
+
+type AccIndex = Map<string, Map<string, Map<number, Accumulator>>>;
+const INDEXES = new WeakMap<RatingState, AccIndex>();
+
+/** Adds `share` ledger units at price `cp` to `acc`; answers the micro-units newly due. */
+function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
+  // Fast path: same denominator, every intermediate value an exact number (below 2^53).
+  if (acc.big === null && acc.qty === 0n && (acc.den === cp.unitQuantityN || acc.den === 0)) {
+    const pos = acc.qtyPend;
+    const end = pos + share;
+    if (end <= MAX_SAFE && share * cp.maxPriceN <= MAX_SAFE) {
+      let add: number;
+      if (cp.flatN !== null) add = share * cp.flatN;
+      else {
+        add = 0;
+        let lo = 0;
+        for (const b of cp.bandsN) {
+          const from = lo > pos ? lo : pos;
+          const to = b.hi < end ? b.hi : end;
+          if (to > from) add += (to - from) * b.price;
+          if (b.hi >= end) break;
+          lo = b.hi;
+        }
+      }
+      if (acc.rem + add <= MAX_SAFE) {
+        const den = cp.unitQuantityN;
+        acc.den = den;
+        acc.qtyPend = end;
+        let r = acc.rem + add;
+        let w = Math.floor(r / den);
+        r -= w * den;
+        // Float division may be one off near an integer; correct it exactly.
+        if (r < 0) {
+          w--;
+          r += den;
+        } else if (r >= den) {
+          w++;
+          r -= den;
+        }
+        acc.whole += w;
+        acc.rem = r;
+        const rounded = acc.whole + (2 * r >= den ? 1 : 0);
+        const due = rounded - acc.charged;
+        acc.charged = rounded;
+        return due;
+      }
+    }
+  }
+  // General path in BigInt: tiers, a change of unit, or values past 2^53.
+  const q = BigInt(share);
+  const pos = acc.qty + BigInt(acc.qtyPend);
+  const after = pos + q;
+  // Keep the quantity a number while it fits, so the fast path stays open.
+  if (after <= MAX_SAFE_BIG) {
+    acc.qty = 0n;
+    acc.qtyPend = Number(after);
+  } else {
+    acc.qty = after;
+    acc.qtyPend = 0;
+  }
+  const add = bandCost(cp, pos, q);
+  let num: bigint;
+  let den: bigint;
+  if (acc.big) ({ num, den } = acc.big);
+  else {
+    den = acc.den === 0 ? cp.unitQuantity : BigInt(acc.den);
+    num = BigInt(acc.whole) * den + BigInt(acc.rem);
+  }
+  if (den === cp.unitQuantity) num += add;
+  else if (num === 0n) {
+    num = add;
+    den = cp.unitQuantity;
+  } else {
+    const n2 = num * cp.unitQuantity + add * den;
+    const d2 = den * cp.unitQuantity;
+    const g = gcd(n2, d2);
+    num = n2 / g;
+    den = d2 / g;
+  }
+  const whole = num / den;
+  if (den <= MAX_SAFE_BIG && whole <= MAX_SAFE_BIG) {
+    acc.big = null;
+    acc.den = Number(den);
+    acc.whole = Number(whole);
+    acc.rem = Number(num % den);
+  } else acc.big = { num, den };
+  const rounded = Number(roundHalfUp(num, den));
+  const due = rounded - acc.charged;
+  acc.charged = rounded;
+  return due;
 }
 
 /**
@@ -236,19 +427,88 @@ export function rateUsage(
   state: RatingState,
   opts: RateOptions = {},
 ): ChargeLine[] {
-  const periodOf = opts.periodOf ?? ((_t: string, t: number) => monthStart(t));
-  const nextPeriod = opts.nextPeriod ?? nextMonthStart;
-  const out: ChargeLine[] = [];
+  const periodOf = opts.periodOf ?? ((_t: string, t: number) => monthOf(t));
+  const nextPeriod = opts.nextPeriod;
+  // tenant → meter → period → accumulator, so the hot path builds no key strings; kept with
+  // the state across calls (rating in batches).
+  let index = INDEXES.get(state);
+  if (!index) {
+    index = new Map();
+    INDEXES.set(state, index);
+  }
+  // Rows of one tenant usually come together: keep its map at hand.
+  let lastTenant: string | undefined;
+  let lastByMeter: Map<string, Map<number, Accumulator>> | undefined;
+  const accFor = (tenantId: string, meter: string, period: number): Accumulator => {
+    let byMeter = tenantId === lastTenant ? lastByMeter : index.get(tenantId);
+    if (!byMeter) {
+      byMeter = new Map();
+      index.set(tenantId, byMeter);
+    }
+    lastTenant = tenantId;
+    lastByMeter = byMeter;
+    let byPeriod = byMeter.get(meter);
+    if (!byPeriod) {
+      byPeriod = new Map();
+      byMeter.set(meter, byPeriod);
+    }
+    let acc = byPeriod.get(period);
+    if (!acc) {
+      const key = accumulatorKey(tenantId, meter, period);
+      acc = state.get(key);
+      if (!acc) {
+        acc = newAccumulator();
+        state.set(key, acc);
+      }
+      byPeriod.set(period, acc);
+    }
+    return acc;
+  };
+  const out: ChargeLine[] = new Array(rows.length);
+  let n = 0;
+  const cuts: number[] = [];
   for (const r of rows) {
     const tl = book.timeline(r.tenantId, r.meter);
     const s = r.periodStart;
     const e = r.periodEnd;
     // Cut points inside (s, e): price changes and billing-period starts.
-    const cuts: number[] = [];
+    cuts.length = 0;
     if (e > s) {
       for (const entry of tl) if (entry.from > s && entry.from < e) cuts.push(entry.from);
-      for (let p = nextPeriod(s); p < e; p = nextPeriod(p)) cuts.push(p);
+      if (nextPeriod) for (let p = nextPeriod(s); p < e; p = nextPeriod(p)) cuts.push(p);
+      else {
+        monthOf(s);
+        for (let p = cachedNext; p < e; p = nextMonthStart(p)) cuts.push(p);
+      }
       if (cuts.length > 1) cuts.sort((a, b) => a - b);
+    }
+    if (cuts.length === 0) {
+      // One piece (nearly every row): no BigInt for the time split.
+      let entry: TimelineEntry | undefined;
+      for (const t of tl) {
+        if (t.from <= s) entry = t;
+        else break;
+      }
+      const period = periodOf(r.tenantId, s);
+      const amount =
+        entry?.price && r.quantity > 0
+          ? charge(accFor(r.tenantId, r.meter, period), entry.price, r.quantity)
+          : 0;
+      out[n++] = {
+        usageId: r.id,
+        seg: 0,
+        tenantId: r.tenantId,
+        service: r.service,
+        resourceId: r.resourceId,
+        meter: r.meter,
+        billingPeriod: period,
+        start: s,
+        end: e,
+        quantity: r.quantity,
+        amountMicros: amount,
+        cardId: entry?.cardId ?? null,
+      };
+      continue;
     }
     const q = BigInt(r.quantity);
     const d = BigInt(e - s);
@@ -259,42 +519,17 @@ export function rateUsage(
       const b = i < cuts.length ? cuts[i]! : e;
       if (i < cuts.length && b === a) continue;
       const upto = i === cuts.length ? q : (q * BigInt(b - s)) / d;
-      const share = upto - prevQ;
+      const share = Number(upto - prevQ);
       prevQ = upto;
-      // The entry in force at `a`: timelines are short (one entry per card version).
       let entry: TimelineEntry | undefined;
       for (const t of tl) {
         if (t.from <= a) entry = t;
         else break;
       }
       const period = periodOf(r.tenantId, a);
-      let amount = 0n;
-      if (entry?.price && share > 0n) {
-        const key = accumulatorKey(r.tenantId, r.meter, period);
-        let acc = state.get(key);
-        if (!acc) {
-          acc = { qty: 0n, num: 0n, den: 1n, charged: 0n };
-          state.set(key, acc);
-        }
-        const cp = entry.price;
-        const add = bandCost(cp, acc.qty, share);
-        acc.qty += share;
-        if (acc.den === cp.unitQuantity) acc.num += add;
-        else if (acc.num === 0n) {
-          acc.num = add;
-          acc.den = cp.unitQuantity;
-        } else {
-          const num = acc.num * cp.unitQuantity + add * acc.den;
-          const den = acc.den * cp.unitQuantity;
-          const g = gcd(num, den);
-          acc.num = num / g;
-          acc.den = den / g;
-        }
-        const rounded = roundHalfUp(acc.num, acc.den);
-        amount = rounded - acc.charged;
-        acc.charged = rounded;
-      }
-      out.push({
+      const amount =
+        entry?.price && share > 0 ? charge(accFor(r.tenantId, r.meter, period), entry.price, share) : 0;
+      const line: ChargeLine = {
         usageId: r.id,
         seg: seg++,
         tenantId: r.tenantId,
@@ -304,13 +539,19 @@ export function rateUsage(
         billingPeriod: period,
         start: a,
         end: b,
-        quantity: Number(share),
-        amountMicros: Number(amount),
+        quantity: share,
+        amountMicros: amount,
         cardId: entry?.cardId ?? null,
-      });
+      };
+      if (n < out.length) out[n++] = line;
+      else {
+        out.push(line);
+        n++;
+      }
       a = b;
     }
   }
+  out.length = n;
   return out;
 }
 
