@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, s
 import { billingMigration } from '../../services/billing/migration.js';
 import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import { instanceMigrationsMigration } from '../../services/compute/live-migration-schema.js';
+import { consolidationMigration } from '../../services/scheduler/consolidation-schema.js';
 import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
 /**
@@ -454,6 +455,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   },
   '0007_fleet': fleetMigration,
   '0012_instance_migrations': instanceMigrationsMigration,
+  '0013_consolidation': consolidationMigration,
   '0008_objects_sse': objectsSseMigration,
   '0010_billing': billingMigration,
 };

@@ -122,6 +122,7 @@ export interface Schema {
   aggregate_hosts: AggregateHostsTable;
   server_groups: ServerGroupsTable;
   instance_migrations: InstanceMigrationsTable;
+  consolidation_reports: ConsolidationReportsTable;
   buckets: BucketsTable;
   objects: ObjectsTable;
   object_parts: ObjectPartsTable;
@@ -157,6 +158,11 @@ export interface HostsTable {
   maintenance: number;
   /** JSON Partial<Overcommit> for this host, or null (aggregates' or the default ratios). */
   overcommit: string | null;
+  /** Power draw idle and at full load (W), for consolidation's energy estimate. */
+  idle_watts: number;
+  peak_watts: number;
+  /** 1 when consolidation emptied the host for power-off (cleared when it is enabled again). */
+  standby: number;
   driver: string;
   accelerator: string;
   hypervisor_version: string;
@@ -281,6 +287,28 @@ export interface AggregatesTable {
 export interface AggregateHostsTable {
   aggregate_id: string;
   host_id: string;
+}
+
+export interface ConsolidationReportsTable {
+  id: string;
+  /** planned (dry run), running (migrations under way), completed. */
+  status: 'planned' | 'running' | 'completed';
+  dry_run: number;
+  requested_by: string;
+  /** JSON ConsolidationOptions. */
+  options: string;
+  /** JSON ConsolidationPlan. */
+  plan: string;
+  /** JSON string[]: the migrations started. */
+  migrations: string;
+  migrations_completed: number;
+  migrations_failed: number;
+  /** JSON string[]: hosts emptied and marked for power-off. */
+  hosts_freed: string;
+  watts_before: number;
+  watts_after: number;
+  created_at: number;
+  finished_at: number | null;
 }
 
 export interface InstanceMigrationsTable {
