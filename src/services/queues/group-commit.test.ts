@@ -85,6 +85,21 @@ describe('group commit (SQLite)', () => {
     expect(gc.stats.groups).toBe(1);
   });
 
+  it('rejects a group of one that fails and leaves none of its writes', async () => {
+    const gc = createGroupCommit(database, { sync: async () => {} });
+    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a'), true);
+    await expect(
+      gc.run((db) => {
+        prepared(db, 'INSERT INTO t (v) VALUES (?)').run('b');
+        prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a');
+      }, true),
+    ).rejects.toThrow(/UNIQUE/);
+    expect(await count()).toBe(1);
+    // The connection is usable afterwards (no transaction left open).
+    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('c'), false);
+    expect(await count()).toBe(2);
+  });
+
   it('makes commits that finish during a sync wait for the next sync', async () => {
     const s = manualSync();
     const gc = createGroupCommit(database, { sync: s.sync });

@@ -17,7 +17,7 @@
  * deletes are not synced before they answer: losing one to power loss only makes a message visible
  * again, which at-least-once delivery allows. See docs/queue-throughput.md.
  */
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Database } from '../../platform/db/database.js';
 
@@ -66,19 +66,22 @@ export function prepared(db: Raw, sql: string): SqliteDatabase.Statement {
   return st;
 }
 
-/** fdatasync() of a WAL file, reopened when the file was replaced (deleted and created again). */
+/**
+ * fdatasync() of a WAL file through a descriptor opened once. SQLite keeps the log (same inode)
+ * for as long as a connection is open, and ours is open for the life of the process; before the
+ * log exists there is nothing to sync (everything is in the main file, synced by SQLite).
+ */
 export function walSync(path: string): { sync: () => Promise<void>; close: () => Promise<void> } {
   let fh: FileHandle | undefined;
-  let ino = -1;
   return {
     async sync() {
-      const cur = await stat(path).catch(() => undefined);
-      // No log: everything was checkpointed into the main file, which SQLite synced then.
-      if (!cur) return;
-      if (!fh || ino !== cur.ino) {
-        await fh?.close().catch(() => {});
-        fh = await open(path, 'r');
-        ino = (await fh.stat()).ino;
+      if (!fh) {
+        try {
+          fh = await open(path, 'r');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw e;
+        }
       }
       await fh.datasync();
     },
@@ -139,17 +142,20 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
       await onConnection!((db) => {
         prepared(db, 'BEGIN').run();
         try {
-          for (const op of ops) {
-            prepared(db, 'SAVEPOINT op').run();
-            try {
-              results.push({ ok: true, value: op.fn(db) });
-              prepared(db, 'RELEASE op').run();
-            } catch (e) {
-              prepared(db, 'ROLLBACK TO op').run();
-              prepared(db, 'RELEASE op').run();
-              results.push({ ok: false, value: e });
+          // A group of one needs no savepoint: its failure rolls the whole transaction back.
+          if (ops.length === 1) results.push({ ok: true, value: ops[0]!.fn(db) });
+          else
+            for (const op of ops) {
+              prepared(db, 'SAVEPOINT op').run();
+              try {
+                results.push({ ok: true, value: op.fn(db) });
+                prepared(db, 'RELEASE op').run();
+              } catch (e) {
+                prepared(db, 'ROLLBACK TO op').run();
+                prepared(db, 'RELEASE op').run();
+                results.push({ ok: false, value: e });
+              }
             }
-          }
           prepared(db, 'COMMIT').run();
         } catch (e) {
           if (db.inTransaction) db.exec('ROLLBACK');
