@@ -131,7 +131,7 @@ export function contentHeaders(call: S3Call): ContentHeaders {
     ?.split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '' && s.toLowerCase() !== 'aws-chunked')
-    .join(',');
+    .join(', ');
   if (kept) h.contentEncoding = kept;
   return h;
 }

@@ -9,7 +9,7 @@
  * the handler, which streams it (aws-chunked decoded, chunk signatures checked) into the blob
  * store. Errors leave as S3 `<Error>` documents (s3ErrorRenderer).
  *
- * Known gaps against AWS: SigV2 header auth, website, notifications, replication, select.
+ * Known gaps against AWS: website, notifications, replication, select.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
@@ -27,8 +27,9 @@ import { ObjectError } from '../errors.js';
 import type { ObjectService } from '../service.js';
 import type { ChunkSigning } from './aws-chunked.js';
 import { detectOperation, OPERATIONS } from './operations.js';
-import { parseQuery, percentDecodeUtf8, resolveTarget } from './paths.js';
+import { parseQuery, percentDecodeUtf8, resolveTarget, type S3Target } from './paths.js';
 import type { S3Call } from './request.js';
+import { authenticateSigV2, isSigV2 } from './sigv2.js';
 
 export { s3ErrorRenderer } from './errors.js';
 
@@ -70,17 +71,28 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
 
   async function authenticateCall(
     req: FastifyRequest,
+    target: S3Target,
   ): Promise<{ principal: Principal | null; signed: boolean; signing?: ChunkSigning }> {
     const ar = authRequest(req);
     checkPresignedExpiry(ar.query);
     const parsed = parseSigV4(ar);
     if (!parsed) {
-      const authz = headerValue(req.headers.authorization);
-      if (authz?.startsWith('AWS '))
-        throw new ObjectError(
-          'InvalidRequest',
-          'Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256.',
+      if (isSigV2(req.headers, new URLSearchParams(ar.query))) {
+        const principal = await authenticateSigV2(
+          credentials,
+          {
+            method: req.method,
+            path: ar.path,
+            query: ar.query,
+            headers: req.headers,
+            ...(target.virtualHost && target.bucket !== undefined
+              ? { virtualHostBucket: target.bucket }
+              : {}),
+          },
+          { sourceIp: req.ip, requestId: req.id },
         );
+        return { principal, signed: true };
+      }
       return { principal: null, signed: false };
     }
     const r = await authenticateRequest(credentials, ar, {
@@ -155,7 +167,7 @@ export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
         });
         for (const [k, v] of Object.entries(cors)) reply.header(k, v);
       }
-      const auth = await authenticateCall(req);
+      const auth = await authenticateCall(req, target);
       const expectedOwner = headerValue(req.headers['x-amz-expected-bucket-owner']);
       if (expectedOwner !== undefined && target.bucket !== undefined)
         await objects.checkExpectedOwner(target.bucket, expectedOwner);
