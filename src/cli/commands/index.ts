@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { type CliContext, processIo } from '../context.js';
 import { registerAuditCommands } from './audit.js';
 import { registerAuthCommands } from './auth.js';
+import { registerBillingCommands } from './billing.js';
 import { registerFlavorCommands } from './flavor.js';
 import { registerHostCommands } from './host.js';
 import { registerImageCommands } from './image.js';
@@ -33,6 +34,7 @@ export function registerClientCommands(program: Command, ctx: CliContext = proce
   registerQuotaCommands(program, ctx);
   registerAuditCommands(program, ctx);
   registerUsageCommands(program, ctx);
+  registerBillingCommands(program, ctx);
   registerInstanceCommands(program, ctx);
   registerImageCommands(program, ctx);
   registerFlavorCommands(program, ctx);
