@@ -82,6 +82,11 @@ export interface ControlPlaneConfig {
   hostGraceMs?: number;
   /** How often running instances' usage is written (default 60 s). */
   meterIntervalMs?: number;
+  /**
+   * Energy-saving consolidation loop (off by default; YUNHAI_CONSOLIDATION_INTERVAL_MS also turns
+   * it on): how often, how many live migrations per run, how much CPU/RAM headroom to keep.
+   */
+  consolidation?: { intervalMs?: number; maxMigrations?: number; headroom?: { cpu?: number; ram?: number } };
   /** A guest that has not reported ready this long after starting ends in error (default 10 min). */
   bootTimeoutMs?: number;
   /** Object storage (the s3 listener). */
@@ -401,6 +406,12 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     hosts.markLostHosts(),
   );
   every('metering', cfg.meterIntervalMs ?? 60_000, () => compute.meterRunning());
+  // Consolidation runs finish (hosts emptied → standby) whether started by an admin or the loop;
+  // the loop itself is off unless an interval is configured.
+  every('consolidation-progress', 2000, () => compute.consolidation.progress());
+  const consolidateMs = cfg.consolidation?.intervalMs ?? Number(env.YUNHAI_CONSOLIDATION_INTERVAL_MS ?? 0);
+  if (consolidateMs > 0)
+    every('consolidation', consolidateMs, () => compute.consolidation.tick(cfg.consolidation ?? {}));
   every('objects-metering', cfg.meterIntervalMs ?? 60_000, () => objectMeter.flush());
   every('queues-metering', cfg.meterIntervalMs ?? 60_000, () => queueMeter.flush());
   every('queues-sweep', cfg.sqs?.sweepIntervalMs ?? 60_000, () => queues.sweep());

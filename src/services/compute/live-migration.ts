@@ -174,6 +174,15 @@ export function createLiveMigrations(deps: {
       opts: { host?: string; reason?: string } = {},
     ): Promise<MigrationView> {
       requireAllowed(ctx.principal, 'compute:MigrateInstance', { tenantId: null });
+      return this.start(instanceId, opts, ctx);
+    },
+
+    /** Starts a migration for `ctx`'s admin, or for the platform itself (consolidation) without one. */
+    async start(
+      instanceId: string,
+      opts: { host?: string; reason?: string },
+      ctx?: RequestContext,
+    ): Promise<MigrationView> {
       const row = await database.tx(async (trx) => {
         // The instance's row lock orders this against other actions on it.
         await trx
@@ -220,7 +229,7 @@ export function createLiveMigrations(deps: {
           target_host: p.hostId,
           state: 'preparing',
           reason: opts.reason ?? 'admin',
-          requested_by: ctx.principal.userId ?? 'system',
+          requested_by: ctx?.principal.userId ?? 'system',
           migrate_uri: null,
           disk_uri: null,
           phase: null,
@@ -235,12 +244,12 @@ export function createLiveMigrations(deps: {
           finished_at: null,
         };
         await trx.insertInto('instance_migrations').values(m).execute();
+        const details = { migration: m.id, from: i.host_id, to: p.hostId, reason: m.reason };
         await appendAudit(
           trx,
-          auditFor(ctx, 'compute:MigrateInstance', `instance/${i.id}`, {
-            tenantId: i.tenant_id,
-            details: { migration: m.id, from: i.host_id, to: p.hostId, reason: m.reason },
-          }),
+          ctx
+            ? auditFor(ctx, 'compute:MigrateInstance', `instance/${i.id}`, { tenantId: i.tenant_id, details })
+            : systemAudit(i, 'compute:MigrateInstance', `instance/${i.id}`, details),
         );
         return m;
       });

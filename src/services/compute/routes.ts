@@ -47,6 +47,36 @@ export const migrationSchema = z.object({
   updatedAt: z.string(),
   finishedAt: z.string().nullable(),
 });
+const consolidationSchema = z.object({
+  id: z.string(),
+  status: z.enum(['planned', 'running', 'completed']),
+  dryRun: z.boolean(),
+  requestedBy: z.string(),
+  options: z.object({
+    maxMigrations: z.number(),
+    headroom: z.object({ cpu: z.number(), ram: z.number() }),
+  }),
+  plan: z.object({
+    moves: z.array(z.object({ instanceId: z.string(), from: z.string(), to: z.string() })),
+    freedHosts: z.array(z.string()),
+    skipped: z.array(z.object({ host: z.string(), reason: z.string() })),
+    hostsOnBefore: z.number(),
+    hostsOnAfter: z.number(),
+    wattsBefore: z.number(),
+    wattsAfter: z.number(),
+    notStarted: z.array(z.string()).optional(),
+  }),
+  migrations: z.array(z.string()),
+  migrationsCompleted: z.number(),
+  migrationsFailed: z.number(),
+  hostsFreed: z.array(z.string()),
+  wattsBefore: z.number(),
+  wattsAfter: z.number(),
+  wattsSaved: z.number(),
+  kwhPerDaySaved: z.number(),
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
 const hostMoveResult = z.object({
   host: z.string(),
   results: z.array(
@@ -429,6 +459,45 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
       status: 202,
       response: hostMoveResult,
       handler: (ctx, { params }) => compute.evacuateHost(ctx, params.id),
+    }),
+    route({
+      method: 'POST',
+      path: '/consolidation/run',
+      operationId: 'runConsolidation',
+      summary:
+        'Pack running instances onto fewer hosts by live migration (platform admins): within maxMigrations and a CPU/RAM headroom, keeping server-group rules; emptied hosts are marked for power-off. dryRun only plans.',
+      tag: 'hosts',
+      body: z.strictObject({
+        dryRun: z.boolean().default(false),
+        maxMigrations: z.number().int().min(0).max(1000).optional(),
+        headroom: z
+          .strictObject({ cpu: z.number().min(0).max(0.9), ram: z.number().min(0).max(0.9) })
+          .partial()
+          .optional(),
+      }),
+      status: 202,
+      response: consolidationSchema,
+      handler: (ctx, { body }) => compute.consolidation.run(body, ctx),
+    }),
+    route({
+      method: 'GET',
+      path: '/consolidation/reports',
+      operationId: 'listConsolidationReports',
+      summary: 'Consolidation runs, newest first: moves, hosts freed, estimated energy saved.',
+      tag: 'hosts',
+      query: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+      response: z.object({ items: z.array(consolidationSchema) }),
+      handler: async (ctx, { query }) => ({ items: await compute.consolidation.list(ctx, query.limit) }),
+    }),
+    route({
+      method: 'GET',
+      path: '/consolidation/reports/{id}',
+      operationId: 'getConsolidationReport',
+      summary: 'One consolidation run.',
+      tag: 'hosts',
+      params: z.strictObject({ id: z.string().regex(/^cons-[a-z0-9]{12}$/) }),
+      response: consolidationSchema,
+      handler: (ctx, { params }) => compute.consolidation.get(params.id, ctx),
     }),
     route({
       method: 'GET',

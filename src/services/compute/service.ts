@@ -20,6 +20,7 @@ import {
   type PlacementRequest,
   place,
 } from '../scheduler/placement.js';
+import { createConsolidation } from './consolidation-service.js';
 import { ACTIVE_MIGRATION_STATES, createLiveMigrations, type DesiredMigration } from './live-migration.js';
 import { createServerGroupService } from './server-groups.js';
 
@@ -461,6 +462,7 @@ export function createComputeService(deps: {
 
   const serverGroups = createServerGroupService({ database, now });
   const migrations = createLiveMigrations({ database, notifier, now, placementFor, touchHost });
+  const consolidation = createConsolidation({ database, migrations, now });
 
   /** Power and size changes wait until a live migration has ended. */
   async function notMigrating(id: string) {
@@ -474,6 +476,7 @@ export function createComputeService(deps: {
   return {
     serverGroups,
     migrations,
+    consolidation,
 
     async seedDefaultFlavors() {
       const any = await database.db.selectFrom('flavors').select('id').limit(1).execute();

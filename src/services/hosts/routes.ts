@@ -25,6 +25,7 @@ export const hostSchema = z.object({
     memoryMiB: z.number(),
     diskGiB: z.number(),
   }),
+  power: z.object({ idleWatts: z.number(), peakWatts: z.number(), standby: z.boolean() }),
   lastHeartbeatAt: z.string().nullable(),
 });
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -95,14 +96,20 @@ export function hostRoutes(hosts: HostService): RouteDef[] {
       path: '/hosts/{id}',
       operationId: 'updateHost',
       summary:
-        'Set a host’s availability zone, maintenance (drained: no new instances) or overcommit ratios (null: inherit).',
+        'Set a host’s availability zone, maintenance (drained: no new instances), overcommit ratios (null: inherit) or power draw (idle/peak watts, for consolidation’s energy estimate).',
       tag: 'hosts',
       params: hostParam,
-      body: z.strictObject({
-        zone: z.string().regex(NAME).optional(),
-        maintenance: z.boolean().optional(),
-        overcommit: overcommit.nullable().optional(),
-      }),
+      body: z
+        .strictObject({
+          zone: z.string().regex(NAME).optional(),
+          maintenance: z.boolean().optional(),
+          overcommit: overcommit.nullable().optional(),
+          idleWatts: z.number().int().min(0).max(100_000).optional(),
+          peakWatts: z.number().int().min(0).max(100_000).optional(),
+        })
+        .refine((b) => b.idleWatts === undefined || b.peakWatts === undefined || b.peakWatts >= b.idleWatts, {
+          message: 'peakWatts must be at least idleWatts',
+        }),
       response: hostSchema,
       handler: (ctx, { params, body }) => hosts.update(ctx, params.id, body),
     }),

@@ -42,6 +42,8 @@ export interface HostView {
   diskGiB: number;
   firmware: string[];
   allocated: { instances: number; vcpus: number; memoryMiB: number; diskGiB: number };
+  /** Power draw idle and at full load (W), for consolidation's energy estimate. */
+  power: { idleWatts: number; peakWatts: number; standby: boolean };
   lastHeartbeatAt: string | null;
 }
 
@@ -94,6 +96,7 @@ export function createHostService(deps: {
       zone: h.zone,
       overcommit: h.overcommit === null ? null : (JSON.parse(h.overcommit) as Partial<Overcommit>),
       aggregates: aggs.map((a) => a.name),
+      power: { idleWatts: h.idle_watts, peakWatts: h.peak_watts, standby: h.standby === 1 },
       driver: h.driver,
       accelerator: h.accelerator,
       hypervisorVersion: h.hypervisor_version,
@@ -204,6 +207,9 @@ export function createHostService(deps: {
               zone: 'default',
               maintenance: 0,
               overcommit: null,
+              idle_watts: 120,
+              peak_watts: 350,
+              standby: 0,
               generation: 1,
               created_at: ts,
               ...fields,
@@ -352,6 +358,8 @@ export function createHostService(deps: {
         maintenance?: boolean;
         zone?: string;
         overcommit?: Partial<Overcommit> | null;
+        idleWatts?: number;
+        peakWatts?: number;
       },
       action = 'hosts:UpdateHost',
     ): Promise<HostView> {
@@ -363,6 +371,10 @@ export function createHostService(deps: {
           .set({
             ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
             ...(patch.maintenance !== undefined ? { maintenance: patch.maintenance ? 1 : 0 } : {}),
+            // Back in service: no longer marked for power-off.
+            ...(patch.enabled === true || patch.maintenance === false ? { standby: 0 } : {}),
+            ...(patch.idleWatts !== undefined ? { idle_watts: patch.idleWatts } : {}),
+            ...(patch.peakWatts !== undefined ? { peak_watts: patch.peakWatts } : {}),
             ...(patch.zone !== undefined ? { zone: patch.zone } : {}),
             ...(patch.overcommit !== undefined
               ? { overcommit: patch.overcommit === null ? null : JSON.stringify(patch.overcommit) }

@@ -119,7 +119,10 @@ interface Filter {
 const fmtGiB = (mib: number) => (mib >= 1024 ? `${+(mib / 1024).toFixed(1)} GiB` : `${mib} MiB`);
 
 /** The ratios that apply to a host: its own, else the lowest of its aggregates', else the default. */
-export function effectiveOvercommit(h: HostSnapshot, dflt: Overcommit = DEFAULT_OVERCOMMIT): Overcommit {
+export function effectiveOvercommit(
+  h: Pick<HostSnapshot, 'overcommit' | 'aggregates'>,
+  dflt: Overcommit = DEFAULT_OVERCOMMIT,
+): Overcommit {
   const pick = (k: keyof Overcommit): number => {
     const own = h.overcommit?.[k];
     if (own !== undefined) return own;
