@@ -341,6 +341,7 @@ async function benchRabbit(amqp, url, c, run) {
   for (const [w, ch] of consumers.entries()) {
     await ch.prefetch(0);
     await ch.consume(queue, (m) => {
+      if (m === null) return; // the broker cancelled the consumer (queue deleted)
       held[w].push(m);
       if (++got === N) resolveAll();
     });
@@ -371,6 +372,7 @@ async function benchRabbit(amqp, url, c, run) {
     await ch.prefetch(10);
     let n = 0;
     await ch.consume(queue, (m) => {
+      if (m === null) return; // the broker cancelled the consumer (queue deleted)
       if (++n % 10 === 0) ch.ack(m, true);
       if (++consumed === N) doneCycle();
     });
