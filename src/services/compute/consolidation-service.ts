@@ -89,6 +89,7 @@ export function createConsolidation(deps: {
         'instances.memory_mib',
         'instances.target_vcpus',
         'instances.target_memory_mib',
+        'instances.zone',
         'server_groups.id as group_id',
         'server_groups.policy as group_policy',
       ])
@@ -127,6 +128,7 @@ export function createConsolidation(deps: {
         id: h.id,
         name: h.name,
         eligible: h.state === 'up' && h.enabled === 1 && h.maintenance === 0,
+        zone: h.zone,
         vcpus: h.vcpus,
         memoryMiB: h.memory_mib,
         overcommit: { cpu: oc.cpu, ram: oc.ram },
@@ -139,6 +141,7 @@ export function createConsolidation(deps: {
             vcpus: i.target_vcpus ?? i.vcpus,
             memoryMiB: i.target_memory_mib ?? i.memory_mib,
             movable: i.state === 'running' && i.desired_state === 'running' && !moving.has(i.id),
+            zone: i.zone ?? undefined,
             group: i.group_id && i.group_policy ? { id: i.group_id, policy: i.group_policy } : undefined,
           })),
       };

@@ -369,5 +369,72 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       await call('PATCH', '/api/v1/hosts/h3', admin, { zone: 'default' });
       await purge();
     }, 60_000);
+
+    it('consolidates sparse hosts by live migration, marks emptied hosts for power-off and reports the saving', async () => {
+      // One small instance on each of h2..h4 (h1 in maintenance), spread by a soft anti-affinity
+      // group (a preference, which consolidation may override).
+      await call('PATCH', '/api/v1/hosts/h1', admin, { maintenance: true });
+      const g = await call('POST', '/api/v1/server-groups', owner, {
+        name: 'spread',
+        policy: 'soft-anti-affinity',
+      });
+      expect(g.status).toBe(201);
+      const ids: string[] = [];
+      for (let n = 0; n < 3; n++)
+        ids.push((await launch(owner, { name: `c-${n}`, serverGroup: 'spread' })).json.id);
+      const start = new Set<string>();
+      for (const id of ids) start.add((await call('GET', `/api/v1/instances/${id}`, admin)).json.hostId);
+      expect(start.size).toBe(3);
+      for (const id of ids) await waitInstance(id, (i) => i.state === 'running' && i.guestReady === true);
+      await call('PATCH', '/api/v1/hosts/h2', admin, { idleWatts: 150, peakWatts: 400 });
+      expect(
+        (await call('PATCH', '/api/v1/hosts/h2', admin, { idleWatts: 500, peakWatts: 400 })).status,
+      ).toBe(400);
+
+      // Tenants may not; a dry run plans without moving anything.
+      expect((await call('POST', '/api/v1/consolidation/run', owner, {})).status).toBe(403);
+      const dry = await call('POST', '/api/v1/consolidation/run', admin, { dryRun: true });
+      expect(dry.status).toBe(202);
+      expect(dry.json).toMatchObject({ status: 'planned', dryRun: true, migrations: [] });
+      expect(dry.json.plan.moves).toHaveLength(2);
+      expect(dry.json.wattsSaved).toBeGreaterThan(0);
+
+      const run = await call('POST', '/api/v1/consolidation/run', admin, { maxMigrations: 5 });
+      expect(run.json.status).toBe('running');
+      expect(run.json.migrations).toHaveLength(2);
+      const end = Date.now() + 20_000;
+      let report = run.json;
+      while (report.status !== 'completed') {
+        if (Date.now() > end) throw new Error(`consolidation did not finish: ${JSON.stringify(report)}`);
+        await new Promise((r) => setTimeout(r, 100));
+        report = (await call('GET', `/api/v1/consolidation/reports/${run.json.id}`, admin)).json;
+      }
+      expect(report.migrationsCompleted).toBe(2);
+      expect(report.hostsFreed).toHaveLength(2);
+      expect(report.kwhPerDaySaved).toBeGreaterThan(0);
+      const hosts = (await call('GET', '/api/v1/hosts', admin)).json.items as Array<{
+        id: string;
+        allocated: { instances: number };
+        maintenance: boolean;
+        power: { standby: boolean };
+      }>;
+      for (const h of report.hostsFreed) {
+        const v = hosts.find((x) => x.id === h)!;
+        expect(v).toMatchObject({ maintenance: true, power: { standby: true }, allocated: { instances: 0 } });
+      }
+      const homes = new Set<string>();
+      for (const id of ids)
+        homes.add((await waitInstance(id, (i) => i.state === 'running')).hostId as string);
+      expect(homes.size).toBe(1);
+      expect((await call('GET', '/api/v1/consolidation/reports', admin)).json.items[0].id).toBe(run.json.id);
+
+      for (const h of ['h1', 'h2', 'h3', 'h4'])
+        await call('PATCH', `/api/v1/hosts/${h}`, admin, { maintenance: false });
+      expect((await call('GET', `/api/v1/hosts/${report.hostsFreed[0]}`, admin)).json.power.standby).toBe(
+        false,
+      );
+      await purge();
+      await call('DELETE', '/api/v1/server-groups/spread', owner);
+    }, 60_000);
   });
 }

@@ -26,12 +26,15 @@ export interface ConsolidationInstance {
   group?: { id: string; policy: 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity' };
   /** False for instances that cannot be live-migrated now (not running, already moving). */
   movable: boolean;
+  /** The availability zone it asked for: it moves only within it. */
+  zone?: string;
 }
 
 export interface ConsolidationHost {
   id: string;
   name: string;
   eligible: boolean;
+  zone?: string;
   vcpus: number;
   memoryMiB: number;
   /** Effective overcommit ratios for this host. */
@@ -146,6 +149,7 @@ export function planConsolidation(hosts: ConsolidationHost[], opts: Consolidatio
       let bestLeft = Number.POSITIVE_INFINITY;
       for (const t of eligible) {
         if (t.id === src.id || freed.has(t.id)) continue;
+        if (inst.zone && t.zone !== inst.zone) continue;
         // A host still waiting its turn to be emptied is not a target (it would have to move again).
         if (!receivers.has(t.id) && fill(t) < fill(src)) continue;
         const l = loadOf(t.id);
