@@ -72,7 +72,7 @@ const accFromRow = (r: BillingAccumulatorsTable): Accumulator => accumulatorFrom
 /**
  * Rates up to `limit` ledger rows not rated yet, created at or after `since`, in one transaction
  * with their charge lines, the accumulators and the watermark. Answers how many rows it rated
- * (-1 when another replica holds the lock).
+ * (-1 when another replica holds the lock) and the newest created_at among them.
  */
 export async function rateBatch(
   database: Database,
@@ -80,9 +80,9 @@ export async function rateBatch(
   limit: number,
   now: number,
   beforeCommit?: () => void,
-): Promise<number> {
+): Promise<{ rated: number; maxCreated: number }> {
   return database.tx(async (trx) => {
-    if (!(await billingLock(database, trx, false))) return -1;
+    if (!(await billingLock(database, trx, false))) return { rated: -1, maxCreated: since };
     const rows = await trx
       .selectFrom('usage_records as u')
       .select([
@@ -108,7 +108,7 @@ export async function rateBatch(
       .orderBy('u.id')
       .limit(limit)
       .execute();
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return { rated: 0, maxCreated: since };
     const cards = (await trx.selectFrom('billing_rate_cards').selectAll().execute()).map(toCardVersion);
     const book = new PriceBook(cards);
     const tenants = [...new Set(rows.map((r) => r.tenant_id))];
@@ -155,7 +155,7 @@ export async function rateBatch(
         .where('key', '=', WATERMARK_KEY)
         .execute();
     beforeCommit?.();
-    return rows.length;
+    return { rated: rows.length, maxCreated };
   });
 }
 
@@ -236,9 +236,12 @@ export async function rateAll(
   const batch = opts.batch ?? 2000;
   let total = 0;
   for (;;) {
-    const n = await rateBatch(database, since, batch, now(), opts.beforeCommit);
-    if (n < 0) return total;
-    total += n;
-    if (n < batch) return total;
+    const { rated, maxCreated } = await rateBatch(database, since, batch, now(), opts.beforeCommit);
+    if (rated < 0) return total;
+    total += rated;
+    if (rated < batch) return total;
+    // Everything older in this scan is rated: the next batch starts at the newest row seen, so a
+    // long scan does not walk over the rows it rated again (late commits: the next pass's window).
+    since = maxCreated;
   }
 }

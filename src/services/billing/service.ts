@@ -1280,7 +1280,11 @@ export function createBillingService(deps: BillingDeps) {
         tenantId?: string;
       },
     ) {
-      await guard(ctx, 'billing:Showback', null, 'billing/showback');
+      if (ctx.principal.role !== 'platform-admin' && (q.groupBy === 'service' || q.groupBy === 'meter')) {
+        // A tenant sees its own spend over time per service or meter (the portal's cost overview).
+        await guard(ctx, 'billing:GetSpend', ctx.principal.tenantId, 'billing/showback');
+        q = { ...q, tenantId: ctx.principal.tenantId };
+      } else await guard(ctx, 'billing:Showback', null, 'billing/showback');
       const col = ({ tenant: 'tenant_id', service: 'service', host: 'host_id', meter: 'meter' } as const)[
         q.groupBy
       ];
