@@ -494,17 +494,18 @@ function parseQueryAuth(params: Map<string, string[]>, headers: IncomingSignedRe
 function checkTime(auth: SigV4Auth, now: Date, maxSkewSeconds: number): void {
   const skewMs = maxSkewSeconds * 1000;
   const t = auth.requestTime.getTime();
-  const details = {
+  // Only a rejected request needs these (formatting dates on every request showed in profiles).
+  const details = () => ({
     requestTime: toAmzDate(auth.requestTime),
     serverTime: toAmzDate(now),
     maxAllowedSkewMilliseconds: skewMs,
-  };
+  });
   if (auth.kind === 'header') {
     if (Math.abs(now.getTime() - t) > skewMs) {
       throw new YunhaiError(
         'RequestTimeTooSkewed',
         'The difference between the request time and the current time is too large.',
-        details,
+        details(),
       );
     }
     return;
@@ -517,19 +518,19 @@ function checkTime(auth: SigV4Auth, now: Date, maxSkewSeconds: number): void {
     throw new YunhaiError(
       'RequestExpired',
       `X-Amz-Expires must be less than a week (in seconds) that is; ${MAX_PRESIGN_EXPIRES_SECONDS}`,
-      { ...details, expiresSeconds: expires },
+      { ...details(), expiresSeconds: expires },
     );
   }
   if (t - now.getTime() > skewMs) {
     throw new YunhaiError(
       'RequestExpired',
       'Request is not valid yet: X-Amz-Date is in the future.',
-      details,
+      details(),
     );
   }
   if (now.getTime() > t + expires * 1000) {
     throw new YunhaiError('RequestExpired', 'Request has expired', {
-      ...details,
+      ...details(),
       expiresSeconds: expires,
       expiredAt: toAmzDate(new Date(t + expires * 1000)),
     });
