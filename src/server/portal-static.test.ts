@@ -91,6 +91,12 @@ describe('portal static files on the api listener', () => {
     expect(r.json().error.code).toBe('NotFound');
   });
 
+  it('serves a rebuilt index.html without a restart (it names the new hashed assets)', async () => {
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><script src="/assets/index-new456.js"></script>');
+    expect((await app.inject({ url: '/some/route' })).body).toContain('index-new456.js');
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><div id="root"></div>');
+  });
+
   it('says how to build the portal when there is no build', async () => {
     const bare = server(join(dir, 'missing'));
     const r = await bare.inject({ url: '/' });

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { YunhaiError } from '../platform/errors.js';
@@ -57,15 +56,12 @@ export interface PortalOptions {
 export function registerPortal(app: FastifyInstance, opts: PortalOptions): void {
   const dir = resolve(opts.dir ?? DEFAULT_PORTAL_DIR);
   const indexFile = join(dir, 'index.html');
-  let index: Buffer | null = null;
-  const loadIndex = (): Buffer | null => {
-    // Read once it exists: a build made while the server runs is picked up without a restart.
-    if (index === null && existsSync(indexFile)) index = readFileSync(indexFile);
-    return index;
-  };
+  // Read on every request (it is under a kilobyte): a rebuild while the server runs changes the
+  // hashed asset names it points at, and a cached copy would point at deleted files.
+  const loadIndex = async (): Promise<Buffer | null> => readFile(indexFile).catch(() => null);
 
-  const sendIndex = (reply: FastifyReply) => {
-    const html = loadIndex();
+  const sendIndex = async (reply: FastifyReply) => {
+    const html = await loadIndex();
     if (!html) {
       return reply
         .code(200)
@@ -102,7 +98,7 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): void 
           .header('x-content-type-options', 'nosniff')
           .header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache')
           .type(type)
-          .send(readFileSync(file));
+          .send(await readFile(file));
       }
     }
     // A missing asset is a 404; any other path is a client-side route of the single-page app.

@@ -100,7 +100,7 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
       return r.status;
     });
     expect(sameOrigin).toBe(201);
-    await page.getByTestId('user-menu').hover();
+    await page.getByTestId('user-menu').click();
     await page.getByRole('menuitem', { name: 'Sign out' }).click();
     await page.waitForURL(/\/login/, { waitUntil: 'commit' });
     await page.goto(`${p.url}/`);

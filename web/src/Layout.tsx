@@ -124,6 +124,7 @@ export function AppLayout() {
           <div className="yh-spacer" />
           <LanguageSwitch />
           <Dropdown
+            trigger={['click']}
             menu={{
               items: [
                 { key: 'account', icon: <UserOutlined />, label: t('nav.account') },
@@ -133,7 +134,7 @@ export function AppLayout() {
                 if (e.key === 'account') nav('/account');
                 else {
                   await signOut();
-                  nav('/login');
+                  nav('/login', { replace: true });
                 }
               },
             }}

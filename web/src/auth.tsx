@@ -48,8 +48,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     isAdmin: me?.user.role === 'platform-admin',
     async signOut() {
       await api('POST', '/auth/logout').catch(() => {});
-      qc.clear();
+      // Signed out first (observers of whoami see it at once), then nobody's data is kept.
       qc.setQueryData(['whoami'], null);
+      qc.removeQueries({ predicate: (q) => q.queryKey[0] !== 'whoami' });
     },
     setLang(l) {
       rememberLang(l, me?.user.id);
