@@ -31,6 +31,20 @@ const ROOT = {
 };
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
+// A third of the writers and half the uploads encrypt: SSE-S3 or SSE-C, chosen by the key's number.
+const CUSTOMER_KEY = randomBytes(32);
+const SSE_C = {
+  SSECustomerAlgorithm: 'AES256',
+  SSECustomerKey: CUSTOMER_KEY.toString('base64'),
+  SSECustomerKeyMD5: createHash('md5').update(CUSTOMER_KEY).digest('base64'),
+};
+function sseFor(key: string): { write: Record<string, string>; read: Record<string, string> } {
+  const n = Number(/^(?:w|mpu\/)(\d+)/.exec(key)?.[1] ?? 0);
+  if (n % 3 === 1) return { write: { ServerSideEncryption: 'AES256' }, read: {} };
+  if (n % 3 === 2) return { write: SSE_C, read: SSE_C };
+  return { write: {}, read: {} };
+}
+
 function startServer(dataDir: string) {
   let out = '';
   const child: ChildProcess = spawn(
@@ -59,7 +73,7 @@ const clientFor = (endpoint: string) =>
   new S3Client({ endpoint, region: 'us-east-1', credentials: ROOT, forcePathStyle: true, maxAttempts: 1 });
 
 async function readAll(c: S3Client, Key: string) {
-  const r = await c.send(new GetObjectCommand({ Bucket: 'crash', Key }));
+  const r = await c.send(new GetObjectCommand({ Bucket: 'crash', Key, ...sseFor(Key).read }));
   return Buffer.from(await r.Body!.transformToByteArray());
 }
 
@@ -87,10 +101,11 @@ function blobState(dataDir: string) {
 
 describe('object storage under SIGKILL', () => {
   let dir: string;
+  // ensureBuilt() may run tsc, which takes minutes on a busy shared machine.
   beforeAll(() => {
     ensureBuilt();
     dir = mkdtempSync(join(tmpdir(), 'yunhai-s3-crash-'));
-  });
+  }, 300_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('keeps every acknowledged object byte-identical, shows nothing partial and sweeps orphans after a kill during PUTs and completes', async () => {
@@ -128,12 +143,15 @@ describe('object storage under SIGKILL', () => {
       const key = `mpu/${i}`;
       const p1 = randomBytes(5 * 1024 * 1024);
       const p2 = randomBytes(1000 + i);
-      const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: 'crash', Key: key }));
+      const sse = sseFor(key);
+      const { UploadId } = await c.send(
+        new CreateMultipartUploadCommand({ Bucket: 'crash', Key: key, ...sse.write }),
+      );
       const e1 = await c.send(
-        new UploadPartCommand({ Bucket: 'crash', Key: key, UploadId, PartNumber: 1, Body: p1 }),
+        new UploadPartCommand({ Bucket: 'crash', Key: key, UploadId, PartNumber: 1, Body: p1, ...sse.read }),
       );
       const e2 = await c.send(
-        new UploadPartCommand({ Bucket: 'crash', Key: key, UploadId, PartNumber: 2, Body: p2 }),
+        new UploadPartCommand({ Bucket: 'crash', Key: key, UploadId, PartNumber: 2, Body: p2, ...sse.read }),
       );
       pending.push({
         key,
@@ -154,7 +172,9 @@ describe('object storage under SIGKILL', () => {
         const body = randomBytes(1024 + Math.floor(Math.random() * 3 * 1024 * 1024));
         attempt(key, body);
         try {
-          const r = await c.send(new PutObjectCommand({ Bucket: 'crash', Key: key, Body: body }));
+          const r = await c.send(
+            new PutObjectCommand({ Bucket: 'crash', Key: key, Body: body, ...sseFor(key).write }),
+          );
           if (r.ETag !== `"${md5(body)}"`) throw new Error(`wrong etag for ${key}`);
           ack(key, md5(body));
         } catch {
@@ -173,6 +193,7 @@ describe('object storage under SIGKILL', () => {
             Key: u.key,
             UploadId: u.uploadId,
             MultipartUpload: { Parts: u.parts },
+            ...sseFor(u.key).read,
           }),
         );
         ack(u.key, md5(u.body));

@@ -179,7 +179,9 @@ export async function listObjects(call: S3Call) {
     doc(
       'ListBucketResult',
       el('Name', page.bucket.name),
-      el('Prefix', e(prefix)),
+      // V1 answers the prefix as sent even with encoding-type=url (botocore decodes only keys,
+      // markers and common prefixes of a V1 listing).
+      el('Prefix', prefix),
       el('Marker', e(marker ?? '')),
       el('MaxKeys', maxKeys),
       delimiter ? el('Delimiter', e(delimiter)) : undefined,
