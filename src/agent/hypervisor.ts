@@ -129,9 +129,15 @@ export interface Hypervisor {
     id: string,
     target: MigrationTarget,
     onProgress?: (p: MigrationProgress) => void,
+    opts?: { cold?: boolean },
   ): Promise<MigrationResult>;
-  /** Live migration, target side: once the source is done, stops the disk export and resumes the guest. */
-  finishIncoming(id: string): Promise<void>;
+  /**
+   * Target side, once the source is done: stops the disk export and resumes the guest — or, for a
+   * cold migration (`resume: false`), ends the paused process, leaving a stopped VM with its disk.
+   * With `cold`, `migrateOut` moves a stopped VM: it is started paused (its vCPUs never run) only
+   * to carry its disk over the same path.
+   */
+  finishIncoming(id: string, opts?: { resume?: boolean }): Promise<void>;
   /** Subscribes to VM events; returns an unsubscribe function. */
   onEvent(listener: (e: VmEvent) => void): () => void;
   /** Releases driver resources (QMP connections); VMs keep running. */

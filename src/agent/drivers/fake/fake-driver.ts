@@ -416,9 +416,11 @@ export function createFakeDriver(opts: FakeDriverOptions = {}): FakeDriver {
       return { migrateUri: uri, diskUri: `${uri}/disk` };
     },
 
-    async migrateOut(id, target, onProgress) {
+    async migrateOut(id, target, onProgress, opts) {
       const vm = need(id);
-      requireRunning(id, vm, 'migrate');
+      if (opts?.cold) {
+        if (vm.state === 'running') fail('InvalidState', `cannot cold-migrate VM ${id}: it is running`);
+      } else requireRunning(id, vm, 'migrate');
       const receive = fakeIncoming.get(target.migrateUri);
       if (!receive) fail('CommandFailed', `nothing listens at ${target.migrateUri}`);
       const total = vm.memoryMiB * 1024 * 1024;
@@ -437,10 +439,10 @@ export function createFakeDriver(opts: FakeDriverOptions = {}): FakeDriver {
       return { downtimeMs: 1, transferredBytes: total, totalTimeMs: 2 };
     },
 
-    async finishIncoming(id) {
+    async finishIncoming(id, opts) {
       const vm = need(id);
       if (vm.state !== 'paused' || !vm.ready) fail('InvalidState', `VM ${id} has not received a migration`);
-      vm.state = 'running';
+      vm.state = opts?.resume === false ? 'stopped' : 'running';
       await persist();
     },
 

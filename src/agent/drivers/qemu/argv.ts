@@ -56,6 +56,8 @@ export interface QemuArgvInput {
    * driver says so — after the source has finished copying the disk.
    */
   incoming?: boolean;
+  /** Start with the vCPUs stopped (`-S`): the source side of a cold migration. */
+  paused?: boolean;
 }
 
 export const DEFAULT_TCG_TB_SIZE_MIB = 16;
@@ -111,6 +113,7 @@ export function buildQemuArgv(input: QemuArgvInput): string[] {
     `1,sockets=1,dies=1,cores=${spec.maxVcpus},threads=1,maxcpus=${spec.maxVcpus}`,
   ];
   if (input.incoming) args.push('-S', '-incoming', 'defer');
+  else if (input.paused) args.push('-S');
   for (let core = 1; core < spec.vcpus; core++) {
     args.push(
       '-device',

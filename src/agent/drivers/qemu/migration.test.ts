@@ -153,6 +153,64 @@ describe.skipIf(!qemuAvailable)('qemu driver live migration', () => {
     }
   }, 180_000);
 
+  it('moves a stopped VM with its disk (cold migration); it boots on the target with the data', async () => {
+    const [src, dst] = await driverPair();
+    const id = 'sleeper';
+    const srcEvents: VmEvent[] = [];
+    src.onEvent((e) => srcEvents.push(e));
+    try {
+      await src.define({ ...spec(id), cloudInit: undefined });
+      await src.start(id);
+      await waitUntil(
+        'guest shell',
+        async () => /YUNHAI-READY[\s\S]*# /.test(await consoleText(src, id)),
+        60_000,
+      );
+      await src.writeConsole(
+        id,
+        Buffer.from(
+          'printf COLD-DISK-%s 7777 | dd of=/dev/vda bs=512 conv=sync,fsync 2>/dev/null; echo WROTE-$((40+2))\n',
+        ),
+      );
+      await waitUntil('disk mark written', async () => /WROTE-42/.test(await consoleText(src, id)));
+      await src.stop(id, { timeoutMs: 30_000 });
+      expect(await src.status(id)).toMatchObject({ state: 'stopped' });
+      srcEvents.length = 0;
+
+      // Not while it runs, and a live migration refuses a stopped VM.
+      const target = await dst.prepareIncoming(
+        { ...spec(id), cloudInit: undefined },
+        { listenHost: '127.0.0.1' },
+      );
+      await expect(src.migrateOut(id, target)).rejects.toMatchObject({ code: 'InvalidState' });
+      const result = await src.migrateOut(id, target, undefined, { cold: true });
+      expect(result.transferredBytes).toBeGreaterThan(0);
+      await dst.finishIncoming(id, { resume: false });
+      expect(await dst.status(id)).toMatchObject({ state: 'stopped' });
+      await src.destroy(id);
+      expect(srcEvents).toEqual([]);
+
+      await dst.start(id);
+      await waitUntil(
+        'guest shell on the target',
+        async () => /YUNHAI-READY[\s\S]*# /.test(await consoleText(dst, id)),
+        60_000,
+      );
+      await dst.writeConsole(
+        id,
+        Buffer.from('dd if=/dev/vda bs=512 count=1 2>/dev/null | head -c 14; echo\n'),
+      );
+      await waitUntil('disk mark on the target', async () =>
+        /COLD-DISK-7777/.test((await consoleText(dst, id)).replace(/dd if=\/dev\/vda[^\n]*\n/, '')),
+      );
+    } finally {
+      await src.destroy(id).catch(() => {});
+      await dst.destroy(id).catch(() => {});
+      await src.close();
+      await dst.close();
+    }
+  }, 180_000);
+
   it('keeps the guest running on the source when nothing listens at the target', async () => {
     const [src, dst] = await driverPair();
     const id = 'stayer';

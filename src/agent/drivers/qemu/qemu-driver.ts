@@ -659,7 +659,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     vm: Vm,
     spec: VmSpec,
     sizes: { vcpus: number; memoryMiB: number },
-    mode: { incoming?: boolean } = {},
+    mode: { incoming?: boolean; paused?: boolean } = {},
   ) => {
     const id = vm.id;
     for (const p of [vm.files.qmp, vm.files.consoleSock]) {
@@ -673,6 +673,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       accelerator: accel,
       paths,
       incoming: mode.incoming,
+      paused: mode.paused,
     });
     let cgroup: VmCgroup = { procsFiles: [], dirs: [] };
     const support = await cgroups();
@@ -772,10 +773,11 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     }
     try {
       const st = await qmp.execute<{ status: string }>('query-status');
-      const expected = mode.incoming ? 'inmigrate' : 'running';
+      const expected = mode.incoming ? 'inmigrate' : mode.paused ? 'prelaunch' : 'running';
       if (st.status !== expected) return startFailed(`VM is ${st.status} after start`);
       // A migration target gets the balloon's state with the device state.
-      if (!mode.incoming && sizes.memoryMiB < spec.maxMemoryMiB) deferBalloon(vm, sizes.memoryMiB);
+      if (!mode.incoming && !mode.paused && sizes.memoryMiB < spec.maxMemoryMiB)
+        deferBalloon(vm, sizes.memoryMiB);
     } catch (err) {
       if (err instanceof HypervisorError && err.code === 'StartFailed') throw err;
       return startFailed((err as Error).message);
@@ -1111,10 +1113,15 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     id: string,
     target: MigrationTarget,
     onProgress?: (p: MigrationProgress) => void,
+    cold = false,
   ): Promise<MigrationResult> => {
-    await needSpec(id);
+    const spec = await needSpec(id);
     const vm = vmOf(id);
-    if ((await livePid(vm)) === undefined) fail('InvalidState', `cannot migrate VM ${id}: it is not running`);
+    if ((await livePid(vm)) === undefined) {
+      if (!cold) fail('InvalidState', `cannot migrate VM ${id}: it is not running`);
+      // A stopped VM travels the same way, its vCPUs never started: the disk copy is what matters.
+      await launch(vm, spec, { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB }, { paused: true });
+    } else if (cold) fail('InvalidState', `cannot cold-migrate VM ${id}: it is running`);
     const qmp = await getQmp(vm);
     const deadline = Date.now() + migrationTimeoutMs;
     const jobs = async () =>
@@ -1184,17 +1191,23 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
         totalTimeMs: info['total-time'] ?? 0,
       };
     } catch (err) {
-      // The guest keeps running here.
+      // The guest keeps running here (a cold one goes back to being stopped).
       await qmp.execute('migrate_cancel').catch(() => {});
       await qmp.execute('block-job-cancel', { device: MIRROR_JOB, force: true }).catch(() => {});
-      const st = await qmp.execute<{ status: string }>('query-status').catch(() => null);
-      if (st && st.status !== 'running') await qmp.execute('cont').catch(() => {});
+      if (cold) {
+        vm.silent = true;
+        const pid = await livePid(vm);
+        if (pid !== undefined) await hardStop(vm, pid, 'cold migration abandoned');
+      } else {
+        const st = await qmp.execute<{ status: string }>('query-status').catch(() => null);
+        if (st && st.status !== 'running') await qmp.execute('cont').catch(() => {});
+      }
       if (err instanceof HypervisorError) throw err;
       return fail('CommandFailed', `VM ${id}: migration failed: ${(err as Error).message}`);
     }
   };
 
-  const finishIncomingVm = async (id: string) => {
+  const finishIncomingVm = async (id: string, resume: boolean) => {
     await needSpec(id);
     const vm = vmOf(id);
     if ((await livePid(vm)) === undefined) fail('InvalidState', `VM ${id} is not running here`);
@@ -1209,6 +1222,15 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       await sleep(50);
     }
     await qmp.execute('nbd-server-stop').catch(() => {});
+    if (!resume) {
+      // Cold migration: the disk is here; the VM stays stopped (no event: it never ran).
+      vm.silent = true;
+      const pid = await livePid(vm);
+      if (pid !== undefined) await hardStop(vm, pid, 'cold migration arrived');
+      await patchState(vm, { running: false, clean: true, reason: 'stopped' });
+      log?.info({ vm: id }, 'stopped VM arrived by cold migration');
+      return;
+    }
     await qmp.execute('cont');
     log?.info({ vm: id }, 'resumed after an incoming migration');
   };
@@ -1333,14 +1355,14 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
       return withLock(spec.id, () => prepareIncomingVm(spec, listenHost));
     },
 
-    migrateOut(id, target, onProgress) {
+    migrateOut(id, target, onProgress, opts) {
       alive();
-      return withLock(id, () => migrateOutVm(id, target, onProgress));
+      return withLock(id, () => migrateOutVm(id, target, onProgress, opts?.cold === true));
     },
 
-    finishIncoming(id) {
+    finishIncoming(id, opts) {
       alive();
-      return withLock(id, () => finishIncomingVm(id));
+      return withLock(id, () => finishIncomingVm(id, opts?.resume !== false));
     },
 
     onEvent(listener) {
