@@ -1,7 +1,10 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { billingMigration } from '../../services/billing/migration.js';
 import { objectsSseMigration } from '../../services/objects/sse-migration.js';
-import { instanceMigrationsMigration } from '../../services/compute/live-migration-schema.js';
+import {
+  instanceMigrationsMigration,
+  migrationKindMigration,
+} from '../../services/compute/live-migration-schema.js';
 import { consolidationMigration } from '../../services/scheduler/consolidation-schema.js';
 import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
@@ -456,6 +459,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007_fleet': fleetMigration,
   '0012_instance_migrations': instanceMigrationsMigration,
   '0013_consolidation': consolidationMigration,
+  '0014_migration_kind': migrationKindMigration,
   '0008_objects_sse': objectsSseMigration,
   '0010_billing': billingMigration,
 };

@@ -318,6 +318,8 @@ export interface InstanceMigrationsTable {
   source_host: string;
   target_host: string;
   state: 'preparing' | 'transferring' | 'switching' | 'completed' | 'failed';
+  /** live: a running guest moves; cold: a stopped instance moves with its disk. */
+  kind: 'live' | 'cold';
   /** Why it was started: 'admin', 'drain', 'consolidation'. */
   reason: string;
   requested_by: string;

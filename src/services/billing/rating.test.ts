@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  accumulatorFromStored,
+  accumulatorToStored,
   type ChargeLine,
   monthStart,
   PriceBook,
@@ -14,6 +16,7 @@ import {
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
+const MIN_MS = 60_000;
 const vcpu = (unitPriceMicros: number, extra: Partial<PriceDef> = {}): PriceDef => ({
   meter: 'compute.vcpu-seconds',
   unit: 'vCPU-hour',
@@ -196,6 +199,24 @@ describe('rating properties', () => {
     );
   });
 
+  it('gives the same lines when the state is stored and loaded between batches (as the rater does)', () => {
+    fc.assert(
+      fc.property(priceArb, priceArb, rowsArb, fc.nat(), (p1, p2, rs, cut) => {
+        const cards = [card('a', 0, [p1]), card('b', T0 + 10 * 86_400_000, [p2], null, 2)];
+        const rows = toRows(rs);
+        const k = cut % (rows.length + 1);
+        const whole = rateUsage(rows, new PriceBook(cards), new Map());
+        const first: RatingState = new Map();
+        const a = rateUsage(rows.slice(0, k), new PriceBook(cards), first);
+        const reloaded: RatingState = new Map(
+          [...first].map(([key, acc]) => [key, accumulatorFromStored(accumulatorToStored(acc))]),
+        );
+        const b = rateUsage(rows.slice(k), new PriceBook(cards), reloaded);
+        expect([...a, ...b]).toEqual(whole);
+      }),
+    );
+  });
+
   it('never charges a negative amount, and the shares of a row add up to its quantity', () => {
     fc.assert(
       fc.property(priceArb, priceArb, rowsArb, (p1, p2, rs) => {
@@ -224,6 +245,56 @@ describe('rating properties', () => {
         expect(total(rateUsage(rows, book, new Map()))).toBe(priceQuantity(p, q));
         expect(total(rateUsage(shuffled, book, new Map()))).toBe(priceQuantity(p, q));
       }),
+    );
+  });
+
+  it('stays exact past 2^53: huge quantities take the BigInt path and agree with it', () => {
+    fc.assert(
+      fc.property(
+        priceArb,
+        fc.array(
+          fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 2 ** 50, max: 2 ** 53 - 1 })),
+          {
+            minLength: 1,
+            maxLength: 12,
+          },
+        ),
+        (p, qs) => {
+          const rows = qs.map((q, i) => row(`u${i}`, T0 + i * MIN_MS, T0 + (i + 1) * MIN_MS, q));
+          const rate = () =>
+            rateUsage(rows, new PriceBook([card('a', 0, [p])]), new Map()).reduce(
+              (s, l) => s + BigInt(l.amountMicros),
+              0n,
+            );
+          const q = qs.reduce((s, x) => s + BigInt(x), 0n);
+          // The exact cost of the total quantity, computed here from the price alone.
+          const uq = BigInt(p.unitQuantity);
+          let lo = 0n;
+          let num = 0n;
+          const bands = [
+            ...(p.freeUnits > 0 ? [{ hi: BigInt(p.freeUnits) * uq, price: 0n }] : []),
+            ...p.tiers
+              .map((t) => ({
+                hi: t.upToUnits === null ? null : BigInt(t.upToUnits) * uq,
+                price: BigInt(t.unitPriceMicros),
+              }))
+              .filter((b) => p.freeUnits === 0 || b.hi === null || b.hi > BigInt(p.freeUnits) * uq),
+          ];
+          for (const b of bands) {
+            const hi = b.hi === null || b.hi > q ? q : b.hi;
+            if (hi > lo) num += (hi - lo) * b.price;
+            if (hi >= q) break;
+            lo = hi;
+          }
+          const exact = (2n * num + uq) / (2n * uq);
+          if (exact > BigInt(Number.MAX_SAFE_INTEGER)) {
+            // Past the money limit the rater refuses rather than lose precision.
+            expect(() => rateUsage(rows, new PriceBook([card('a', 0, [p])]), new Map())).toThrow(RangeError);
+            return;
+          }
+          expect(rate()).toBe(exact);
+        },
+      ),
     );
   });
 

@@ -114,7 +114,12 @@ export const newAccumulator = (): Accumulator => ({
 export function accumulatorFromStored(s: StoredAccumulator): Accumulator {
   const num = BigInt(s.num);
   const den = BigInt(s.den);
-  const base = { qty: BigInt(s.qty), qtyPend: 0, charged: Number(s.charged) };
+  const qty = BigInt(s.qty);
+  // A quantity that fits a number stays one, so the fast path applies to loaded accumulators too.
+  const base =
+    qty <= MAX_SAFE_BIG
+      ? { qty: 0n, qtyPend: Number(qty), charged: Number(s.charged) }
+      : { qty, qtyPend: 0, charged: Number(s.charged) };
   if (num === 0n) return { ...base, whole: 0, rem: 0, den: 0, big: null };
   if (den <= MAX_SAFE_BIG && num / den <= MAX_SAFE_BIG)
     return { ...base, whole: Number(num / den), rem: Number(num % den), den: Number(den), big: null };
@@ -364,6 +369,7 @@ function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
           w++;
           r -= den;
         }
+        if (acc.whole + w >= MAX_SAFE) throw new RangeError('a monthly charge exceeds 2^53 micro-units');
         acc.whole += w;
         acc.rem = r;
         const rounded = acc.whole + (2 * r >= den ? 1 : 0);
@@ -411,7 +417,11 @@ function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
     acc.whole = Number(whole);
     acc.rem = Number(num % den);
   } else acc.big = { num, den };
-  const rounded = Number(roundHalfUp(num, den));
+  const roundedBig = roundHalfUp(num, den);
+  // Money stays below 2^53 micro-units (9 billion units of a currency) per tenant, meter and month.
+  if (roundedBig > MAX_SAFE_BIG)
+    throw new RangeError(`a monthly charge of ${roundedBig} micro-units exceeds 2^53`);
+  const rounded = Number(roundedBig);
   const due = rounded - acc.charged;
   acc.charged = rounded;
   return due;
