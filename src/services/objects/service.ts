@@ -2426,15 +2426,21 @@ export function createObjectService(deps: ObjectServiceDeps) {
         after: (row) => ({ key: row.key, after: row.created_at }),
       });
       count(b, 'A');
+      // Who started each upload (another tenant may write to a public-write bucket).
+      const owners = new Map<string, { accountId: string; name: string }>();
+      for (const u of [...page.entries, ...(page.last?.entry ? [page.last.entry] : [])])
+        if (!owners.has(u.initiator_tenant_id))
+          owners.set(u.initiator_tenant_id, await ownerOf({ owner_tenant_id: u.initiator_tenant_id }, b));
       const view = (u: Row): UploadInfo => {
         const params = JSON.parse(u.params) as { storageClass?: string };
+        const owner = owners.get(u.initiator_tenant_id) ?? { accountId: b.account_id, name: b.tenant_name };
         return {
           uploadId: u.upload_id,
           key: u.key,
           initiated: u.created_at,
           storageClass: params.storageClass ?? 'STANDARD',
-          ownerAccountId: b.account_id,
-          ownerName: b.tenant_name,
+          ownerAccountId: owner.accountId,
+          ownerName: owner.name,
         };
       };
       return {

@@ -41,7 +41,23 @@ const doc = (name: string, ...content: Parameters<typeof el>[1][]) =>
 
 export async function listBuckets(call: S3Call) {
   const prefix = call.query.get('prefix');
+  const maxBuckets = intParam(call, 'max-buckets', 10_000, 10_000);
+  const token = call.query.get('continuation-token');
+  let after: string | undefined;
+  if (token) {
+    after = Buffer.from(token, 'base64url').toString('utf8');
+    if (Buffer.from(after, 'utf8').toString('base64url') !== token)
+      throw new ObjectError('InvalidArgument', 'The continuation token provided is incorrect', {
+        extra: { ArgumentName: 'continuation-token' },
+      });
+  }
   const r = await call.objects.listBuckets(call.ctx, prefix ? { prefix } : {});
+  const rest = after === undefined ? r.buckets : r.buckets.filter((b) => b.name > after);
+  const page = rest.slice(0, maxBuckets);
+  const next =
+    rest.length > page.length
+      ? Buffer.from(page[page.length - 1]!.name, 'utf8').toString('base64url')
+      : undefined;
   return sendXml(
     call,
     doc(
@@ -49,7 +65,7 @@ export async function listBuckets(call: S3Call) {
       ownerXml(r.owner.accountId, r.owner.name),
       el(
         'Buckets',
-        r.buckets.map((b) =>
+        page.map((b) =>
           el(
             'Bucket',
             el('Name', b.name),
@@ -58,6 +74,7 @@ export async function listBuckets(call: S3Call) {
           ),
         ),
       ),
+      next !== undefined ? el('ContinuationToken', next) : undefined,
       prefix ? el('Prefix', prefix) : undefined,
     ),
   );

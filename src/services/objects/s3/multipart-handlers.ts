@@ -118,7 +118,9 @@ export async function uploadPartCopy(call: S3Call) {
 }
 
 export async function completeMultipartUpload(call: S3Call) {
-  const body = (await readXml(call, 'CompleteMultipartUpload'))!;
+  // No parts at all is MalformedXML here (s3-tests), not MissingRequestBodyError.
+  const body = await readXml(call, 'CompleteMultipartUpload', { optional: true });
+  if (!body) throw malformedXml();
   const parts = childrenNamed(body, 'Part').map((p) => {
     const n = childText(p, 'PartNumber')?.trim() ?? '';
     const etag = childNamed(p, 'ETag');

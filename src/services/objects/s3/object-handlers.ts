@@ -292,7 +292,10 @@ export async function getObjectTagging(call: S3Call) {
         { xmlns: S3_XMLNS },
         el(
           'TagSet',
-          r.tags.map((t) => el('Tag', el('Key', t.Key), el('Value', t.Value))),
+          // In key order, as S3 answers (whatever order x-amz-tagging listed them in).
+          [...r.tags]
+            .sort((x, y) => (x.Key < y.Key ? -1 : x.Key > y.Key ? 1 : 0))
+            .map((t) => el('Tag', el('Key', t.Key), el('Value', t.Value))),
         ),
       ),
     ),
@@ -462,6 +465,8 @@ export async function getObjectAttributes(call: S3Call) {
       wanted.has('ObjectParts') && r.parts
         ? el(
             'ObjectParts',
+            // botocore 1.29 reads PartsCount, newer models TotalPartsCount.
+            el('PartsCount', r.parts.total),
             el('TotalPartsCount', r.parts.total),
             el('PartNumberMarker', partNumberMarker),
             el(

@@ -15,7 +15,7 @@ import { ObjectError } from '../errors.js';
 import type { ContentHeaders, WriteOptions } from '../service.js';
 import { sseResponseHeaders } from '../sse.js';
 import { checkPostPolicy, formBoundary, parsePostPolicy, readFormUpload } from './form-upload.js';
-import { header, parseTagging, S3_XMLNS, type S3Call, sendEmpty, sendXml, urlEncodeKey } from './request.js';
+import { header, parseTagging, type S3Call, sendEmpty, sendXml, urlEncodeKey } from './request.js';
 
 /** A key field may name the uploaded file's name. */
 const FILENAME_VARIABLE = ['$', '{filename}'].join('');
@@ -222,9 +222,10 @@ export async function postObject(call: S3Call, credentials: CredentialSource) {
     return sendXml(
       call,
       xmlDocument(
+        // No namespace: S3's PostResponse has none (clients look up <Key> unqualified).
         elAttrs(
           'PostResponse',
-          { xmlns: S3_XMLNS },
+          {},
           el('Location', location),
           el('Bucket', call.bucket!),
           el('Key', key),

@@ -274,7 +274,7 @@ export function requestBody(call: S3Call): ObjectBody {
     const v = header(call, checksumHeader(a));
     if (v === undefined) continue;
     if (!validBase64(v.trim(), DIGEST_LENGTH[a]))
-      throw new ObjectError('InvalidRequest', `Value for ${checksumHeader(a)} header is invalid.`);
+      throw new ObjectError('BadDigest', `Value for ${checksumHeader(a)} header is invalid.`);
     algorithms.add(a);
     fromHeaders[a] = v.trim();
   }
