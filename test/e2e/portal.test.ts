@@ -237,13 +237,22 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
       await screenshot(page, 'en-instance-console-log');
       await page.getByRole('tab', { name: 'Serial console' }).click();
       await page.getByTestId('console-status').getByText('Connected').waitFor({ timeout: 30_000 });
-      await page.locator('.xterm').click();
-      await page.keyboard.type('echo portal-$((20+22))\n');
-      await page
-        .locator('.xterm-rows')
-        .getByText('portal-42', { exact: false })
-        .first()
-        .waitFor({ timeout: 30_000 });
+      // The shell may still be printing boot chatter when the viewer attaches: type, and type
+      // again if the answer has not shown within a while.
+      let answered = false;
+      for (let attempt = 0; attempt < 4 && !answered; attempt++) {
+        await page.locator('.xterm').click();
+        await page.keyboard.type('echo portal-$((20+22))\n');
+        answered = await page
+          .locator('.xterm-rows')
+          .getByText('portal-42', { exact: false })
+          .first()
+          .waitFor({ timeout: 15_000 })
+          .then(() => true)
+          .catch(() => false);
+      }
+      if (!answered) await screenshot(page, 'failed-serial-console');
+      expect(answered).toBe(true);
       await screenshot(page, 'en-instance-serial-console');
       await page.goto(`${p.url}/instances`);
       await page.getByTestId('state-e2e-vm').waitFor();
