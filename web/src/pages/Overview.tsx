@@ -5,7 +5,7 @@ import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router-dom';
 import { type Bucket, get, type Image, type Instance, type Page, type Quota, type Queue } from '../api';
 import { PageTitle, QueryError, UsageBar } from '../components';
-import { meterValue } from './Usage';
+import { meterLabel, meterValue } from './Usage';
 
 export function OverviewPage() {
   const { t } = useTranslation();
@@ -74,7 +74,7 @@ export function OverviewPage() {
                   tooltip: { trigger: 'axis' },
                   grid: { left: 160, right: 24, top: 8, bottom: 24 },
                   xAxis: { type: 'value' },
-                  yAxis: { type: 'category', data: meters.map((m) => t(`meters.${m.meter}`, { defaultValue: m.meter })) },
+                  yAxis: { type: 'category', data: meters.map((m) => meterLabel(t, m.meter)) },
                   series: [{ type: 'bar', data: meters.map((m) => Number(meterValue(m.meter, m.total).toFixed(3))) }],
                 }}
               />

@@ -6,8 +6,19 @@ import { useTranslation } from 'react-i18next';
 import { get, type Page, qs, type UsageRecord } from '../api';
 import { PageTitle, QueryError } from '../components';
 
+/** `compute.instance-seconds:tiny.small` → the meter `compute.instance-seconds` and its detail `tiny.small`. */
+export const meterBase = (meter: string) => meter.split(':')[0]!;
+
+/** A meter's name in the current language, with its detail (a flavor, say) after it. */
+export function meterLabel(t: (k: string, o?: Record<string, unknown>) => string, meter: string): string {
+  const [base, ...detail] = meter.split(':');
+  const name = t(`meters.${base}`, { defaultValue: base });
+  return detail.length ? `${name} (${detail.join(':')})` : name;
+}
+
 /** Meter totals in display units: seconds become hours, bytes GiB (byte-seconds GiB-hours). */
-export function meterValue(meter: string, q: number): number {
+export function meterValue(fullMeter: string, q: number): number {
+  const meter = meterBase(fullMeter);
   if (meter.endsWith('byte-seconds')) return q / 1024 ** 3 / 3600;
   if (meter.endsWith('-seconds')) return q / 3600;
   if (meter.endsWith('-bytes')) return q / 1024 ** 3;
@@ -78,7 +89,7 @@ export function UsagePage() {
             const xs = [...points.keys()].sort((a, b) => a - b);
             return (
               <Col xs={24} lg={12} key={meter}>
-                <Card title={`${t(`meters.${meter}`, { defaultValue: meter })} (${t(`units.${unitOf(meter)}`)})`}>
+                <Card title={meterLabel(t, meter)}>
                   <Chart
                     style={{ height: 240 }}
                     option={{
@@ -89,7 +100,7 @@ export function UsagePage() {
                       series: [
                         {
                           type: 'bar',
-                          name: t(`meters.${meter}`, { defaultValue: meter }),
+                          name: meterLabel(t, meter),
                           data: xs.map((x) => Number(meterValue(meter, points.get(x)!).toFixed(4))),
                         },
                       ],
@@ -103,12 +114,4 @@ export function UsagePage() {
       )}
     </>
   );
-}
-
-function unitOf(meter: string): string {
-  if (meter.endsWith('byte-seconds')) return 'gibHours';
-  if (meter.endsWith('mib-seconds')) return 'mibHours';
-  if (meter.endsWith('-seconds')) return 'hours';
-  if (meter.endsWith('-bytes')) return 'gib';
-  return 'count';
 }
