@@ -328,7 +328,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         });
       } else if (m.phase === 'switch') {
         migrationStep(m, 'switch', async () => {
-          await driver.finishIncoming(d.id);
+          await driver.finishIncoming(d.id, { resume: m.kind !== 'cold' });
           // Its console log here starts empty; what the source wrote is already on the control plane.
           const r = (await call(
             'POST',
@@ -352,11 +352,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       const target = m.target;
       migrationStep(m, 'transfer', async () => {
         let last = 0;
-        const result = await driver.migrateOut(d.id, target, (p) => {
-          if (Date.now() - last < 1000) return;
-          last = Date.now();
-          void reportMigration(m.id, { type: 'progress', ...p });
-        });
+        const result = await driver.migrateOut(
+          d.id,
+          target,
+          (p) => {
+            if (Date.now() - last < 1000) return;
+            last = Date.now();
+            void reportMigration(m.id, { type: 'progress', ...p });
+          },
+          { cold: m.kind === 'cold' },
+        );
         await pushConsole(d.id).catch(() => {});
         known.delete(d.id);
         await reportMigration(m.id, {

@@ -305,8 +305,26 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       await waitInstance(r.json.id, (i) => i.state === 'stopped');
       expect((await drivers.h3!.status(r.json.id))?.state).toBe('stopped');
 
+      // Stopped, it moves cold (with its disk) and stays stopped; started, it runs on the new host.
+      const cold = await call('POST', `/api/v1/instances/${r.json.id}/migrate`, admin, { host: 'h2' });
+      expect(cold.status, JSON.stringify(cold.json)).toBe(202);
+      expect(cold.json.kind).toBe('cold');
+      expect(await waitMigration(cold.json.id)).toMatchObject({ state: 'completed' });
+      expect(await waitInstance(r.json.id, (i) => i.hostId === hostIds.h2)).toMatchObject({
+        state: 'stopped',
+      });
+      expect((await drivers.h2!.status(r.json.id))?.state).toBe('stopped');
+      expect((await call('POST', `/api/v1/instances/${r.json.id}/start`, owner)).status).toBe(202);
+      await waitInstance(r.json.id, (i) => i.state === 'running' && i.hostId === hostIds.h2);
+      expect((await drivers.h2!.status(r.json.id))?.state).toBe('running');
+      const gone = Date.now() + 10_000;
+      while ((await drivers.h3!.status(r.json.id)) !== null) {
+        if (Date.now() > gone) throw new Error('the cold source copy was not destroyed');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+
       const listed = await call('GET', `/api/v1/migrations?instance=${r.json.id}`, admin);
-      expect(listed.json.items.map((x: { id: string }) => x.id)).toEqual([m.json.id]);
+      expect(listed.json.items.map((x: { id: string }) => x.id)).toEqual([cold.json.id, m.json.id]);
       const audit = await call('GET', '/api/v1/audit?action=compute:MigrateInstance', admin);
       expect(audit.json.items.length).toBeGreaterThanOrEqual(2);
       await call('PATCH', '/api/v1/hosts/h2', admin, { zone: 'default' });

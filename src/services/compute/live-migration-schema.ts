@@ -45,3 +45,13 @@ export const instanceMigrationsMigration: Migration = {
       .execute();
   },
 };
+
+/** Cold migration (a stopped instance moves with its disk): each migration says which kind it is. */
+export const migrationKindMigration: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .alterTable('instance_migrations')
+      .addColumn('kind', 'text', (c) => c.notNull().defaultTo('live'))
+      .execute();
+  },
+};

@@ -10,7 +10,7 @@ import type { HostNotifier } from '../hosts/notifier.js';
 import type { Placement } from '../scheduler/placement.js';
 
 /**
- * Live migration, as the control plane runs it. The agents do the work; this module moves a row
+ * Live (and cold) migration, as the control plane runs it. The agents do the work; this module moves a row
  * through its states and tells each agent, through its desired state, what to do next:
  *
  *   preparing    target: start the VM paused, waiting (QEMU `-incoming`, NBD disk export)
@@ -23,6 +23,9 @@ import type { Placement } from '../scheduler/placement.js';
  * While a row is active the target's capacity is held for the instance (hostSnapshot counts it),
  * so concurrent creates cannot take the room. A failure before the switch leaves the guest
  * running on the source; the target's half-made VM goes when it leaves the target's desired state.
+ *
+ * A stopped instance moves the same way (kind `cold`): the source starts it paused only to carry
+ * its disk, and the target ends up with a stopped VM.
  */
 export const ACTIVE_MIGRATION_STATES = ['preparing', 'transferring', 'switching'] as const;
 export type MigrationState = InstanceMigrationsTable['state'];
@@ -33,6 +36,7 @@ export interface MigrationView {
   tenantId: string;
   sourceHost: string;
   targetHost: string;
+  kind: 'live' | 'cold';
   state: MigrationState;
   reason: string;
   requestedBy: string;
@@ -56,6 +60,7 @@ export const migrationView = (m: InstanceMigrationsTable): MigrationView => ({
   tenantId: m.tenant_id,
   sourceHost: m.source_host,
   targetHost: m.target_host,
+  kind: m.kind,
   state: m.state,
   reason: m.reason,
   requestedBy: m.requested_by,
@@ -75,6 +80,7 @@ export const migrationView = (m: InstanceMigrationsTable): MigrationView => ({
 export interface DesiredMigration {
   id: string;
   role: 'source' | 'target';
+  kind: 'live' | 'cold';
   /** prepare: target gets ready; transfer: source copies; switch: target resumes. */
   phase: 'prepare' | 'transfer' | 'switch';
   target?: { migrateUri: string; diskUri: string };
@@ -197,10 +203,16 @@ export function createLiveMigrations(deps: {
           .where('deleted_at', 'is', null)
           .executeTakeFirst();
         if (!i) throw notFound('Instance', instanceId);
-        if (i.state !== 'running' || i.desired_state !== 'running' || !i.host_id)
+        const kind =
+          i.state === 'running' && i.desired_state === 'running'
+            ? 'live'
+            : i.state === 'stopped' && i.desired_state === 'stopped'
+              ? 'cold'
+              : undefined;
+        if (!kind || !i.host_id)
           throw new YunhaiError(
             'InvalidState',
-            `Only a running instance can be live-migrated; ${i.id} is ${i.state}.`,
+            `Only a running (live) or stopped (cold) instance can be migrated; ${i.id} is ${i.state}.`,
           );
         const busy = await active(trx, i.id);
         if (busy) throw new YunhaiError('Conflict', `Instance ${i.id} is already migrating (${busy.id}).`);
@@ -227,6 +239,7 @@ export function createLiveMigrations(deps: {
           tenant_id: i.tenant_id,
           source_host: i.host_id,
           target_host: p.hostId,
+          kind,
           state: 'preparing',
           reason: opts.reason ?? 'admin',
           requested_by: ctx?.principal.userId ?? 'system',
@@ -244,7 +257,7 @@ export function createLiveMigrations(deps: {
           finished_at: null,
         };
         await trx.insertInto('instance_migrations').values(m).execute();
-        const details = { migration: m.id, from: i.host_id, to: p.hostId, reason: m.reason };
+        const details = { migration: m.id, kind, from: i.host_id, to: p.hostId, reason: m.reason };
         await appendAudit(
           trx,
           ctx
@@ -308,6 +321,7 @@ export function createLiveMigrations(deps: {
       return {
         id: m.id,
         role: m.target_host === hostId ? 'target' : 'source',
+        kind: m.kind,
         phase: m.state === 'preparing' ? 'prepare' : m.state === 'transferring' ? 'transfer' : 'switch',
         ...(m.migrate_uri && m.disk_uri
           ? { target: { migrateUri: m.migrate_uri, diskUri: m.disk_uri } }

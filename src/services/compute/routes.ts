@@ -33,6 +33,7 @@ export const migrationSchema = z.object({
   tenantId: z.string(),
   sourceHost: z.string(),
   targetHost: z.string(),
+  kind: z.enum(['live', 'cold']),
   state: z.enum(MIGRATION_STATES),
   reason: z.string(),
   requestedBy: z.string(),
@@ -393,7 +394,7 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
       path: '/instances/{id}/migrate',
       operationId: 'migrateInstance',
       summary:
-        'Live-migrate a running instance (platform admins) to the named host, or where the scheduler finds room; follow it at GET /migrations/{id}. A refusal names what each placement filter ruled out.',
+        'Migrate an instance (platform admins) to the named host, or where the scheduler finds room: live for a running one, cold (with its disk) for a stopped one; follow it at GET /migrations/{id}. A refusal names what each placement filter ruled out.',
       tag: 'compute',
       params: instanceId,
       body: z.strictObject({ host: name.optional() }),

@@ -1320,9 +1320,9 @@ export function createComputeService(deps: {
     },
 
     /**
-     * Drain (admin): the host goes into maintenance (no new instances) and every running instance
-     * on it is live-migrated wherever the scheduler finds room. Instances that cannot move are
-     * listed with the reason; stopped ones stay (they use no CPU or RAM there).
+     * Drain (admin): the host goes into maintenance (no new instances) and every instance on it
+     * moves wherever the scheduler finds room: live if running, cold (with its disk) if stopped.
+     * Instances that cannot move (e.g. mid-boot) are listed with the reason.
      */
     async drainHost(ctx: RequestContext, host: string) {
       requireAllowed(ctx.principal, 'compute:MigrateInstance', { tenantId: null });
@@ -1360,10 +1360,6 @@ export function createComputeService(deps: {
         error?: string;
       }> = [];
       for (const r of rows) {
-        if (r.state === 'stopped') {
-          results.push({ instanceId: r.id, error: 'stopped: stays on the host' });
-          continue;
-        }
         try {
           const m = await migrations.migrate(ctx, r.id, { reason: 'drain' });
           results.push({ instanceId: r.id, migrationId: m.id, targetHost: m.targetHost });
