@@ -123,6 +123,28 @@ describe('group commit (SQLite)', () => {
     expect(gc.stats.syncs).toBe(2);
   });
 
+  it('answers the senders of a sync in flight before close() returns', async () => {
+    const s = manualSync();
+    const gc = createGroupCommit(database, { sync: s.sync });
+    let acked = false;
+    const send = gc
+      .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('x'), true)
+      .then(() => {
+        acked = true;
+      });
+    await flushIo();
+    let closed = false;
+    const closing = gc.close().then(() => {
+      closed = true;
+    });
+    await flushIo();
+    expect(closed).toBe(false);
+    s.finish();
+    await closing;
+    await send;
+    expect(acked).toBe(true);
+  });
+
   it('syncs the real write-ahead log by default', async () => {
     const gc = createGroupCommit(database);
     await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('durable'), true);

@@ -102,12 +102,13 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
 
   // ---- syncs: one in flight; callers that arrive meanwhile wait for the next one -------------
   let syncing = false;
+  let current: Promise<void> = Promise.resolve();
   let waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   function startSync() {
     syncing = true;
     const batch = waiting;
     waiting = [];
-    doSync()
+    current = doSync()
       .then(
         () => {
           stats.syncs++;
@@ -195,7 +196,9 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
     },
     durable,
     stats,
+    /** Waits for the sync in flight (its senders are answered), then closes the log descriptor. */
     async close() {
+      while (syncing) await current.catch(() => {});
       await wal?.close();
     },
   };
