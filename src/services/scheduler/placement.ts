@@ -153,15 +153,29 @@ export function freeOf(h: HostSnapshot, oc: Overcommit) {
   };
 }
 
-const tenantsOf = (h: HostSnapshot): string[] | null => {
-  let out: string[] | null = null;
-  for (const a of h.aggregates ?? []) {
+/** `filter_tenant_id` of one aggregate, parsed once per aggregate object (snapshots reuse them). */
+const aggregateTenants = new WeakMap<AggregateSnapshot, string[] | null>();
+const tenantsOfAggregate = (a: AggregateSnapshot): string[] | null => {
+  let t = aggregateTenants.get(a);
+  if (t === undefined) {
     const v = a.metadata.filter_tenant_id;
-    if (v === undefined) continue;
-    out ??= [];
-    out.push(...v.split(',').map((t) => t.trim()));
+    t = v === undefined ? null : v.split(',').map((x) => x.trim());
+    aggregateTenants.set(a, t);
   }
-  return out;
+  return t;
+};
+
+/** Whether `tenantId` may use the host: null when no aggregate of it is tenant-reserved. */
+const isolationOf = (h: HostSnapshot, tenantId: string | undefined): boolean | null => {
+  let reserved = false;
+  const aggs = h.aggregates!;
+  for (let i = 0; i < aggs.length; i++) {
+    const t = tenantsOfAggregate(aggs[i]!);
+    if (t === null) continue;
+    reserved = true;
+    if (tenantId !== undefined && t.includes(tenantId)) return true;
+  }
+  return reserved ? false : null;
 };
 
 export const FILTERS: Filter[] = [
@@ -211,9 +225,7 @@ export const FILTERS: Filter[] = [
     name: 'isolation',
     prepare: (r) => (h) => {
       if (h.aggregates === undefined || h.aggregates.length === 0) return null;
-      const allowed = tenantsOf(h);
-      if (allowed === null) return null;
-      return r.tenantId !== undefined && allowed.includes(r.tenantId) ? null : 'reserved for other tenants';
+      return isolationOf(h, r.tenantId) === false ? 'reserved for other tenants' : null;
     },
   },
   {
@@ -279,7 +291,10 @@ export function place(
   const w = cfg.weighers ?? SPREAD;
   // One check per filter in a fixed slot, so each call site sees one function (V8 inlines them).
   const checks = FILTERS.map((f) => f.prepare(r, hosts));
-  const rejected = FILTERS.map(() => new Map<string, number>());
+  // Rejections per filter, by reason. Reasons are the few strings each filter prepared, so a short
+  // array compared by identity beats a Map keyed by string in this loop.
+  const reasons: string[][] = FILTERS.map(() => []);
+  const counts: number[][] = FILTERS.map(() => []);
   const [state, exclude, zone, accel, firmware, isolation, metadata, capacity, affinity] = checks;
   let best: HostSnapshot | undefined;
   let bestScore = Number.NEGATIVE_INFINITY;
@@ -298,8 +313,14 @@ export function place(
     else if (capacity && (why = capacity(h, oc)) !== null) at = 7;
     else if (affinity && (why = affinity(h, oc)) !== null) at = 8;
     if (why !== null) {
-      const m = rejected[at]!;
-      m.set(why, (m.get(why) ?? 0) + 1);
+      const rs = reasons[at]!;
+      const cs = counts[at]!;
+      let j = 0;
+      while (j < rs.length && rs[j] !== why) j++;
+      if (j === rs.length) {
+        rs.push(why);
+        cs.push(1);
+      } else cs[j]!++;
       continue;
     }
     const sc = scoreWith(h, r, oc, w);
@@ -310,11 +331,12 @@ export function place(
   }
   const active = FILTERS.flatMap((f, i) => (checks[i] ? [{ name: f.name, i }] : []));
   const filters: FilterOutcome[] = active.map((f) => {
-    const reasons = [...rejected[f.i]!];
+    const rs = reasons[f.i]!;
+    const cs = counts[f.i]!;
     return {
       filter: f.name,
-      removed: reasons.reduce((n, [, c]) => n + c, 0),
-      reasons: reasons.map(([why, n]) => `${n} host${n === 1 ? '' : 's'} ${why}`),
+      removed: cs.reduce((n, c) => n + c, 0),
+      reasons: rs.map((why, j) => `${cs[j]} host${cs[j] === 1 ? '' : 's'} ${why}`),
     };
   });
   if (hosts.length === 0) return { ok: false, message: 'No compute host is registered.', filters };
