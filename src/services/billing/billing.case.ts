@@ -609,9 +609,15 @@ export function runBillingSuite(dialect: 'sqlite' | 'postgres') {
       expect(byDay.json.items.some((i: { key: string }) => i.key === globex)).toBe(true);
       expect((await call('GET', '/billing/showback', owner)).status).toBe(403);
       expect((await call('GET', '/billing/showback?groupBy=host', owner)).status).toBe(403);
-      const own = await call('GET', `/billing/showback?groupBy=service&bucket=month&since=${since}&until=${untilT}&tenantId=${globex}`, owner);
+      const own = await call(
+        'GET',
+        `/billing/showback?groupBy=service&bucket=month&since=${since}&until=${untilT}&tenantId=${globex}`,
+        owner,
+      );
       expect(own.status).toBe(200);
-      expect(own.json.items.reduce((s: number, i: { amountMicros: number }) => s + i.amountMicros, 0)).toBe((await chargesOf(acme)).micros);
+      expect(own.json.items.reduce((s: number, i: { amountMicros: number }) => s + i.amountMicros, 0)).toBe(
+        (await chargesOf(acme)).micros,
+      );
     });
 
     it('the database agrees: no usage row without charges, no charge without a usage row', async () => {

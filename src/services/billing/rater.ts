@@ -80,6 +80,7 @@ export async function rateBatch(
   limit: number,
   now: number,
   beforeCommit?: () => void,
+  exclude: ReadonlySet<string> = new Set(),
 ): Promise<{ rated: number; maxCreated: number }> {
   return database.tx(async (trx) => {
     if (!(await billingLock(database, trx, false))) return { rated: -1, maxCreated: since };
@@ -104,6 +105,7 @@ export async function rateBatch(
           ),
         ),
       )
+      .$if(exclude.size > 0, (q) => q.where('u.id', 'not in', [...exclude]))
       .orderBy('u.created_at')
       .orderBy('u.id')
       .limit(limit)
@@ -213,6 +215,9 @@ async function writeCharges(trx: Tx, lines: ChargeLine[], state: RatingState, no
   }
 }
 
+/** Ledger rows this process could not rate (see rateAll); retried after a restart. */
+const POISONED = new Set<string>();
+
 /**
  * Rates every ledger row not rated yet: from the watermark minus the look-back window, or from
  * the beginning (`full`, at start-up: rows written before a crash). Re-running rates nothing twice:
@@ -221,7 +226,14 @@ async function writeCharges(trx: Tx, lines: ChargeLine[], state: RatingState, no
 export async function rateAll(
   database: Database,
   /** `beforeCommit` runs inside each batch's transaction (tests throw there to play a crash). */
-  opts: { full?: boolean; batch?: number; now?: () => number; beforeCommit?: () => void } = {},
+  opts: {
+    full?: boolean;
+    batch?: number;
+    now?: () => number;
+    beforeCommit?: () => void;
+    /** Told about a ledger row the rating function refused (left unrated until a restart). */
+    onRefused?: (usageId: string, err: Error) => void;
+  } = {},
 ): Promise<number> {
   const now = opts.now ?? Date.now;
   let since = 0;
@@ -235,11 +247,46 @@ export async function rateAll(
   }
   const batch = opts.batch ?? 2000;
   let total = 0;
+  // A row the rating function refuses (a charge past 2^53 micro-units) must not stop billing for
+  // everyone: its batch is retried a row at a time, and the row is left unrated and reported.
+  let size = batch;
   for (;;) {
-    const { rated, maxCreated } = await rateBatch(database, since, batch, now(), opts.beforeCommit);
+    let res: { rated: number; maxCreated: number };
+    try {
+      res = await rateBatch(database, since, size, now(), opts.beforeCommit, POISONED);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      if (size > 1) {
+        size = 1;
+        continue;
+      }
+      const [row] = await database.db
+        .selectFrom('usage_records as u')
+        .select('u.id')
+        .where('u.created_at', '>=', since)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('billing_charges as c').select('c.seg').whereRef('c.usage_record_id', '=', 'u.id'),
+            ),
+          ),
+        )
+        .$if(POISONED.size > 0, (q) => q.where('u.id', 'not in', [...POISONED]))
+        .orderBy('u.created_at')
+        .orderBy('u.id')
+        .limit(1)
+        .execute();
+      if (!row) throw e;
+      POISONED.add(row.id);
+      opts.onRefused?.(row.id, e);
+      size = batch;
+      continue;
+    }
+    const { rated, maxCreated } = res;
     if (rated < 0) return total;
     total += rated;
-    if (rated < batch) return total;
+    if (rated < size) return total;
+    size = batch;
     // Everything older in this scan is rated: the next batch starts at the newest row seen, so a
     // long scan does not walk over the rows it rated again (late commits: the next pass's window).
     since = maxCreated;

@@ -685,7 +685,15 @@ export function createBillingService(deps: BillingDeps) {
 
     // ---- rating and spend ----
     /** Rates every ledger row not rated yet (the loop calls this; admins may too). */
-    rate: (opts: { full?: boolean } = {}) => track(rateAll(database, { full: opts.full, now })),
+    rate: (opts: { full?: boolean } = {}) =>
+      track(
+        rateAll(database, {
+          full: opts.full,
+          now,
+          onRefused: (id, err) =>
+            log?.error({ usageId: id, err: err.message }, 'billing refused to rate a usage record'),
+        }),
+      ),
 
     /** One pass of the policy loop: balances, budgets, then notification deliveries. */
     policyPass: () =>
