@@ -350,6 +350,8 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await page.getByRole('button', { name: 'Open menu' }).click();
     await page.locator('.ant-drawer').getByText('Buckets').click();
     await page.waitForURL(`${p.url}/buckets`, { waitUntil: 'commit' });
+    await page.locator('main h3', { hasText: 'Buckets' }).waitFor();
+    await page.locator('.ant-drawer-content-wrapper').waitFor({ state: 'hidden' });
     await settled(page);
     await screenshot(page, 'phone-buckets');
     await context.close();

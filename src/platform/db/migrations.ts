@@ -6,7 +6,7 @@ import {
   migrationKindMigration,
 } from '../../services/compute/live-migration-schema.js';
 import { consolidationMigration } from '../../services/scheduler/consolidation-schema.js';
-import { fleetMigration } from '../../services/scheduler/fleet-migration.js';
+import { fleetMigration, flavorSpecsMigration } from '../../services/scheduler/fleet-migration.js';
 
 /**
  * The one ordered migration list for both dialects. Append only: never edit a migration that
@@ -460,6 +460,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0012_instance_migrations': instanceMigrationsMigration,
   '0013_consolidation': consolidationMigration,
   '0014_migration_kind': migrationKindMigration,
+  '0015_flavor_specs': flavorSpecsMigration,
   '0008_objects_sse': objectsSseMigration,
   '0010_billing': billingMigration,
 };

@@ -209,6 +209,8 @@ export interface FlavorsTable {
   disk_gib: number;
   max_vcpus: number;
   max_memory_mib: number;
+  /** JSON object: aggregate metadata the flavor requires of its hosts (e.g. {"ssd":"true"}). */
+  extra_specs: string;
   disabled: number;
   created_at: number;
 }
