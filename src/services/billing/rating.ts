@@ -331,7 +331,12 @@ export interface RateOptions {
   nextPeriod?: (t: number) => number;
 }
 
-type AccIndex = Map<string, Map<string, Map<number, Accumulator>>>;
+interface AccSlot {
+  period: number;
+  acc: Accumulator | undefined;
+  periods: Map<number, Accumulator>;
+}
+type AccIndex = Map<string, Map<string, AccSlot>>;
 const INDEXES = new WeakMap<RatingState, AccIndex>();
 
 /** Adds `share` ledger units at price `cp` to `acc`; answers the micro-units newly due. */
@@ -448,7 +453,7 @@ export function rateUsage(
   }
   // Rows of one tenant usually come together: keep its map at hand.
   let lastTenant: string | undefined;
-  let lastByMeter: Map<string, Map<number, Accumulator>> | undefined;
+  let lastByMeter: Map<string, AccSlot> | undefined;
   const accFor = (tenantId: string, meter: string, period: number): Accumulator => {
     let byMeter = tenantId === lastTenant ? lastByMeter : index.get(tenantId);
     if (!byMeter) {
@@ -457,12 +462,14 @@ export function rateUsage(
     }
     lastTenant = tenantId;
     lastByMeter = byMeter;
-    let byPeriod = byMeter.get(meter);
-    if (!byPeriod) {
-      byPeriod = new Map();
-      byMeter.set(meter, byPeriod);
+    let slot = byMeter.get(meter);
+    if (!slot) {
+      slot = { period: Number.NaN, acc: undefined, periods: new Map() };
+      byMeter.set(meter, slot);
     }
-    let acc = byPeriod.get(period);
+    // Nearly every row of a meter falls in the same month as the one before.
+    if (slot.period === period) return slot.acc!;
+    let acc = slot.periods.get(period);
     if (!acc) {
       const key = accumulatorKey(tenantId, meter, period);
       acc = state.get(key);
@@ -470,8 +477,10 @@ export function rateUsage(
         acc = newAccumulator();
         state.set(key, acc);
       }
-      byPeriod.set(period, acc);
+      slot.periods.set(period, acc);
     }
+    slot.period = period;
+    slot.acc = acc;
     return acc;
   };
   const out: ChargeLine[] = new Array(rows.length);
