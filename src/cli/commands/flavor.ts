@@ -26,6 +26,18 @@ interface CreateFlags {
   maxVcpus?: number;
   maxMemory?: number;
   tenant?: string;
+  spec?: string[];
+}
+
+/** `k=v` pairs from repeated `--spec` options. */
+function parseSpecs(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new CliError(`--spec must be key=value (got "${p}")`, 2);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
 }
 
 export function registerFlavorCommands(program: Command, ctx: CliContext) {
@@ -67,11 +79,17 @@ export function registerFlavorCommands(program: Command, ctx: CliContext) {
       memoryArg('--max-memory'),
     )
     .option('--tenant <tenant>', 'only this tenant may use it (id or name)')
+    .option(
+      '--spec <key=value>',
+      'aggregate metadata its hosts must carry, e.g. ssd=true (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .addHelpText(
       'after',
       examples(
         'yunhai flavor create m2.small --vcpus 1 --memory 1GiB --disk 10',
         'yunhai flavor create acme.big --vcpus 8 --memory 32GiB --disk 200 --tenant acme',
+        'yunhai flavor create ssd.medium --vcpus 2 --memory 4GiB --disk 40 --spec ssd=true',
       ),
     )
     .action(async (name: string, f: CreateFlags, cmd: Command) => {
@@ -93,6 +111,7 @@ export function registerFlavorCommands(program: Command, ctx: CliContext) {
         ...(f.maxVcpus !== undefined ? { maxVcpus: f.maxVcpus } : {}),
         ...(f.maxMemory !== undefined ? { maxMemoryMiB: f.maxMemory } : {}),
         ...(tenantId ? { tenantId } : {}),
+        ...(f.spec?.length ? { extraSpecs: parseSpecs(f.spec) } : {}),
       });
       printerFor(ctx, cmd).result(
         created,

@@ -234,6 +234,31 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       await purge();
     }, 60_000);
 
+    it('places a flavor with extra specs only on hosts whose aggregates carry them', async () => {
+      const f = await call('POST', '/api/v1/flavors', admin, {
+        name: 'ssd.small',
+        vcpus: 1,
+        memoryMiB: 512,
+        diskGiB: 1,
+        extraSpecs: { disk: 'nvme' },
+      });
+      expect(f.status, JSON.stringify(f.json)).toBe(201);
+      expect(f.json.extraSpecs).toEqual({ disk: 'nvme' });
+      const none = await launch(owner, { name: 'nvme-0', flavor: 'ssd.small' });
+      expect(none.status).toBe(409);
+      expect(none.json.error.message).toContain('metadata: 4 hosts lack disk=nvme');
+      await call('POST', '/api/v1/aggregates', admin, { name: 'nvme', metadata: { disk: 'nvme' } });
+      await call('POST', '/api/v1/aggregates/nvme/hosts', admin, { host: 'h4' });
+      for (let n = 0; n < 2; n++) {
+        const r = await launch(owner, { name: `nvme-${n + 1}`, flavor: 'ssd.small' });
+        expect(r.status).toBe(202);
+        expect(r.json.hostId).toBe(hostIds.h4);
+      }
+      await purge();
+      await call('DELETE', '/api/v1/aggregates/nvme/hosts/h4', admin);
+      await call('DELETE', '/api/v1/aggregates/nvme', admin);
+    });
+
     const waitInstance = async (id: string, pred: (i: Record<string, unknown>) => boolean) => {
       const end = Date.now() + 15_000;
       for (;;) {

@@ -131,6 +131,7 @@ const flavorSchema = z.object({
   diskGiB: z.number(),
   maxVcpus: z.number(),
   maxMemoryMiB: z.number(),
+  extraSpecs: z.record(z.string(), z.string()),
   public: z.boolean(),
 });
 const keyPairSchema = z.object({
@@ -157,7 +158,8 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
       method: 'POST',
       path: '/flavors',
       operationId: 'createFlavor',
-      summary: 'Create a flavor (platform admins); tenantId makes it private to one tenant.',
+      summary:
+        'Create a flavor (platform admins); tenantId makes it private to one tenant; extraSpecs is aggregate metadata its hosts must carry (e.g. {"ssd":"true"}).',
       tag: 'compute',
       body: z.strictObject({
         name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
@@ -176,6 +178,10 @@ export function computeRoutes(compute: ComputeService, consoles: ConsoleStore): 
           .max(4 * 1024 * 1024)
           .optional(),
         tenantId: z.string().optional(),
+        extraSpecs: z
+          .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), z.string().max(255))
+          .refine((m) => Object.keys(m).length <= 32, 'at most 32 extra specs')
+          .optional(),
       }),
       status: 201,
       response: flavorSchema,

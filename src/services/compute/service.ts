@@ -40,6 +40,8 @@ export interface FlavorView {
   diskGiB: number;
   maxVcpus: number;
   maxMemoryMiB: number;
+  /** Aggregate metadata its hosts must carry. */
+  extraSpecs: Record<string, string>;
   public: boolean;
 }
 
@@ -77,6 +79,7 @@ export const flavorView = (f: FlavorsTable): FlavorView => ({
   diskGiB: f.disk_gib,
   maxVcpus: f.max_vcpus,
   maxMemoryMiB: f.max_memory_mib,
+  extraSpecs: JSON.parse(f.extra_specs ?? '{}') as Record<string, string>,
   public: f.tenant_id === null,
 });
 
@@ -107,7 +110,15 @@ export const instanceView = (i: InstancesTable): InstanceView => ({
 });
 
 /** Flavors every fresh install has. `tiny.*` suits the built-in tiny guest. */
-export const DEFAULT_FLAVORS: Array<Omit<FlavorsTable, 'id' | 'created_at' | 'tenant_id' | 'disabled'>> = [
+/** A flavor's extra specs: aggregate metadata its hosts must carry (empty: any host). */
+const specsOf = (f: Pick<FlavorsTable, 'extra_specs'>): Record<string, string> | undefined => {
+  const specs = JSON.parse(f.extra_specs || '{}') as Record<string, string>;
+  return Object.keys(specs).length ? specs : undefined;
+};
+
+export const DEFAULT_FLAVORS: Array<
+  Omit<FlavorsTable, 'id' | 'created_at' | 'tenant_id' | 'disabled' | 'extra_specs'>
+> = [
   { name: 'tiny.small', vcpus: 1, memory_mib: 256, disk_gib: 1, max_vcpus: 2, max_memory_mib: 512 },
   { name: 'tiny.medium', vcpus: 1, memory_mib: 512, disk_gib: 2, max_vcpus: 2, max_memory_mib: 1024 },
   { name: 'm1.small', vcpus: 1, memory_mib: 2048, disk_gib: 20, max_vcpus: 2, max_memory_mib: 4096 },
@@ -351,6 +362,11 @@ export function createComputeService(deps: {
       .select('firmware')
       .where('id', '=', i.image_id)
       .executeTakeFirst();
+    const flavor = await trx
+      .selectFrom('flavors')
+      .select('extra_specs')
+      .where('id', '=', i.flavor_id)
+      .executeTakeFirst();
     const group = i.server_group_id
       ? await trx
           .selectFrom('server_groups')
@@ -365,6 +381,7 @@ export function createComputeService(deps: {
       diskGiB: i.disk_gib,
       firmware: image?.firmware === 'uefi' ? 'uefi' : 'bios',
       zone: i.zone ?? undefined,
+      requiredMetadata: flavor ? specsOf(flavor) : undefined,
       tenantId: i.tenant_id,
       serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
       excludeHosts: opts.exclude,
@@ -488,6 +505,7 @@ export function createComputeService(deps: {
             ...f,
             id: newId('flv'),
             tenant_id: null,
+            extra_specs: '{}',
             disabled: 0,
             created_at: now(),
           })),
@@ -522,6 +540,7 @@ export function createComputeService(deps: {
         maxVcpus?: number;
         maxMemoryMiB?: number;
         tenantId?: string;
+        extraSpecs?: Record<string, string>;
       },
     ) {
       await guard(ctx, 'compute:CreateFlavor', null, `flavor/${input.name}`);
@@ -541,6 +560,7 @@ export function createComputeService(deps: {
         disk_gib: input.diskGiB,
         max_vcpus: maxVcpus,
         max_memory_mib: maxMem,
+        extra_specs: JSON.stringify(input.extraSpecs ?? {}),
         disabled: 0,
         created_at: now(),
       };
@@ -686,6 +706,7 @@ export function createComputeService(deps: {
         diskGiB: flavor.disk_gib,
         firmware: image.firmware,
         zone: input.zone,
+        requiredMetadata: specsOf(flavor),
         tenantId,
         serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
       };

@@ -54,3 +54,16 @@ export const fleetMigration: Migration = {
     await db.schema.createIndex('instances_server_group').on('instances').column('server_group_id').execute();
   },
 };
+
+/**
+ * Flavor extra specs (issue 7): aggregate metadata a flavor requires of its hosts, e.g.
+ * `{"ssd": "true"}` places only on hosts in an aggregate with `ssd=true`. JSON object.
+ */
+export const flavorSpecsMigration: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .alterTable('flavors')
+      .addColumn('extra_specs', 'text', (c) => c.notNull().defaultTo('{}'))
+      .execute();
+  },
+};
