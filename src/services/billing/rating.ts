@@ -352,8 +352,8 @@ function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
         add = 0;
         let lo = 0;
         for (const b of cp.bandsN) {
-          const from = lo > pos ? lo : pos;
-          const to = b.hi < end ? b.hi : end;
+          const from = Math.max(lo, pos);
+          const to = Math.min(b.hi, end);
           if (to > from) add += (to - from) * b.price;
           if (b.hi >= end) break;
           lo = b.hi;
