@@ -7,7 +7,7 @@
 # Uses sudo only when not running as root.
 set -euo pipefail
 
-PACKAGES=(postgresql awscli rclone s3cmd python3 make g++ ca-certificates qemu-system-x86 qemu-utils busybox-static kmod cpio ovmf xz-utils chromium)
+PACKAGES=(postgresql awscli rclone s3cmd python3 make g++ ca-certificates qemu-system-x86 qemu-utils busybox-static kmod cpio ovmf xz-utils chromium fonts-wqy-zenhei iproute2)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "deps.sh: dpkg-query not found; this script supports Debian/Ubuntu only." >&2

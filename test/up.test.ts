@@ -21,7 +21,7 @@ describe('yunhai up', () => {
     });
     await waitFor(() => up.output().includes('Ready in'));
     const endpoints = endpointsOf(dataDir);
-    expect(Object.keys(endpoints).sort()).toEqual(['api', 'iam', 's3', 'sqs', 'sts']);
+    expect(Object.keys(endpoints).sort()).toEqual(['api', 'iam', 'portal', 's3', 'sqs', 'sts']);
     for (const url of Object.values(endpoints)) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const credsFile = join(dataDir, 'credentials.json');
     expect(statSync(credsFile).mode & 0o777).toBe(0o600);
