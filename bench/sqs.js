@@ -31,7 +31,10 @@ const { signRequest } = await import(join(root, 'dist', 'platform', 'auth', 'sig
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tmp = mkdtempSync(join(tmpdir(), 'yunhai-bench-sqs-'));
 const children = [];
+/** Stops the broker: killing rabbitmq-server (a shell wrapper) would leave its Erlang VM running. */
+const stoppers = [];
 const cleanup = () => {
+  for (const stop of stoppers.splice(0)) stop();
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true });
 };
@@ -308,8 +311,13 @@ async function startRabbit() {
       throw new Error(`rabbitmq-server did not start:\n${out}`);
     await sleep(100);
   }
-  const stop = () =>
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
     spawnSync('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', node, 'stop'], { env, stdio: 'ignore' });
+  };
+  stoppers.push(stop);
   return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop };
 }
 
