@@ -43,6 +43,9 @@ const ADMIN_PAGES = [
   '/admin/users',
   '/admin/flavors',
   '/admin/images',
+  '/admin/aggregates',
+  '/admin/migrations',
+  '/admin/consolidation',
   '/admin/audit',
 ];
 const shotName = (lang: string, path: string) =>

@@ -8,9 +8,12 @@ import { Forbidden, NotFoundPage } from './components';
 import { AppLayout } from './Layout';
 import { AccessKeysPage } from './pages/AccessKeys';
 import { AccountPage } from './pages/Account';
+import { AggregatesPage } from './pages/admin/Aggregates';
 import { AuditPage } from './pages/admin/Audit';
+import { ConsolidationPage } from './pages/admin/Consolidation';
 import { FlavorsPage } from './pages/admin/Flavors';
 import { HostsPage } from './pages/admin/Hosts';
+import { MigrationsPage } from './pages/admin/Migrations';
 import { PublicImagesPage } from './pages/admin/PublicImages';
 import { TenantsPage } from './pages/admin/Tenants';
 import { UsersPage } from './pages/admin/Users';
@@ -66,6 +69,9 @@ export function App() {
               <Route path="usage" element={<UsagePage />} />
               <Route path="account" element={<AccountPage />} />
               <Route path="admin/hosts" element={<AdminOnly><HostsPage /></AdminOnly>} />
+              <Route path="admin/aggregates" element={<AdminOnly><AggregatesPage /></AdminOnly>} />
+              <Route path="admin/migrations" element={<AdminOnly><MigrationsPage /></AdminOnly>} />
+              <Route path="admin/consolidation" element={<AdminOnly><ConsolidationPage /></AdminOnly>} />
               <Route path="admin/tenants" element={<AdminOnly><TenantsPage /></AdminOnly>} />
               <Route path="admin/users" element={<AdminOnly><UsersPage /></AdminOnly>} />
               <Route path="admin/flavors" element={<AdminOnly><FlavorsPage /></AdminOnly>} />

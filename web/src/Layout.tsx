@@ -2,6 +2,7 @@ import {
   AppstoreOutlined,
   AuditOutlined,
   CloudServerOutlined,
+  ClusterOutlined,
   DashboardOutlined,
   DatabaseOutlined,
   DesktopOutlined,
@@ -12,7 +13,9 @@ import {
   MenuOutlined,
   MessageOutlined,
   PictureOutlined,
+  SwapOutlined,
   TeamOutlined,
+  ThunderboltOutlined,
   UserOutlined,
 } from '@ant-design/icons';
 import { Button, Drawer, Dropdown, Grid, Layout, Menu, Select, Space, Tag } from 'antd';
@@ -65,6 +68,9 @@ export function AppLayout() {
       label: t('nav.admin'),
       children: [
         { key: '/admin/hosts', icon: <CloudServerOutlined />, label: t('nav.hosts') },
+        { key: '/admin/aggregates', icon: <ClusterOutlined />, label: t('nav.aggregates') },
+        { key: '/admin/migrations', icon: <SwapOutlined />, label: t('nav.migrations') },
+        { key: '/admin/consolidation', icon: <ThunderboltOutlined />, label: t('nav.consolidation') },
         { key: '/admin/tenants', icon: <TeamOutlined />, label: t('nav.tenants') },
         { key: '/admin/users', icon: <UserOutlined />, label: t('nav.users') },
         { key: '/admin/flavors', icon: <AppstoreOutlined />, label: t('nav.flavors') },

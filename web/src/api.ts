@@ -259,7 +259,60 @@ export interface Host {
   diskGiB: number;
   allocated: { instances: number; vcpus: number; memoryMiB: number; diskGiB: number };
   overcommit: { cpu?: number; ram?: number; disk?: number } | null;
+  aggregates: string[];
+  power: { idleWatts: number; peakWatts: number; standby: boolean };
   lastHeartbeatAt: string | null;
+}
+export interface Aggregate {
+  id: string;
+  name: string;
+  metadata: Record<string, string>;
+  overcommit: { cpu?: number; ram?: number; disk?: number } | null;
+  hosts: string[];
+  createdAt: string;
+}
+export interface Migration {
+  id: string;
+  instanceId: string;
+  tenantId: string;
+  sourceHost: string;
+  targetHost: string;
+  kind: 'live' | 'cold';
+  state: 'preparing' | 'transferring' | 'switching' | 'completed' | 'failed';
+  reason: string;
+  requestedBy: string;
+  phase: 'disk' | 'memory' | null;
+  transferredBytes: number;
+  totalBytes: number;
+  remainingBytes: number;
+  downtimeMs: number | null;
+  totalTimeMs: number | null;
+  error: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+export interface ConsolidationReport {
+  id: string;
+  status: 'planned' | 'running' | 'completed';
+  dryRun: boolean;
+  requestedBy: string;
+  plan: {
+    moves: { instanceId: string; from: string; to: string }[];
+    freedHosts: string[];
+    skipped: { host: string; reason: string }[];
+    hostsOnBefore: number;
+    hostsOnAfter: number;
+  };
+  migrations: string[];
+  migrationsCompleted: number;
+  migrationsFailed: number;
+  hostsFreed: string[];
+  wattsBefore: number;
+  wattsAfter: number;
+  wattsSaved: number;
+  kwhPerDaySaved: number;
+  createdAt: string;
+  finishedAt: string | null;
 }
 export interface AuditEvent {
   seq: number;
