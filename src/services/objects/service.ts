@@ -402,6 +402,21 @@ function lockColumns(
   return { lock_mode: mode, lock_until: until, legal_hold: lock?.legalHold ? 1 : 0 };
 }
 
+/**
+ * Who owns a new object (Object Ownership): the bucket owner under BucketOwnerEnforced, and under
+ * BucketOwnerPreferred when the writer grants it bucket-owner-full-control; otherwise the writer.
+ */
+function objectOwnerTenant(
+  b: Pick<BucketRow, 'ownership' | 'tenant_id'>,
+  writer: string,
+  acl: string | undefined,
+) {
+  if (b.ownership?.includes('BucketOwnerEnforced')) return b.tenant_id;
+  if (b.ownership?.includes('BucketOwnerPreferred') && acl === 'bucket-owner-full-control')
+    return b.tenant_id;
+  return writer;
+}
+
 /** BlockPublicAcls: a write that would set a public ACL is refused (AWS answers AccessDenied). */
 function refusePublicAcl(b: Pick<BucketRow, 'public_access_block'>, acl: string | undefined) {
   if (acl !== undefined && publicAccessBlockOf(b)?.blockPublicAcls && isPublicAcl(acl))
@@ -1199,7 +1214,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               sse: enc ? JSON.stringify(enc.stored) : null,
               ...lockColumns(b, input.lock, now()),
               acl: input.acl ?? null,
-              owner_tenant_id: ctx.principal?.tenantId ?? b.tenant_id,
+              owner_tenant_id: objectOwnerTenant(b, ctx.principal?.tenantId ?? b.tenant_id, input.acl),
               last_modified: now(),
             },
             { preconditions: input.preconditions },
@@ -1562,7 +1577,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               sse: enc ? JSON.stringify(enc.stored) : null,
               ...lockColumns(dest, input.lock, ts),
               acl: input.acl ?? null,
-              owner_tenant_id: ctx.principal?.tenantId ?? dest.tenant_id,
+              owner_tenant_id: objectOwnerTenant(dest, ctx.principal?.tenantId ?? dest.tenant_id, input.acl),
               last_modified: ts,
             },
             { preconditions: input.preconditions },
@@ -2052,6 +2067,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               checksumAlgorithm: input.checksumAlgorithm,
               lock: input.lock,
               sse: enc?.stored,
+              ownerTenantId: objectOwnerTenant(b, ctx.principal?.tenantId ?? b.tenant_id, input.acl),
             }),
             created_at: now(),
           })
@@ -2256,6 +2272,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         checksumAlgorithm?: ChecksumAlgorithm;
         lock?: RequestedLock;
         sse?: StoredSse;
+        ownerTenantId?: string;
       };
       const customer = parseSseCustomer(input.sse ?? {});
       if (params.sse?.mode === 'SSE-C' || customer) await dataKeyOf(params.sse ?? null, customer);
@@ -2341,7 +2358,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             sse: params.sse ? JSON.stringify(params.sse) : null,
             ...lockColumns(b, params.lock, now()),
             acl: params.acl ?? null,
-            owner_tenant_id: upload.initiator_tenant_id,
+            owner_tenant_id: params.ownerTenantId ?? upload.initiator_tenant_id,
             last_modified: now(),
           },
           {
@@ -2478,7 +2495,12 @@ export function createObjectService(deps: ObjectServiceDeps) {
         checksums: JSON.parse(p.checksums) as Record<string, string>,
       }));
       count(b, 'B');
-      const params = JSON.parse(upload.params) as { storageClass?: string; checksumAlgorithm?: string };
+      const params = JSON.parse(upload.params) as {
+        storageClass?: string;
+        checksumAlgorithm?: string;
+        ownerTenantId?: string;
+      };
+      const owner = await ownerOf({ owner_tenant_id: params.ownerTenantId ?? upload.initiator_tenant_id }, b);
       return {
         parts,
         truncated,
@@ -2486,7 +2508,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         storageClass: params.storageClass ?? 'STANDARD',
         checksumAlgorithm: params.checksumAlgorithm,
         initiator: upload.initiator,
-        owner: { accountId: b.account_id, name: b.tenant_name },
+        owner,
       };
     },
 

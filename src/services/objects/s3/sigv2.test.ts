@@ -45,6 +45,20 @@ describe('SigV2', () => {
     };
     const meta = { sourceIp: '127.0.0.1', requestId: 'r1' };
     expect(await authenticateSigV2(credentials, signed, meta, NOW)).toBe(principal);
+    // botocore signs a bucket-level request as /bucket/ while sending /bucket.
+    const bucketLevel = {
+      method: 'PUT',
+      path: '/yunhai-test-bucket',
+      query: '',
+      headers: { date: 'Wed, 25 Nov 2026 03:08:09 GMT' },
+    };
+    const at = Date.parse('Wed, 25 Nov 2026 03:08:09 GMT');
+    const botocore = {
+      ...bucketLevel,
+      headers: { ...bucketLevel.headers, authorization: 'AWS AKIDEXAMPLE:BOTO' },
+    };
+    botocore.headers.authorization = `AWS AKIDEXAMPLE:${signV2(SECRET, 'PUT\n\n\nWed, 25 Nov 2026 03:08:09 GMT\n/yunhai-test-bucket/')}`;
+    expect(await authenticateSigV2(credentials, botocore, meta, at)).toBe(principal);
     const code = (p: Promise<unknown>) =>
       p.then(
         () => 'ok',

@@ -191,9 +191,15 @@ export async function authenticateSigV2(
     (token === undefined || credentials.mac(token) !== cred.sessionTokenHash)
   )
     throw await fail('SignatureDoesNotMatch', cred.principal.tenantId);
-  const candidates = [dateLine];
-  if (authz && one(r.headers['x-amz-date']) !== undefined) candidates.push('');
-  const ok = candidates.some((d) => same(signV2(cred.secretAccessKey, stringToSignV2(r, d)), signature));
+  const dates = [dateLine];
+  if (authz && one(r.headers['x-amz-date']) !== undefined) dates.push('');
+  // A bucket-level path is signed as `/bucket/` by botocore (and `/bucket` by others).
+  const requests = [r];
+  if (r.virtualHostBucket === undefined && /^\/[^/]+$/.test(r.path))
+    requests.push({ ...r, path: `${r.path}/` });
+  const ok = dates.some((d) =>
+    requests.some((x) => same(signV2(cred.secretAccessKey, stringToSignV2(x, d)), signature)),
+  );
   if (!ok) throw await fail('SignatureDoesNotMatch', cred.principal.tenantId);
   return cred.principal;
 }
