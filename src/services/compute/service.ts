@@ -477,6 +477,16 @@ export function createComputeService(deps: {
     return target;
   }
 
+  const hostByIdOrName = async (host: string) => {
+    const h = await database.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', host), eb('name', '=', host)]))
+      .executeTakeFirst();
+    if (!h) throw notFound('Host', host);
+    return h;
+  };
+
   const serverGroups = createServerGroupService({ database, now });
   const migrations = createLiveMigrations({ database, notifier, now, placementFor, touchHost });
   const consolidation = createConsolidation({ database, migrations, now });
@@ -1300,12 +1310,7 @@ export function createComputeService(deps: {
      */
     async evacuateHost(ctx: RequestContext, host: string) {
       requireAllowed(ctx.principal, 'compute:EvacuateHost', { tenantId: null });
-      const h = await database.db
-        .selectFrom('hosts')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', '=', host), eb('name', '=', host)]))
-        .executeTakeFirst();
-      if (!h) throw notFound('Host', host);
+      const h = await hostByIdOrName(host);
       if (h.state !== 'down')
         throw new YunhaiError(
           'InvalidState',
@@ -1347,12 +1352,7 @@ export function createComputeService(deps: {
      */
     async drainHost(ctx: RequestContext, host: string) {
       requireAllowed(ctx.principal, 'compute:MigrateInstance', { tenantId: null });
-      const h = await database.db
-        .selectFrom('hosts')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', '=', host), eb('name', '=', host)]))
-        .executeTakeFirst();
-      if (!h) throw notFound('Host', host);
+      const h = await hostByIdOrName(host);
       await database.tx(async (trx) => {
         await trx
           .updateTable('hosts')

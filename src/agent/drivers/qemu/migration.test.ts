@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MigrationProgress, VmEvent, VmSpec } from '../../hypervisor.js';
 import type { TinyImage } from './kvm-probe.js';
-import { isOurQemu, sleep } from './process.js';
-import { createQemuDriver, type QemuDriver } from './qemu-driver.js';
-import { qemuAvailable, tinyGuest } from './test-guest.js';
+import { isOurQemu } from './process.js';
+import { createQemuDriver } from './qemu-driver.js';
+import { consoleText, qemuAvailable, tinyGuest, waitUntil } from './test-guest.js';
 
 /**
  * Live migration between two driver objects with their own data directories — two hosts as far as
@@ -14,27 +14,6 @@ import { qemuAvailable, tinyGuest } from './test-guest.js';
  * on its root disk before the move; after it, the target's console goes on counting from where the
  * source stopped, and the target reads the mark back from its own copy of the disk.
  */
-
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-const consoleText = async (d: QemuDriver, id: string) => {
-  let out = '';
-  let offset = 0;
-  for (;;) {
-    const { data, next } = await d.readConsole(id, offset);
-    if (data.length === 0) return out;
-    out += data.toString();
-    offset = next;
-  }
-};
 
 const ticks = (text: string) => [...text.matchAll(/TICK (\d+)/g)].map((m) => Number(m[1]));
 

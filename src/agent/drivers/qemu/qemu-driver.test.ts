@@ -9,37 +9,12 @@ import type { VmEvent, VmSpec } from '../../hypervisor.js';
 import { loadHypervisor } from '../load.js';
 import { vmCgroupDirs } from './cgroup.js';
 import type { TinyImage } from './kvm-probe.js';
-import { isOurQemu, processRssBytes, sleep } from './process.js';
-import { createQemuDriver, type QemuDriver } from './qemu-driver.js';
-import { qemuAvailable, tinyGuest } from './test-guest.js';
+import { isOurQemu, processRssBytes } from './process.js';
+import { createQemuDriver } from './qemu-driver.js';
+import { consoleText, qemuAvailable, tinyGuest, waitUntil } from './test-guest.js';
 
 const execFileP = promisify(execFile);
 const MIB = 1024 * 1024;
-
-async function waitUntil<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-const consoleText = async (d: QemuDriver, id: string) => {
-  let out = '';
-  let offset = 0;
-  for (;;) {
-    const { data, next } = await d.readConsole(id, offset);
-    if (data.length === 0) return out;
-    out += data.toString();
-    offset = next;
-  }
-};
 
 function spec(id: string, image: TinyImage, over: Partial<VmSpec> = {}): VmSpec {
   return {

@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import type { BootSource } from '../../hypervisor.js';
 import { ensureTinyImage, type TinyImage } from '../../images/tiny.js';
+import { sleep } from './process.js';
 
 export const qemuAvailable = (() => {
   try {
@@ -28,4 +29,34 @@ export async function tinyBootSource(): Promise<BootSource> {
     kernel: { kernelPath: g.kernelPath, initrdPath: g.initrdPath, cmdline: g.cmdline },
     firmware: 'bios',
   };
+}
+
+/** Polls `fn` every 100 ms until it returns something truthy; throws after `timeoutMs`. */
+export async function waitUntil<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** A VM's whole console log so far, read through the driver. */
+export async function consoleText(
+  d: { readConsole(id: string, offset: number): Promise<{ data: Buffer; next: number }> },
+  id: string,
+): Promise<string> {
+  let out = '';
+  let offset = 0;
+  for (;;) {
+    const { data, next } = await d.readConsole(id, offset);
+    if (data.length === 0) return out;
+    out += data.toString();
+    offset = next;
+  }
 }
