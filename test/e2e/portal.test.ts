@@ -35,6 +35,8 @@ const TENANT_PAGES = [
   '/queues',
   '/access-keys',
   '/usage',
+  '/billing',
+  '/billing/invoices',
   '/account',
 ];
 const ADMIN_PAGES = [
@@ -46,6 +48,8 @@ const ADMIN_PAGES = [
   '/admin/aggregates',
   '/admin/migrations',
   '/admin/consolidation',
+  '/admin/rate-cards',
+  '/admin/revenue',
   '/admin/audit',
 ];
 const shotName = (lang: string, path: string) =>

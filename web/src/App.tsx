@@ -15,13 +15,17 @@ import { FlavorsPage } from './pages/admin/Flavors';
 import { HostsPage } from './pages/admin/Hosts';
 import { MigrationsPage } from './pages/admin/Migrations';
 import { PublicImagesPage } from './pages/admin/PublicImages';
+import { RateCardsPage } from './pages/admin/RateCards';
+import { RevenuePage } from './pages/admin/Revenue';
 import { TenantsPage } from './pages/admin/Tenants';
 import { UsersPage } from './pages/admin/Users';
+import { BillingPage } from './pages/Billing';
 import { BucketPage } from './pages/Bucket';
 import { BucketsPage } from './pages/Buckets';
 import { ImagesPage } from './pages/Images';
 import { InstancePage } from './pages/Instance';
 import { InstancesPage } from './pages/Instances';
+import { InvoicePage, InvoicesPage } from './pages/Invoices';
 import { KeyPairsPage } from './pages/KeyPairs';
 import { LoginPage } from './pages/Login';
 import { OverviewPage } from './pages/Overview';
@@ -67,6 +71,9 @@ export function App() {
               <Route path="queues/:name" element={<QueuePage />} />
               <Route path="access-keys" element={<AccessKeysPage />} />
               <Route path="usage" element={<UsagePage />} />
+              <Route path="billing" element={<BillingPage />} />
+              <Route path="billing/invoices" element={<InvoicesPage />} />
+              <Route path="billing/invoices/:id" element={<InvoicePage />} />
               <Route path="account" element={<AccountPage />} />
               <Route path="admin/hosts" element={<AdminOnly><HostsPage /></AdminOnly>} />
               <Route path="admin/aggregates" element={<AdminOnly><AggregatesPage /></AdminOnly>} />
@@ -76,6 +83,8 @@ export function App() {
               <Route path="admin/users" element={<AdminOnly><UsersPage /></AdminOnly>} />
               <Route path="admin/flavors" element={<AdminOnly><FlavorsPage /></AdminOnly>} />
               <Route path="admin/images" element={<AdminOnly><PublicImagesPage /></AdminOnly>} />
+              <Route path="admin/rate-cards" element={<AdminOnly><RateCardsPage /></AdminOnly>} />
+              <Route path="admin/revenue" element={<AdminOnly><RevenuePage /></AdminOnly>} />
               <Route path="admin/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
               <Route path="*" element={<NotFoundPage />} />
             </Route>

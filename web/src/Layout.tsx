@@ -1,11 +1,14 @@
 import {
   AppstoreOutlined,
+  AccountBookOutlined,
   AuditOutlined,
   CloudServerOutlined,
   ClusterOutlined,
   DashboardOutlined,
   DatabaseOutlined,
   DesktopOutlined,
+  FileTextOutlined,
+  FundOutlined,
   KeyOutlined,
   LineChartOutlined,
   LockOutlined,
@@ -13,6 +16,7 @@ import {
   MenuOutlined,
   MessageOutlined,
   PictureOutlined,
+  ProfileOutlined,
   SwapOutlined,
   TeamOutlined,
   ThunderboltOutlined,
@@ -60,6 +64,8 @@ export function AppLayout() {
     { key: '/queues', icon: <MessageOutlined />, label: t('nav.queues') },
     { key: '/access-keys', icon: <KeyOutlined />, label: t('nav.accessKeys') },
     { key: '/usage', icon: <LineChartOutlined />, label: t('nav.usage') },
+    { key: '/billing', icon: <AccountBookOutlined />, label: t('nav.costs') },
+    { key: '/billing/invoices', icon: <FileTextOutlined />, label: t('nav.invoices') },
   ];
   if (isAdmin)
     items.push({
@@ -75,6 +81,8 @@ export function AppLayout() {
         { key: '/admin/users', icon: <UserOutlined />, label: t('nav.users') },
         { key: '/admin/flavors', icon: <AppstoreOutlined />, label: t('nav.flavors') },
         { key: '/admin/images', icon: <PictureOutlined />, label: t('nav.publicImages') },
+        { key: '/admin/rate-cards', icon: <ProfileOutlined />, label: t('nav.rateCards') },
+        { key: '/admin/revenue', icon: <FundOutlined />, label: t('nav.revenue') },
         { key: '/admin/audit', icon: <AuditOutlined />, label: t('nav.audit') },
       ],
     });

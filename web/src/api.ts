@@ -328,3 +328,92 @@ export interface AuditEvent {
   requestId: string;
   details: Record<string, unknown>;
 }
+export interface BillingSpend {
+  tenantId: string;
+  currency: string;
+  periodStart: string;
+  periodEnd: string;
+  totalMicros: number;
+  byService: { service: string; amountMicros: number }[];
+  ratedThrough: string | null;
+}
+export interface BillingAccount {
+  mode: 'prepaid' | 'postpaid';
+  status: string;
+  statusSince: string | null;
+  balanceMicros: number;
+  creditMicros: number;
+  unbilledMicros: number;
+  unpaidMicros: number;
+  availableMicros: number;
+  currency: string;
+}
+export interface ShowbackItem {
+  time: string;
+  key: string;
+  amountMicros: number;
+  quantity: string;
+}
+export interface Showback {
+  currency: string;
+  items: ShowbackItem[];
+}
+export interface InvoiceLine {
+  service: string;
+  resourceId: string;
+  meter: string;
+  unit: string;
+  quantity: string;
+  amountMicros: number;
+}
+export interface Invoice {
+  id: string;
+  number: string;
+  tenantId: string;
+  periodStart: string;
+  periodEnd: string;
+  currency: string;
+  state: 'draft' | 'finalised' | 'paid' | 'void';
+  lines?: InvoiceLine[];
+  services?: { service: string; subtotalMicros: number }[];
+  subtotalMicros: number;
+  taxRatePpm: number;
+  taxMicros: number;
+  creditsMicros: number;
+  totalMicros: number;
+  paymentMethod: string | null;
+  createdAt: string;
+  finalisedAt: string | null;
+  paidAt: string | null;
+  voidedAt: string | null;
+}
+export interface MeterDef {
+  meter: string;
+  service: string;
+  unit: string;
+  description: string;
+  priceUnit: string;
+  priceUnitQuantity: number;
+}
+export interface PriceTier {
+  upToUnits: number | null;
+  unitPriceMicros: number;
+}
+export interface RateCardPrice {
+  meter: string;
+  unit: string;
+  unitQuantity: number;
+  tiers: PriceTier[];
+  freeUnits: number;
+}
+export interface RateCard {
+  id: string;
+  name: string;
+  tenantId: string | null;
+  version: number;
+  effectiveFrom: string;
+  currency: string;
+  prices: RateCardPrice[];
+  createdBy: string;
+  createdAt: string;
+}
