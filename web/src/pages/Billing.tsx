@@ -4,6 +4,7 @@ import { Card, Col, Empty, Row, Skeleton, Statistic, Table, Tag, Tooltip, Typogr
 import { useMemo } from 'react';
 import { useTranslation } from 'react-i18next';
 import { type BillingAccount, type BillingSpend, get, qs, type Showback, type ShowbackItem } from '../api';
+import { useAuth } from '../auth';
 import { Chart } from '../chart';
 import { formatTime, PageTitle, QueryError } from '../components';
 
@@ -97,10 +98,13 @@ export function BillingPage() {
   const { t } = useTranslation();
   const spend = useQuery({ queryKey: ['billing', 'spend'], queryFn: () => get<BillingSpend>('/billing/spend') });
   const account = useQuery({ queryKey: ['billing', 'account'], queryFn: () => get<BillingAccount>('/billing/account') });
+  const { me } = useAuth();
   const since = useMemo(() => monthStartUtc().toISOString(), []);
+  // The signed-in tenant's own spend (a platform admin would otherwise get every tenant's).
+  const tenantId = me?.tenant.id;
   const daily = useQuery({
-    queryKey: ['billing', 'showback', 'service', since],
-    queryFn: () => get<Showback>(`/billing/showback${qs({ groupBy: 'service', bucket: 'day', since })}`),
+    queryKey: ['billing', 'showback', 'service', since, tenantId],
+    queryFn: () => get<Showback>(`/billing/showback${qs({ groupBy: 'service', bucket: 'day', since, tenantId })}`),
   });
   const s = spend.data;
   const forecast = useMemo(() => {
