@@ -271,9 +271,28 @@ export function createComputeService(deps: {
     return next;
   }
 
-  async function hostSnapshot(trx: Tx, groupId?: string): Promise<HostSnapshot[]> {
-    const hosts = await trx.selectFrom('hosts').selectAll().execute();
-    const alloc = await trx
+  /** Hosts with their allocations, for placement; `onlyHost` narrows it to one (a re-check). */
+  async function hostSnapshot(trx: Tx, groupId?: string, onlyHost?: string): Promise<HostSnapshot[]> {
+    // Only what placement reads: this runs for every create over every host.
+    let hq = trx
+      .selectFrom('hosts')
+      .select([
+        'id',
+        'name',
+        'state',
+        'enabled',
+        'maintenance',
+        'zone',
+        'accelerator',
+        'vcpus',
+        'memory_mib',
+        'disk_gib',
+        'firmware',
+        'overcommit',
+      ]);
+    if (onlyHost) hq = hq.where('id', '=', onlyHost);
+    const hosts = await hq.execute();
+    let aq = trx
       .selectFrom('instances')
       .select([
         'host_id',
@@ -281,10 +300,9 @@ export function createComputeService(deps: {
         (eb) => eb.fn.sum<number | string>('memory_mib').as('m'),
         (eb) => eb.fn.sum<number | string>('disk_gib').as('d'),
       ])
-      .where('deleted_at', 'is', null)
-      .where('host_id', 'is not', null)
-      .groupBy('host_id')
-      .execute();
+      .where('deleted_at', 'is', null);
+    aq = onlyHost ? aq.where('host_id', '=', onlyHost) : aq.where('host_id', 'is not', null);
+    const alloc = await aq.groupBy('host_id').execute();
     const by = new Map(alloc.map((a) => [a.host_id, { v: Number(a.v), m: Number(a.m), d: Number(a.d) }]));
     // An instance migrating in holds its room on the target until the move ends.
     const incoming = await trx
@@ -736,10 +754,7 @@ export function createComputeService(deps: {
           if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
           await touchHost(trx, p.hostId);
           // Re-check under the host's row lock: a concurrent create may have taken the room.
-          const again = place(
-            (await hostSnapshot(trx, group?.id)).filter((h) => h.id === p.hostId),
-            req,
-          );
+          const again = place(await hostSnapshot(trx, group?.id, p.hostId), req);
           if (!again.ok)
             throw new YunhaiError('InsufficientCapacity', again.message, { filters: again.filters });
           const ts = now();
@@ -910,18 +925,16 @@ export function createComputeService(deps: {
         if (i.host_id) {
           await touchHost(trx, i.host_id);
           // The host must hold the new size next to everything else on it.
-          const snap = (await hostSnapshot(trx))
-            .filter((h) => h.id === i.host_id)
-            .map((h) => ({
-              ...h,
-              up: true,
-              enabled: true,
-              allocated: {
-                vcpus: h.allocated.vcpus - i.vcpus,
-                memoryMiB: h.allocated.memoryMiB - i.memory_mib,
-                diskGiB: h.allocated.diskGiB - i.disk_gib,
-              },
-            }));
+          const snap = (await hostSnapshot(trx, undefined, i.host_id)).map((h) => ({
+            ...h,
+            up: true,
+            enabled: true,
+            allocated: {
+              vcpus: h.allocated.vcpus - i.vcpus,
+              memoryMiB: h.allocated.memoryMiB - i.memory_mib,
+              diskGiB: h.allocated.diskGiB - i.disk_gib,
+            },
+          }));
           const p = place(snap, {
             vcpus: f.vcpus,
             maxVcpus: f.max_vcpus,
