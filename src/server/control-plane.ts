@@ -53,6 +53,7 @@ import { queueRoutes } from '../services/queues/routes.js';
 import { createQueueService, type QueueService } from '../services/queues/service.js';
 import { registerSqsApi, sqsErrorRenderer } from '../services/queues/sqs/sqs-api.js';
 import { registerPortal, registerSessionCookie } from './portal-static.js';
+import { tinyImageRoutes } from './public-images.js';
 import { VERSION } from './version.js';
 
 export const API_PREFIX = '/api/v1';
@@ -249,6 +250,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     ...auditRoutes(database),
     ...usageRoutes(database),
     ...imageRoutes(images),
+    ...tinyImageRoutes({ iam, images, logger }),
     ...computeRoutes(compute, consoles),
     ...hostRoutes(hosts),
     ...queueRoutes(queues, () => endpoints.sqs),

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { ensureTinyImage } from '../agent/images/tiny.js';
+import { type RouteDef, route } from '../platform/http/rest.js';
+import { requireAllowed } from '../platform/policy/authorize.js';
 import type { IamService } from '../services/iam/service.js';
 import type { ImageService } from '../services/images/service.js';
 
@@ -35,4 +38,43 @@ export async function ensurePublicTinyImage(deps: {
   await deps.images.settle();
   deps.logger?.info({ imageId: img.id }, 'public tiny image ready');
   return { imageId: img.id, created: true };
+}
+
+/**
+ * `POST /images/tiny` (platform admins): builds and publishes the tiny image now if it is not
+ * there (e.g. it was deleted, or the host had no network at start). The build runs in the
+ * background (minutes on first use); the answer says whether it is ready or building.
+ */
+export function tinyImageRoutes(deps: {
+  iam: IamService;
+  images: ImageService;
+  logger?: Logger;
+}): RouteDef[] {
+  let building: Promise<unknown> | undefined;
+  return [
+    route({
+      method: 'POST',
+      path: '/images/tiny',
+      operationId: 'buildTinyImage',
+      summary:
+        'Build and publish the tiny Linux guest image if it is missing (platform admins); answers at once with ready or building.',
+      tag: 'images',
+      status: 202,
+      response: z.object({ status: z.enum(['ready', 'building']), imageId: z.string().nullable() }),
+      handler: async (ctx) => {
+        requireAllowed(ctx.principal, 'images:ImportPublicImage', { tenantId: null });
+        const sys = await deps.iam.systemContext('tiny-image');
+        const existing = (await deps.images.list(sys, { limit: 1000, visibility: 'public' })).items.find(
+          (i) => i.name === TINY_IMAGE_NAME && i.status !== 'error',
+        );
+        if (existing?.status === 'available') return { status: 'ready' as const, imageId: existing.id };
+        building ??= ensurePublicTinyImage(deps)
+          .catch((err) => deps.logger?.error({ err: String(err) }, 'building the tiny image failed'))
+          .finally(() => {
+            building = undefined;
+          });
+        return { status: 'building' as const, imageId: existing?.id ?? null };
+      },
+    }),
+  ];
 }

@@ -122,15 +122,30 @@ export function ImageTable({ visibility }: { visibility?: 'public' | 'private' }
 
 export function ImagesPage() {
   const { t } = useTranslation();
+  const { isAdmin } = useAuth();
   const [importing, setImporting] = useState(false);
+  const buildTiny = useAction(
+    () => api<{ status: 'ready' | 'building'; imageId: string | null }>('POST', '/images/tiny'),
+    {
+      invalidate: [['images']],
+      success: (r) => (r.status === 'ready' ? t('images.tinyReady') : t('images.tinyBuilding')),
+    },
+  );
   return (
     <>
       <PageTitle
         title={t('nav.images')}
         extra={
-          <Button type="primary" icon={<ImportOutlined />} onClick={() => setImporting(true)}>
-            {t('images.import')}
-          </Button>
+          <>
+            {isAdmin ? (
+              <Button onClick={() => buildTiny.mutate(undefined)} loading={buildTiny.isPending}>
+                {t('images.buildTiny')}
+              </Button>
+            ) : null}
+            <Button type="primary" icon={<ImportOutlined />} onClick={() => setImporting(true)}>
+              {t('images.import')}
+            </Button>
+          </>
         }
       />
       <ImageTable />
