@@ -68,11 +68,13 @@ export function tinyImageRoutes(deps: {
           (i) => i.name === TINY_IMAGE_NAME && i.status !== 'error',
         );
         if (existing?.status === 'available') return { status: 'ready' as const, imageId: existing.id };
-        building ??= ensurePublicTinyImage(deps)
-          .catch((err) => deps.logger?.error({ err: String(err) }, 'building the tiny image failed'))
-          .finally(() => {
-            building = undefined;
-          });
+        if (!building) {
+          building = ensurePublicTinyImage(deps)
+            .catch((err) => deps.logger?.error({ err: String(err) }, 'building the tiny image failed'))
+            .finally(() => {
+              building = undefined;
+            });
+        }
         return { status: 'building' as const, imageId: existing?.id ?? null };
       },
     }),
