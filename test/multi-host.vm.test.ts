@@ -1,10 +1,18 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuAvailable } from '../src/agent/drivers/qemu/test-guest.js';
-import { CLI, ensureBuilt, login, startUp, type UpProcess, waitFor } from '../src/test-support/up-process.js';
+import {
+  CLI,
+  ensureBuilt,
+  killLeftoverVms,
+  login,
+  startUp,
+  type UpProcess,
+  waitFor,
+} from '../src/test-support/up-process.js';
 
 /**
  * Several hosts for real: the control plane in this network namespace, two agents each in its own
@@ -180,21 +188,14 @@ describe.skipIf(!canNetns)('several hosts in network namespaces (real QEMU)', ()
     await up?.exited;
     // QEMU processes the agents left (a killed agent's VMs keep running by design).
     for (const d of Object.values(agentDirs)) {
-      for (const base of [join(d, 'instances')]) {
-        if (!existsSync(base)) continue;
-        for (const id of execFileSync('ls', [base]).toString().split('\n').filter(Boolean)) {
-          const pidFile = join(base, id, 'qemu.pid');
-          if (existsSync(pidFile)) {
-            try {
-              process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
-            } catch {}
-          }
-        }
-      }
+      killLeftoverVms(d);
       rmSync(d, { recursive: true, force: true });
     }
     teardownNetwork();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) {
+      killLeftoverVms(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('live-migrates a counting guest between namespaces, then rebuilds it when its host dies (HA)', async () => {

@@ -71,3 +71,26 @@ export async function login(api: string, password: string) {
   });
   return { status: r.status, body: (await r.json()) as { token: string } };
 }
+
+/**
+ * Ends the QEMU processes a test's `yunhai up` or agent left in `dataDir` (VMs outlive their agent
+ * by design, so a test that stops the platform must end its VMs itself).
+ */
+export function killLeftoverVms(dataDir: string): void {
+  // By command line rather than pid files: a VM's files may already be half cleaned up.
+  const marker = `${join(dataDir, 'instances')}/`;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmd.startsWith('qemu-system') || !cmd.includes(marker)) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -6,6 +6,7 @@ import { chromium } from 'playwright-core';
 import {
   endpointsOf,
   ensureBuilt,
+  killLeftoverVms,
   startUp,
   type UpProcess,
   waitFor,
@@ -75,6 +76,7 @@ export async function stopPortal(p: Portal | undefined): Promise<void> {
   p.up.child.kill('SIGTERM');
   await Promise.race([p.up.exited, new Promise((r) => setTimeout(r, 30_000))]);
   if (p.up.child.exitCode === null) p.up.child.kill('SIGKILL');
+  killLeftoverVms(p.dataDir);
 }
 
 /** A fresh browser context (its own cookies) at desktop size, in the given browser language. */
