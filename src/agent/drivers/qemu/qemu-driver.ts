@@ -180,6 +180,8 @@ interface Vm {
   stopReason?: string;
   /** Suppresses events for a process being torn down by a failed start or destroy. */
   silent?: boolean;
+  /** The current process's end handling (state, files, cgroup, event), once it has begun. */
+  endDone?: Promise<void>;
   watchConsole: boolean;
   /** Balloon target applied once the guest is ready: inflating during boot slows it under TCG. */
   pendingBalloon?: { mib: number; timer: NodeJS.Timeout };
@@ -436,9 +438,13 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
   // ---- process lifecycle --------------------------------------------------------------------------
 
   /** Handles the end of a VM's process once: state file, cgroup, stale files, event. */
-  const processEnded = async (vm: Vm, boot: number, how: string) => {
-    if (vm.boot !== boot || vm.ended) return;
+  const processEnded = (vm: Vm, boot: number, how: string): Promise<void> => {
+    if (vm.boot !== boot || vm.ended) return vm.endDone ?? Promise.resolve();
     vm.ended = true;
+    vm.endDone = finishEnd(vm, how);
+    return vm.endDone;
+  };
+  const finishEnd = async (vm: Vm, how: string) => {
     vm.watchConsole = false;
     await vm.statePatch;
     const state = await readState(vm);
@@ -823,11 +829,13 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
 
   /** Waits until processEnded ran for this process (it runs from the exit or QMP close). */
   const awaitEnded = async (vm: Vm, pid: number) => {
-    if (vm.ended) return;
+    // Until its clean-up is done (cgroup removal included): a new process of the same VM must not
+    // create its cgroup while the old one's removal is still pending.
+    if (vm.ended) return vm.endDone;
     const boot = vm.boot;
     const ended = vm.exited;
     const timeout = sleep(1_000).then(() => 'timeout' as const);
-    if ((await Promise.race([ended, timeout])) === 'timeout' && vm.boot === boot && !vm.ended) {
+    if ((await Promise.race([ended, timeout])) === 'timeout' && vm.boot === boot) {
       await processEnded(vm, boot, `QEMU process ${pid} ended`);
     }
   };
