@@ -128,6 +128,23 @@ describe('planConsolidation', () => {
       });
     });
 
+  it('does not empty a host when packing its load elsewhere costs more power than it saves', () => {
+    // Moving 3 vCPUs from a 13-core host onto a 4-core one: +150 W at load there, −146 W freed.
+    const plan = planConsolidation(
+      [
+        host('big', [vm('a', 256, 3)], { vcpus: 13, memoryMiB: 2048 }),
+        host('small', [vm('b', 256, 1)], { vcpus: 4, memoryMiB: 2048 }),
+        host('tiny', [vm('c', 256, 1)], { vcpus: 2, memoryMiB: 2048 }),
+      ],
+      { maxMigrations: 1, headroom: { cpu: 0, ram: 0 } },
+    );
+    expect(plan.skipped).toContainEqual({ host: 'big', reason: 'moving its instances would not save power' });
+    expect(plan.freedHosts).not.toContain('big');
+    // Emptying 'small' onto 'tiny' does save (−150 W idle and load, +100 W there).
+    expect(plan.moves).toEqual([{ instanceId: 'b', from: 'small', to: 'tiny' }]);
+    expect(plan.wattsAfter).toBeLessThan(plan.wattsBefore);
+  });
+
   it('never overfills a target, breaks anti-affinity, exceeds the budget or leaves a freed host occupied (property)', () => {
     fc.assert(
       fc.property(

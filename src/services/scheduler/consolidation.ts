@@ -12,7 +12,8 @@
  * - Instances go best-fit (to the fullest target they fit on), biggest first.
  * - Hard anti-affinity holds: a target never gets a second member of an anti-affinity group.
  *   Members of affinity groups are not moved (they would have to move together).
- * - At most `maxMigrations` moves per plan.
+ * - At most `maxMigrations` moves per plan, and a host is emptied only if that lowers the fleet's
+ *   estimated power (packing onto smaller hosts can cost more at load than the idle draw saved).
  *
  * Power: a host draws `idle + (peak − idle) × u`, u = allocated vCPUs / physical cores (capped
  * at 1); an emptied host is powered off and draws nothing. The plan reports both sums.
@@ -175,6 +176,16 @@ export function planConsolidation(hosts: ConsolidationHost[], opts: Consolidatio
     }
     if (!ok) {
       skipped.push({ host: src.id, reason: 'the other hosts have no room for all of its instances' });
+      continue;
+    }
+    // Packing onto a smaller host can cost more at load than the emptied host's idle draw saves.
+    let delta = -watts(src, load.get(src.id)!.vcpus);
+    for (const [id, l] of trial) {
+      const h = eligible.find((x) => x.id === id)!;
+      delta += watts(h, l.vcpus) - watts(h, load.get(id)!.vcpus);
+    }
+    if (delta >= 0) {
+      skipped.push({ host: src.id, reason: 'moving its instances would not save power' });
       continue;
     }
     for (const [id, l] of trial) load.set(id, l);
