@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { billingMigration } from '../../services/billing/migration.js';
+import { userPrefsMigration } from '../../services/iam/prefs-migration.js';
 import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import {
   instanceMigrationsMigration,
@@ -463,6 +464,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0015_flavor_specs': flavorSpecsMigration,
   '0008_objects_sse': objectsSseMigration,
   '0010_billing': billingMigration,
+  '0017_user_prefs': userPrefsMigration,
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */

@@ -30,6 +30,8 @@ export interface UsersTable {
   created_at: number;
   updated_at: number;
   last_login_at: number | null;
+  /** Preferred portal language ('en' | 'zh-CN'); null: the browser's (0017_user_prefs). */
+  locale: string | null;
 }
 
 export interface AccessKeysTable {

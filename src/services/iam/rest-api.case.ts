@@ -439,6 +439,53 @@ export function runRestApiSuite(dialect: 'sqlite' | 'postgres') {
         ).toBe(200);
       });
 
+      it('remembers a user’s portal language on the server (validated, audited, per user)', async () => {
+        const who = async (token: string) => (await call('GET', '/api/v1/auth/whoami', { token })).json.user;
+        expect((await who(memberToken)).locale).toBeNull();
+        const set = await call('PUT', '/api/v1/users/me/preferences', {
+          token: memberToken,
+          body: { locale: 'zh-CN' },
+        });
+        expect(set.status).toBe(200);
+        expect(set.json).toEqual({ locale: 'zh-CN' });
+        // A new session (another browser) sees the choice; other users keep theirs.
+        expect((await who(await login('bob@acme', 'bob-password'))).locale).toBe('zh-CN');
+        expect((await who(ownerToken)).locale).toBeNull();
+        const ev = await cp.database.db
+          .selectFrom('audit_events')
+          .selectAll()
+          .where('action', '=', 'iam:SetPreferences')
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirstOrThrow();
+        expect(ev).toMatchObject({ action: 'iam:SetPreferences', outcome: 'success', resource: 'user/bob' });
+        expect(JSON.parse(ev.details)).toEqual({ locale: 'zh-CN' });
+        // Bad input is refused with a typed error and changes nothing.
+        const before = await auditCount();
+        for (const [body, code] of [
+          [{ locale: 'fr' }, 'ValidationError'],
+          [{ locale: 7 }, 'ValidationError'],
+          [{ locale: 'zh-CN', theme: 'dark' }, 'UnknownField'],
+        ] as const) {
+          const bad = await call('PUT', '/api/v1/users/me/preferences', { token: memberToken, body });
+          expect(bad.status).toBe(400);
+          expect(bad.json.error.code).toBe(code);
+        }
+        expect(await auditCount()).toBe(before);
+        expect((await who(memberToken)).locale).toBe('zh-CN');
+        const anon = await call('PUT', '/api/v1/users/me/preferences', { body: { locale: 'en' } });
+        expect(anon.status).toBe(401);
+        // null returns to the browser's language.
+        const cleared = await call('PUT', '/api/v1/users/me/preferences', {
+          token: memberToken,
+          body: { locale: null },
+        });
+        expect(cleared.json).toEqual({ locale: null });
+        expect((await who(memberToken)).locale).toBeNull();
+        await call('PUT', '/api/v1/users/me/preferences', { token: memberToken, body: { locale: 'en' } });
+        expect((await who(memberToken)).locale).toBe('en');
+      });
+
       it('changes a password, ends sessions on reset, and signs out', async () => {
         const bad = await call('POST', '/api/v1/auth/password', {
           token: memberToken,

@@ -60,6 +60,16 @@ export function iamRoutes(iam: IamService): RouteDef[] {
       }),
     }),
     route({
+      method: 'PUT',
+      path: '/users/me/preferences',
+      operationId: 'setPreferences',
+      summary: 'Set your own preferences: the portal language (en or zh-CN; null returns to the browser’s).',
+      tag: 'auth',
+      body: S.preferencesBody,
+      response: S.preferences,
+      handler: (ctx, { body }) => iam.setPreferences(ctx, body),
+    }),
+    route({
       method: 'POST',
       path: '/auth/password',
       operationId: 'changePassword',

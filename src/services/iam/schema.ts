@@ -60,6 +60,8 @@ export const user = z.object({
   hasPassword: z.boolean(),
   createdAt: z.string(),
   lastLoginAt: z.string().nullable(),
+  /** The portal language the user chose; null until they choose (the browser's then). */
+  locale: z.enum(['en', 'zh-CN']).nullable(),
 });
 export type UserView = z.infer<typeof user>;
 
@@ -111,3 +113,10 @@ export const session = z.object({
 
 export const quota = z.object({ resource: z.string(), limit: z.number(), used: z.number() });
 export const setQuotasBody = quotaLimits;
+
+export const LOCALES = ['en', 'zh-CN'] as const;
+export type Locale = (typeof LOCALES)[number];
+export const preferencesBody = z.strictObject({
+  locale: z.enum(LOCALES).nullable().optional(),
+});
+export const preferences = z.object({ locale: z.enum(LOCALES).nullable() });

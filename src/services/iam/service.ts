@@ -100,6 +100,7 @@ export function userView(u: UserRow): S.UserView {
     hasPassword: u.password_hash !== null,
     createdAt: iso(u.created_at),
     lastLoginAt: u.last_login_at === null ? null : iso(u.last_login_at),
+    locale: u.locale === 'en' || u.locale === 'zh-CN' ? u.locale : null,
   };
 }
 
@@ -594,6 +595,25 @@ export function createIamService(deps: IamServiceDeps) {
           .execute();
         await appendAudit(trx, auditOf(ctx, 'iam:ChangePassword', `user/${u.name}`));
       });
+    },
+
+    /** The caller's own preferences (the portal language); null clears one. Audited. */
+    async setPreferences(ctx: RequestContext, input: { locale?: S.Locale | null }) {
+      const u = await visibleUser(ctx, ctx.principal.userId, 'iam:ChangePassword');
+      await database.tx(async (trx) => {
+        if (input.locale !== undefined)
+          await trx
+            .updateTable('users')
+            .set({ locale: input.locale, updated_at: now() })
+            .where('id', '=', u.id)
+            .execute();
+        await appendAudit(
+          trx,
+          auditOf(ctx, 'iam:SetPreferences', `user/${u.name}`, { tenantId: u.tenant_id, details: input }),
+        );
+      });
+      const after = (await findUserById(database.db, u.id))!;
+      return { locale: userView(after).locale };
     },
 
     // ---- access keys ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ export const userColumns = [
   'users.password_hash',
   'users.created_at',
   'users.last_login_at',
+  'users.locale',
   'tenants.account_id',
   'tenants.name as tenant_name',
   'tenants.status as tenant_status',
