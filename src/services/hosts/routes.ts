@@ -49,6 +49,21 @@ const aggregateSchema = z.object({
   createdAt: z.string(),
 });
 const aggParam = z.strictObject({ id: z.string().regex(NAME) });
+const zoneSchema = z.object({
+  name: z.string(),
+  hosts: z.number(),
+  hostsUp: z.number(),
+  hostsEnabled: z.number(),
+  hostsInMaintenance: z.number(),
+  hostNames: z.array(z.string()),
+  capacity: z.object({ vcpus: z.number(), memoryMiB: z.number(), diskGiB: z.number() }),
+  allocated: z.object({
+    instances: z.number(),
+    vcpus: z.number(),
+    memoryMiB: z.number(),
+    diskGiB: z.number(),
+  }),
+});
 
 export function hostRoutes(hosts: HostService): RouteDef[] {
   return [
@@ -60,6 +75,17 @@ export function hostRoutes(hosts: HostService): RouteDef[] {
       tag: 'hosts',
       response: z.object({ items: z.array(hostSchema), nextCursor: z.string().nullable() }),
       handler: (ctx) => hosts.list(ctx),
+    }),
+    route({
+      method: 'GET',
+      path: '/availability-zones',
+      operationId: 'listAvailabilityZones',
+      summary:
+        'Availability zones (from the hosts’ zone) with host counts, capacity and allocation (platform admins).',
+      tag: 'hosts',
+      query: z.strictObject({ zone: z.string().regex(NAME).optional() }),
+      response: z.object({ items: z.array(zoneSchema) }),
+      handler: (ctx, { query }) => hosts.zones(ctx, query),
     }),
     route({
       method: 'GET',

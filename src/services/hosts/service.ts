@@ -11,6 +11,7 @@ import type { ComputeService } from '../compute/service.js';
 import type { Overcommit } from '../scheduler/placement.js';
 import { createAggregateService } from './aggregates.js';
 import type { HostNotifier } from './notifier.js';
+import { listZones } from './zones.js';
 
 export interface HostCapabilitiesInput {
   driver: string;
@@ -329,6 +330,12 @@ export function createHostService(deps: {
       requireAllowed(ctx.principal, 'hosts:ListHosts', { tenantId: null });
       const rows = await database.db.selectFrom('hosts').selectAll().orderBy('name').execute();
       return { items: await Promise.all(rows.map(view)), nextCursor: null };
+    },
+
+    /** Availability zones with host counts, capacity and allocation (platform admins). */
+    async zones(ctx: RequestContext, q: { zone?: string } = {}) {
+      requireAllowed(ctx.principal, 'hosts:ListHosts', { tenantId: null });
+      return listZones(database, q.zone);
     },
 
     async get(ctx: RequestContext, id: string) {

@@ -1,0 +1,3 @@
+import { runZonesSuite } from './zones.case.js';
+
+runZonesSuite('sqlite');
