@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { billingMigration } from '../../services/billing/migration.js';
 import { userPrefsMigration } from '../../services/iam/prefs-migration.js';
+import { objectsInlineMigration } from '../../services/objects/inline-migration.js';
 import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import {
   instanceMigrationsMigration,
@@ -465,6 +466,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008_objects_sse': objectsSseMigration,
   '0010_billing': billingMigration,
   '0017_user_prefs': userPrefsMigration,
+  '0016_objects_inline': objectsInlineMigration,
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */

@@ -395,6 +395,8 @@ export interface ObjectsTable {
   delete_marker: number;
   /** The body; null for delete markers and for multipart objects (their parts are in object_parts). */
   blob_id: string | null;
+  /** The body itself when it is small (stored form: encrypted when `sse` says so); else null. */
+  body: Buffer | null;
   size: number;
   /** Without quotes. */
   etag: string;

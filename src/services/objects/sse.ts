@@ -388,9 +388,8 @@ export async function openEncryptedBlob(
   end: number,
 ): Promise<Readable> {
   const prefix = await readAll(await blobs.get(blobId, { start: 0, end: SSE_PREFIX_BYTES - 1 }));
-  if (prefix.length !== SSE_PREFIX_BYTES)
-    throw new ObjectError('InternalError', 'Encrypted body is truncated.');
-  const gen = decryptRange(
+  return decrypted(
+    prefix,
     (from, to) => {
       const p = blobs.get(blobId, { start: from + SSE_PREFIX_BYTES, end: to + SSE_PREFIX_BYTES });
       return (async function* () {
@@ -398,11 +397,44 @@ export async function openEncryptedBlob(
       })();
     },
     key,
-    prefix,
     plainSize,
     start,
     end,
   );
+}
+
+/** As openEncryptedBlob, for a stored form held in memory (an inline body). */
+export function openEncryptedBytes(
+  stored: Buffer,
+  key: Buffer,
+  plainSize: number,
+  start: number,
+  end: number,
+): Promise<Readable> {
+  return decrypted(
+    stored.subarray(0, SSE_PREFIX_BYTES),
+    (from, to) =>
+      (async function* () {
+        yield stored.subarray(from + SSE_PREFIX_BYTES, to + SSE_PREFIX_BYTES + 1);
+      })(),
+    key,
+    plainSize,
+    start,
+    end,
+  );
+}
+
+async function decrypted(
+  prefix: Buffer,
+  read: (from: number, to: number) => AsyncIterable<Uint8Array>,
+  key: Buffer,
+  plainSize: number,
+  start: number,
+  end: number,
+): Promise<Readable> {
+  if (prefix.length !== SSE_PREFIX_BYTES)
+    throw new ObjectError('InternalError', 'Encrypted body is truncated.');
+  const gen = decryptRange(read, key, prefix, plainSize, start, end);
   // Pull the first piece now: authentication failures surface here rather than mid-response.
   const first = await gen.next();
   return Readable.from(

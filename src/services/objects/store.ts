@@ -5,7 +5,49 @@ import type { ListCursor } from './listing.js';
 import { prefixSuccessor } from './listing.js';
 
 export type BucketRow = BucketsTable & { account_id: string; tenant_name: string };
-export type ObjectRow = ObjectsTable;
+/**
+ * A version row. `body` (an inline body) is loaded only where it is read: `undefined` means "not
+ * selected", null means the version has none (its body is a blob or parts, or it is a marker).
+ */
+export type ObjectRow = Omit<ObjectsTable, 'body'> & { body?: Buffer | null };
+
+/** Every column of `objects` but the inline body: listings and scans never need bodies. */
+export const OBJECT_META_COLUMNS = [
+  'id',
+  'bucket',
+  'key',
+  'version_id',
+  'seq',
+  'is_latest',
+  'delete_marker',
+  'blob_id',
+  'size',
+  'etag',
+  'parts_count',
+  'content_type',
+  'content_encoding',
+  'content_disposition',
+  'content_language',
+  'cache_control',
+  'expires',
+  'metadata',
+  'tags',
+  'storage_class',
+  'checksum_algorithm',
+  'checksum_value',
+  'checksum_type',
+  'sse',
+  'lock_mode',
+  'lock_until',
+  'legal_hold',
+  'acl',
+  'owner_tenant_id',
+  'last_modified',
+] as const satisfies readonly (keyof ObjectsTable)[];
+
+/** True when the version's body is stored in its row (neither a blob nor parts). */
+export const isInline = (row: Pick<ObjectRow, 'blob_id' | 'parts_count' | 'delete_marker'>) =>
+  row.blob_id === null && row.parts_count === null && row.delete_marker === 0;
 
 export async function findBucket(conn: Conn, name: string): Promise<BucketRow | undefined> {
   return conn
@@ -51,24 +93,40 @@ export async function updateBucketUsage(
     .execute();
 }
 
-export async function latestVersion(conn: Conn, bucket: string, key: string) {
-  return conn
+/** The latest version of a key (with its inline body when `withBody`, for a read). */
+export async function latestVersion(
+  conn: Conn,
+  bucket: string,
+  key: string,
+  withBody = false,
+): Promise<ObjectRow | undefined> {
+  const q = conn
     .selectFrom('objects')
-    .selectAll()
     .where('bucket', '=', bucket)
     .where('key', '=', key)
-    .where('is_latest', '=', 1)
-    .executeTakeFirst();
+    .where('is_latest', '=', 1);
+  return withBody ? q.selectAll().executeTakeFirst() : q.select(OBJECT_META_COLUMNS).executeTakeFirst();
 }
 
-export async function findVersion(conn: Conn, bucket: string, key: string, versionId: string) {
-  return conn
+export async function findVersion(
+  conn: Conn,
+  bucket: string,
+  key: string,
+  versionId: string,
+  withBody = false,
+): Promise<ObjectRow | undefined> {
+  const q = conn
     .selectFrom('objects')
-    .selectAll()
     .where('bucket', '=', bucket)
     .where('key', '=', key)
-    .where('version_id', '=', versionId)
-    .executeTakeFirst();
+    .where('version_id', '=', versionId);
+  return withBody ? q.selectAll().executeTakeFirst() : q.select(OBJECT_META_COLUMNS).executeTakeFirst();
+}
+
+/** The stored inline body of a version row (undefined when the row is gone). */
+export async function inlineBody(conn: Conn, objectId: string): Promise<Buffer | null | undefined> {
+  const r = await conn.selectFrom('objects').select('body').where('id', '=', objectId).executeTakeFirst();
+  return r ? r.body : undefined;
 }
 
 export async function objectParts(conn: Conn, objectId: string): Promise<ObjectPartsTable[]> {
@@ -115,7 +173,7 @@ export async function fetchLatest(
 ) {
   let q = conn
     .selectFrom('objects')
-    .selectAll()
+    .select(OBJECT_META_COLUMNS)
     .where('bucket', '=', bucket)
     .where('is_latest', '=', 1)
     .where('delete_marker', '=', 0);
@@ -140,7 +198,7 @@ export async function fetchVersions(
   cursor: ListCursor | undefined,
   limit: number,
 ) {
-  let q = conn.selectFrom('objects').selectAll().where('bucket', '=', bucket);
+  let q = conn.selectFrom('objects').select(OBJECT_META_COLUMNS).where('bucket', '=', bucket);
   if (prefix !== '') {
     q = q.where('key', '>=', prefix);
     const upper = prefixSuccessor(prefix);
