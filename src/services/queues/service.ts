@@ -8,7 +8,7 @@
  * with a new visibility deadline and receipt token. FIFO queues pick whole group prefixes from
  * groups with nothing in flight, so each group has at most one in-flight batch.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { type Selectable, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { appendAudit } from '../../platform/audit/audit.js';
@@ -179,22 +179,86 @@ const MESSAGE_COLUMNS = [
   'receipt',
   'dlq_source_arn',
 ] as const;
+/**
+ * SQL text per batch size 1 to 10, built once: the prepared-statement cache is keyed by the text,
+ * and building (and hashing) a fresh 1.5 KB string per request showed in profiles.
+ */
+function bySize(build: (n: number) => string): (n: number) => string {
+  const texts = Array.from({ length: 11 }, (_, n) => (n === 0 ? '' : build(n)));
+  return (n) => texts[n] ?? build(n);
+}
 /** SQLite hot path: `n` message rows in one statement (one statement per batch size, 1 to 10). */
-const insertSql = (n: number) =>
-  `INSERT INTO queue_messages (${MESSAGE_COLUMNS.join(', ')}) VALUES ${Array(n)
-    .fill(`(${MESSAGE_COLUMNS.map(() => '?').join(', ')})`)
-    .join(', ')}`;
-/** SQLite hot path: pick up to @n visible messages and stamp them received, in one statement. */
-const RECEIVE_SQLITE = `UPDATE queue_messages
-  SET visible_at = @until, receive_count = receive_count + 1, receipt = @token,
-      first_received_at = coalesce(first_received_at, @now)
-  WHERE seq IN (SELECT seq FROM queue_messages
-    WHERE queue_id = @queue AND visible_at <= @now AND expires_at > @now
-    ORDER BY visible_at LIMIT @n)
-  RETURNING *`;
+const insertSql = bySize(
+  (n) =>
+    `INSERT INTO queue_messages (${MESSAGE_COLUMNS.join(', ')}) VALUES ${Array(n)
+      .fill(`(${MESSAGE_COLUMNS.map(() => '?').join(', ')})`)
+      .join(', ')}`,
+);
+/**
+ * SQLite hot path of a receive, two statements in one group-commit operation: pick up to n visible
+ * seqs, then stamp exactly those received and read back only the columns a receive answers, as
+ * arrays (`RECEIVE_COLUMNS` order). Measured cheaper than one `UPDATE ... WHERE seq IN (SELECT ...)
+ * RETURNING *` (about 3x here): better-sqlite3 builds row objects key by key, and the subquery form
+ * materialises the pick in an ephemeral table.
+ */
+const PICK_SQLITE = `SELECT seq FROM queue_messages
+  WHERE queue_id = ? AND visible_at <= ? AND expires_at > ?
+  ORDER BY visible_at LIMIT ?`;
+const RECEIVE_COLUMNS = [
+  'seq',
+  'message_id',
+  'body',
+  'md5_body',
+  'attributes',
+  'system_attributes',
+  'sender_id',
+  'sent_at',
+  'receive_count',
+  'first_received_at',
+  'group_id',
+  'dlq_source_arn',
+] as const;
+const stampSql = bySize(
+  (n) =>
+    `UPDATE queue_messages
+  SET visible_at = ?, receive_count = receive_count + 1, receipt = ?,
+      first_received_at = coalesce(first_received_at, ?)
+  WHERE seq IN (${Array(n).fill('?').join(', ')})
+  RETURNING ${RECEIVE_COLUMNS.join(', ')}`,
+);
+/** A stamped row (array in `RECEIVE_COLUMNS` order) as the message row fields a receive reads. */
+const rowOfReceived = (r: unknown[]) =>
+  ({
+    seq: r[0],
+    message_id: r[1],
+    body: r[2],
+    md5_body: r[3],
+    attributes: r[4],
+    system_attributes: r[5],
+    sender_id: r[6],
+    sent_at: r[7],
+    receive_count: r[8],
+    first_received_at: r[9],
+    group_id: r[10],
+    dlq_source_arn: r[11],
+    dedup_id: null,
+  }) as MessageRow;
 /** SQLite hot path: delete by receipt seqs (one statement per batch size). */
-const deleteSql = (n: number) =>
-  `DELETE FROM queue_messages WHERE queue_id = ? AND seq IN (${Array(n).fill('?').join(', ')})`;
+const deleteSql = bySize(
+  (n) => `DELETE FROM queue_messages WHERE queue_id = ? AND seq IN (${Array(n).fill('?').join(', ')})`,
+);
+
+/** Random bytes drawn 4 KiB at a time: one receive token (8 bytes, hex) no longer costs a call into OpenSSL. */
+const randomPool = Buffer.alloc(4096);
+let randomAt = randomPool.length;
+function randomHex8(): string {
+  if (randomAt + 8 > randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  randomAt += 8;
+  return randomPool.toString('hex', randomAt - 8, randomAt);
+}
 
 export function queueArn(region: string, accountId: string, name: string) {
   return `arn:aws:sqs:${region}:${accountId}:${name}`;
@@ -1113,20 +1177,17 @@ export function createQueueService(deps: QueueServiceDeps) {
    */
   async function receiveSimple(q: QueueInfo, n: number, visibilityMs: number): Promise<ReceivedMessage[]> {
     const t = now();
-    const token = randomBytes(8).toString('hex');
+    const token = randomHex8();
     let rows: MessageRow[];
     if (hot) {
-      rows = await hot.run(
-        (db) =>
-          prepared(db, RECEIVE_SQLITE).all({
-            until: t + visibilityMs,
-            token,
-            now: t,
-            queue: q.id,
-            n,
-          }) as MessageRow[],
-        false,
-      );
+      rows = await hot.run((db) => {
+        const seqs = prepared(db, PICK_SQLITE).pluck(true).all(q.id, t, t, n) as number[];
+        if (seqs.length === 0) return [];
+        const raw = prepared(db, stampSql(seqs.length))
+          .raw(true)
+          .all(t + visibilityMs, token, t, ...seqs) as unknown[][];
+        return raw.map(rowOfReceived);
+      }, false);
     } else {
       const r = await sql<MessageRow>`
         with picked as (
@@ -1148,7 +1209,7 @@ export function createQueueService(deps: QueueServiceDeps) {
   async function receiveOnce(q: QueueInfo, n: number, visibilityMs: number): Promise<ReceivedMessage[]> {
     if (!q.fifo && !q.attributes.RedrivePolicy) return receiveSimple(q, n, visibilityMs);
     const t = now();
-    const token = randomBytes(8).toString('hex');
+    const token = randomHex8();
     return database.tx(async (trx) => {
       let picked = q.fifo ? await pickFifo(trx, q, n, t) : await pickStandard(trx, q, n, t);
       if (picked.length === 0) return [];
