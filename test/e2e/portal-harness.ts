@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import {
   endpointsOf,
@@ -148,3 +148,62 @@ export const readLocale = (lang: 'en' | 'zh-CN') =>
     string,
     unknown
   >;
+
+/**
+ * Clicks `trigger` until `expected` shows. On a loaded machine a click can land while the page
+ * re-renders (the popup never opens); each try waits `perTry` ms before clicking again, the last
+ * one `timeout` ms. An API error toast ends the wait at once with the API's message, so a real
+ * failure is reported, not retried away.
+ */
+export async function clickUntil(
+  page: Page,
+  trigger: Locator,
+  expected: Locator,
+  opts: { tries?: number; perTry?: number; timeout?: number } = {},
+): Promise<void> {
+  const tries = opts.tries ?? 4;
+  const perTry = opts.perTry ?? 10_000;
+  const apiError = page.locator('.ant-message-error');
+  for (let i = 1; i <= tries; i++) {
+    // A slow popup may have opened after the last try gave up: clicking again would close it.
+    if (i > 1 && (await expected.first().isVisible())) return;
+    await trigger.click({ timeout: opts.timeout ?? 60_000 });
+    const wait = i === tries ? (opts.timeout ?? 60_000) : perTry;
+    const shown = await Promise.race([
+      expected
+        .first()
+        .waitFor({ state: 'visible', timeout: wait })
+        .then(
+          () => 'shown' as const,
+          () => 'timeout' as const,
+        ),
+      apiError
+        .first()
+        .waitFor({ state: 'visible', timeout: wait })
+        .then(
+          () => 'error' as const,
+          () => 'timeout' as const,
+        ),
+    ]);
+    if (shown === 'shown') return;
+    if (shown === 'error')
+      throw new Error(`the API answered an error: ${await apiError.first().textContent()}`);
+  }
+  throw new Error(`${expected} did not show after ${tries} clicks on ${trigger}`);
+}
+
+/**
+ * Picks an option of the antd Select of form field `field`: waits for the select, opens its
+ * dropdown (clicking again if it did not open), waits for the option (its data comes from an
+ * API call) and checks it was selected.
+ */
+export async function pickOption(page: Page, field: string, option?: string | RegExp): Promise<void> {
+  const select = page.locator(`.ant-select:has(#${field})`);
+  await select.waitFor({ state: 'visible', timeout: 60_000 });
+  const dropdown = page.locator(`.ant-select-dropdown:has([id="${field}_list"])`);
+  await clickUntil(page, select, dropdown, { perTry: 5_000 });
+  const opt = dropdown.locator('.ant-select-item-option', option ? { hasText: option } : {}).first();
+  await opt.waitFor({ state: 'visible', timeout: 60_000 });
+  await opt.click();
+  await select.locator('.ant-select-selection-item').first().waitFor({ timeout: 30_000 });
+}

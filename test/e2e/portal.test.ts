@@ -6,10 +6,12 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRealVmTests } from '../../src/test-support/api.js';
 import {
+  clickUntil,
   HAS_CHROMIUM,
   localeKeys,
   newPage,
   type Portal,
+  pickOption,
   readLocale,
   rest,
   screenshot,
@@ -29,6 +31,7 @@ const runE2e = HAS_CHROMIUM || process.env.CI === 'true';
 const TENANT_PAGES = [
   '/',
   '/instances',
+  '/server-groups',
   '/key-pairs',
   '/images',
   '/buckets',
@@ -37,10 +40,13 @@ const TENANT_PAGES = [
   '/usage',
   '/billing',
   '/billing/invoices',
+  '/billing/budgets',
+  '/billing/notifications',
   '/account',
 ];
 const ADMIN_PAGES = [
   '/admin/hosts',
+  '/admin/zones',
   '/admin/tenants',
   '/admin/users',
   '/admin/flavors',
@@ -50,6 +56,8 @@ const ADMIN_PAGES = [
   '/admin/consolidation',
   '/admin/rate-cards',
   '/admin/revenue',
+  '/admin/billing',
+  '/admin/billing-settings',
   '/admin/audit',
 ];
 const shotName = (lang: string, path: string) =>
@@ -140,8 +148,16 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), row.getByText('Download').click()]);
     expect(download.suggestedFilename()).toBe('hello.txt');
     expect(readFileSync((await download.path())!).equals(hello)).toBe(true);
-    await row.getByRole('button', { name: 'Share' }).click();
-    await page.getByRole('button', { name: 'Create link' }).click();
+    // Under load a click can land while the table re-renders: click again until the dialog opens,
+    // then until the link shows (an API error fails at once, with its message).
+    await clickUntil(
+      page,
+      row.getByRole('button', { name: 'Share' }),
+      page.getByRole('button', { name: 'Create link' }),
+    );
+    await clickUntil(page, page.getByRole('button', { name: 'Create link' }), page.getByTestId('share-url'), {
+      perTry: 20_000,
+    });
     const url = await page.getByTestId('share-url').inputValue();
     expect(url.startsWith(`${p.endpoints.s3}/e2e-files/hello.txt?`)).toBe(true);
     await screenshot(page, 'en-bucket-share');
@@ -185,31 +201,174 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     const { context, page, errors } = await newPage(p);
     await signIn(page, p, 'admin', p.rootPassword);
     await page.goto(`${p.url}/key-pairs`);
-    await page.getByRole('button', { name: 'Import key pair' }).click();
+    await clickUntil(page, page.getByRole('button', { name: 'Import key pair' }), page.locator('#publicKey'));
     await page.locator('#name').fill('e2e-key');
     await page.locator('#publicKey').fill(publicKey);
     await page.getByRole('dialog').getByRole('button', { name: 'Import key pair' }).click();
-    await page.getByText('Key pair imported.').waitFor();
-    await page.locator('tr', { hasText: 'e2e-key' }).waitFor();
+    // The data, not the toast (a toast lasts 3 s; a slow machine can miss it).
+    await page.locator('tr', { hasText: 'e2e-key' }).waitFor({ timeout: 60_000 });
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
     await settled(page);
     await screenshot(page, 'en-key-pairs');
     await page.goto(`${p.url}/instances`);
-    await page.getByRole('button', { name: 'Launch instance' }).click();
-    await page.getByTestId('wizard-next').waitFor();
-    await page.locator('.ant-select:has(#image)').click();
-    await page.locator('.ant-select-dropdown:visible .ant-select-item-option').first().click();
-    await page.getByTestId('wizard-next').click();
-    await page.locator('.ant-select:has(#flavor)').click();
-    await page.locator('.ant-select-dropdown:visible .ant-select-item-option').first().click();
-    await page.getByTestId('wizard-next').click();
-    await page.locator('.ant-select:has(#keyName)').click();
-    await page
-      .locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'e2e-key' })
-      .waitFor();
+    await clickUntil(
+      page,
+      page.getByRole('button', { name: 'Launch instance' }),
+      page.getByTestId('wizard-next'),
+    );
+    await pickOption(page, 'image');
+    await clickUntil(page, page.getByTestId('wizard-next'), page.locator('.ant-select:has(#flavor)'));
+    await pickOption(page, 'flavor');
+    await clickUntil(page, page.getByTestId('wizard-next'), page.locator('.ant-select:has(#keyName)'));
+    await pickOption(page, 'keyName', 'e2e-key');
     await screenshot(page, 'en-instance-launch-settings');
     expect(errors).toEqual([]);
     await context.close();
   }, 90_000);
+
+  it('creates, edits and lists a budget; the header bell opens the notifications', async () => {
+    const { context, page, errors } = await newPage(p);
+    await signIn(page, p, 'admin', p.rootPassword);
+    await page.goto(`${p.url}/billing/budgets`);
+    await clickUntil(page, page.getByRole('button', { name: 'Create budget' }), page.locator('#amount'));
+    await page.locator('#name').fill('e2e-budget');
+    await page.locator('#amount').fill('250.5');
+    await page.getByRole('dialog').getByText('Webhook', { exact: true }).click();
+    await page.locator('#webhookUrl').fill('http://127.0.0.1:9/budget-hook');
+    await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+    const row = page.locator('tr', { hasText: 'e2e-budget' });
+    await row.getByText('250.50 CNY').waitFor({ timeout: 60_000 });
+    for (const th of ['50%', '80%', '100%']) await row.getByText(th, { exact: true }).waitFor();
+    await row.getByText(/127\.0\.0\.1:9\/budget-hook/).waitFor();
+    // The API has it as entered (micro-units, default thresholds, the webhook).
+    const listed = (await rest(p, rootToken, 'GET', '/billing/budgets')).json.items;
+    expect(listed).toEqual([
+      expect.objectContaining({
+        name: 'e2e-budget',
+        amountMicros: 250_500_000,
+        thresholds: [50, 80, 100],
+        webhookUrl: 'http://127.0.0.1:9/budget-hook',
+        queueName: null,
+      }),
+    ]);
+    // Edit: a new amount and a 90% threshold.
+    await clickUntil(
+      page,
+      row.getByRole('button', { name: 'Edit' }),
+      page.getByRole('dialog').locator('#amount'),
+    );
+    await page.locator('#amount').fill('300');
+    await page.locator('.ant-select:has(#thresholds) input').fill('90');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+    await row.getByText('300.00 CNY').waitFor({ timeout: 60_000 });
+    await row.getByText('90%', { exact: true }).waitFor();
+    expect((await rest(p, rootToken, 'GET', '/billing/budgets')).json.items).toEqual([
+      expect.objectContaining({
+        name: 'e2e-budget',
+        amountMicros: 300_000_000,
+        thresholds: [50, 80, 90, 100],
+      }),
+    ]);
+    await settled(page);
+    await screenshot(page, 'en-budgets-created');
+    await page.getByTestId('notification-bell').click();
+    await page.waitForURL(`${p.url}/billing/notifications`, { waitUntil: 'commit' });
+    await page.locator('main h3', { hasText: 'Notifications' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 180_000);
+
+  it('lets an admin top up a tenant and grant credit: the balance changes', async () => {
+    const made = await rest(p, rootToken, 'POST', '/tenants', { name: 'topup-co' });
+    expect(made.status).toBe(201);
+    const tenantId = made.json.tenant.id as string;
+    const { context, page, errors } = await newPage(p);
+    await signIn(page, p, 'admin', p.rootPassword);
+    await page.goto(`${p.url}/admin/billing?tenant=${tenantId}`);
+    await page
+      .getByTestId('account-balance')
+      .getByText('0', { exact: true })
+      .waitFor({ state: 'attached', timeout: 60_000 });
+    await clickUntil(page, page.getByRole('button', { name: 'Top up' }), page.locator('#amount'));
+    await page.locator('#amount').fill('120.5');
+    await page.locator('#reference').fill('e2e transfer');
+    await page.getByRole('dialog').getByRole('button', { name: 'Top up' }).click();
+    await page
+      .getByTestId('account-balance')
+      .getByText('120500000', { exact: true })
+      .waitFor({ state: 'attached', timeout: 60_000 });
+    await page.getByText('120.50 CNY').first().waitFor();
+    await page.locator('tr', { hasText: 'e2e transfer' }).waitFor();
+    await clickUntil(page, page.getByRole('button', { name: 'Grant credit' }), page.locator('#amount'));
+    await page.locator('#amount').fill('10');
+    await page.getByRole('dialog').getByRole('button', { name: 'Grant credit' }).click();
+    await page.locator('tr', { hasText: 'Credit' }).first().waitFor({ timeout: 60_000 });
+    const account = (await rest(p, rootToken, 'GET', `/billing/account?tenantId=${tenantId}`)).json;
+    expect(account).toMatchObject({ balanceMicros: 120_500_000, creditMicros: 10_000_000 });
+    await settled(page);
+    await screenshot(page, 'en-admin-billing-account');
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 180_000);
+
+  it('creates a server group that the launch wizard offers, and lists the host on the zones page', async () => {
+    const { context, page, errors } = await newPage(p);
+    await signIn(page, p, 'admin', p.rootPassword);
+    await page.goto(`${p.url}/server-groups`);
+    await clickUntil(
+      page,
+      page.getByRole('button', { name: 'Create server group' }),
+      page.getByRole('dialog').locator('#name'),
+    );
+    await page.getByRole('dialog').locator('#name').fill('e2e-group');
+    await page.getByRole('dialog').getByText('Soft (preferred)').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+    const row = page.locator('tr', { hasText: 'e2e-group' });
+    await row.getByText('Soft anti-affinity').waitFor({ timeout: 60_000 });
+    const groups = (await rest(p, rootToken, 'GET', '/server-groups')).json.items;
+    expect(groups).toEqual([
+      expect.objectContaining({ name: 'e2e-group', policy: 'soft-anti-affinity', members: [] }),
+    ]);
+    await settled(page);
+    await screenshot(page, 'en-server-groups-created');
+    // The launch wizard offers the group and the zones.
+    await page.goto(`${p.url}/instances`);
+    await clickUntil(
+      page,
+      page.getByRole('button', { name: 'Launch instance' }),
+      page.getByTestId('wizard-next'),
+    );
+    await pickOption(page, 'image');
+    await clickUntil(page, page.getByTestId('wizard-next'), page.locator('.ant-select:has(#flavor)'));
+    await pickOption(page, 'flavor');
+    await clickUntil(page, page.getByTestId('wizard-next'), page.locator('.ant-select:has(#serverGroup)'));
+    await pickOption(page, 'serverGroup', 'e2e-group');
+    await page.locator('#zone').click();
+    await page
+      .locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: 'default' })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await screenshot(page, 'en-instance-launch-placement');
+    await page.keyboard.press('Escape');
+    // Zones: the host of this `yunhai up` in its zone, with its capacity.
+    const host = (await rest(p, rootToken, 'GET', '/hosts')).json.items[0] as {
+      name: string;
+      zone: string;
+      vcpus: number;
+    };
+    await page.goto(`${p.url}/admin/zones`);
+    const zoneRow = page.locator('tr', { has: page.getByTestId(`zone-${host.zone}`) });
+    await zoneRow.getByText(host.name, { exact: true }).waitFor({ timeout: 60_000 });
+    await zoneRow
+      .getByText(new RegExp(`/${host.vcpus}$`))
+      .first()
+      .waitFor();
+    await settled(page);
+    await screenshot(page, 'en-admin-zones');
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 240_000);
 
   it.skipIf(!runRealVmTests)(
     'launches a tiny-image instance that reaches running and answers on its serial console',
@@ -217,18 +376,15 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
       const { context, page, errors } = await newPage(p);
       await signIn(page, p, 'admin', p.rootPassword);
       await page.goto(`${p.url}/instances`);
-      await page.getByRole('button', { name: 'Launch instance' }).click();
-      const pick = async (field: string, option: RegExp) => {
-        await page.locator(`.ant-select:has(#${field})`).click();
-        await page
-          .locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: option })
-          .first()
-          .click();
-      };
-      await pick('image', /^tiny/);
-      await page.getByTestId('wizard-next').click();
-      await pick('flavor', /^tiny\.small/);
-      await page.getByTestId('wizard-next').click();
+      await clickUntil(
+        page,
+        page.getByRole('button', { name: 'Launch instance' }),
+        page.getByTestId('wizard-next'),
+      );
+      await pickOption(page, 'image', /^tiny/);
+      await clickUntil(page, page.getByTestId('wizard-next'), page.locator('.ant-select:has(#flavor)'));
+      await pickOption(page, 'flavor', /^tiny\.small/);
+      await clickUntil(page, page.getByTestId('wizard-next'), page.locator('#name'));
       await page.locator('#name').fill('e2e-vm');
       await page.locator('#userData').fill('#!/bin/sh\necho "portal user-data $((6 * 7))"\n');
       await screenshot(page, 'en-instance-launch');
@@ -294,16 +450,38 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     };
     await check('zh');
     expect(await page.locator('main h3').first().textContent()).toBe('审计日志');
-    // Switch to English from the header; the choice is remembered for this user.
-    await page.getByTestId('lang-switch').click();
+    // Switch to English from the header; the choice is remembered for this user, on the server.
+    const saved = page.waitForResponse(
+      (r) => r.url().endsWith('/api/v1/users/me/preferences') && r.request().method() === 'PUT',
+    );
+    await clickUntil(
+      page,
+      page.getByTestId('lang-switch'),
+      page.locator('.ant-select-item-option', { hasText: 'English' }),
+    );
     await page.locator('.ant-select-item-option', { hasText: 'English' }).click();
     await page.getByText('Audit log').first().waitFor();
+    expect((await saved).status()).toBe(200);
     await page.reload();
     await page.locator('main h3', { hasText: 'Audit log' }).waitFor();
     await check('en');
     expect(errors).toEqual([]);
     await context.close();
-  }, 240_000);
+    // A fresh browser (no local storage, Chinese browser language) follows the user's choice.
+    const fresh = await newPage(p, { locale: 'zh-CN' });
+    await fresh.page.goto(`${p.url}/login`);
+    await fresh.page
+      .getByRole('button', { name: '登 录' })
+      .or(fresh.page.getByRole('button', { name: '登录' }))
+      .waitFor();
+    await signIn(fresh.page, p, 'admin', p.rootPassword);
+    await fresh.page.locator('main h3', { hasText: 'Overview' }).waitFor();
+    expect(await fresh.page.evaluate(() => document.documentElement.lang)).toBe('en');
+    const who = await rest(p, rootToken, 'GET', '/auth/whoami');
+    expect(who.json.user.locale).toBe('en');
+    expect(fresh.errors).toEqual([]);
+    await fresh.context.close();
+  }, 420_000);
 
   it('verifies the audit chain from the admin console', async () => {
     const { context, page } = await newPage(p);

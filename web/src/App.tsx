@@ -10,6 +10,7 @@ import { AccessKeysPage } from './pages/AccessKeys';
 import { AccountPage } from './pages/Account';
 import { AggregatesPage } from './pages/admin/Aggregates';
 import { AuditPage } from './pages/admin/Audit';
+import { BillingAccountsPage, BillingSettingsPage } from './pages/admin/BillingAccounts';
 import { ConsolidationPage } from './pages/admin/Consolidation';
 import { FlavorsPage } from './pages/admin/Flavors';
 import { HostsPage } from './pages/admin/Hosts';
@@ -19,8 +20,10 @@ import { RateCardsPage } from './pages/admin/RateCards';
 import { RevenuePage } from './pages/admin/Revenue';
 import { TenantsPage } from './pages/admin/Tenants';
 import { UsersPage } from './pages/admin/Users';
+import { ZonesPage } from './pages/admin/Zones';
 import { BillingPage } from './pages/Billing';
 import { BucketPage } from './pages/Bucket';
+import { BudgetsPage, NotificationsPage } from './pages/Budgets';
 import { BucketsPage } from './pages/Buckets';
 import { ImagesPage } from './pages/Images';
 import { InstancePage } from './pages/Instance';
@@ -31,6 +34,7 @@ import { LoginPage } from './pages/Login';
 import { OverviewPage } from './pages/Overview';
 import { QueuePage } from './pages/Queue';
 import { QueuesPage } from './pages/Queues';
+import { ServerGroupsPage } from './pages/ServerGroups';
 import { UsagePage } from './pages/Usage';
 
 function Protected() {
@@ -63,6 +67,7 @@ export function App() {
               <Route index element={<OverviewPage />} />
               <Route path="instances" element={<InstancesPage />} />
               <Route path="instances/:id" element={<InstancePage />} />
+              <Route path="server-groups" element={<ServerGroupsPage />} />
               <Route path="key-pairs" element={<KeyPairsPage />} />
               <Route path="images" element={<ImagesPage />} />
               <Route path="buckets" element={<BucketsPage />} />
@@ -74,8 +79,11 @@ export function App() {
               <Route path="billing" element={<BillingPage />} />
               <Route path="billing/invoices" element={<InvoicesPage />} />
               <Route path="billing/invoices/:id" element={<InvoicePage />} />
+              <Route path="billing/budgets" element={<BudgetsPage />} />
+              <Route path="billing/notifications" element={<NotificationsPage />} />
               <Route path="account" element={<AccountPage />} />
               <Route path="admin/hosts" element={<AdminOnly><HostsPage /></AdminOnly>} />
+              <Route path="admin/zones" element={<AdminOnly><ZonesPage /></AdminOnly>} />
               <Route path="admin/aggregates" element={<AdminOnly><AggregatesPage /></AdminOnly>} />
               <Route path="admin/migrations" element={<AdminOnly><MigrationsPage /></AdminOnly>} />
               <Route path="admin/consolidation" element={<AdminOnly><ConsolidationPage /></AdminOnly>} />
@@ -85,6 +93,8 @@ export function App() {
               <Route path="admin/images" element={<AdminOnly><PublicImagesPage /></AdminOnly>} />
               <Route path="admin/rate-cards" element={<AdminOnly><RateCardsPage /></AdminOnly>} />
               <Route path="admin/revenue" element={<AdminOnly><RevenuePage /></AdminOnly>} />
+              <Route path="admin/billing" element={<AdminOnly><BillingAccountsPage /></AdminOnly>} />
+              <Route path="admin/billing-settings" element={<AdminOnly><BillingSettingsPage /></AdminOnly>} />
               <Route path="admin/audit" element={<AdminOnly><AuditPage /></AdminOnly>} />
               <Route path="*" element={<NotFoundPage />} />
             </Route>

@@ -1,5 +1,11 @@
 import {
   AppstoreOutlined,
+  BankOutlined,
+  BellOutlined,
+  BlockOutlined,
+  EnvironmentOutlined,
+  FundProjectionScreenOutlined,
+  SettingOutlined,
   AccountBookOutlined,
   AuditOutlined,
   CloudServerOutlined,
@@ -22,13 +28,15 @@ import {
   ThunderboltOutlined,
   UserOutlined,
 } from '@ant-design/icons';
-import { Button, Drawer, Dropdown, Grid, Layout, Menu, Select, Space, Tag } from 'antd';
+import { useQuery } from '@tanstack/react-query';
+import { Badge, Button, Drawer, Dropdown, Grid, Layout, Menu, Select, Space, Tag, Tooltip } from 'antd';
 import type { ItemType } from 'antd/es/menu/interface';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { useAuth } from './auth';
 import { type Lang, LANGS } from './i18n';
+import { notificationsQuery, unseenCount } from './pages/Budgets';
 
 export function LanguageSwitch() {
   const { i18n, t } = useTranslation();
@@ -46,6 +54,30 @@ export function LanguageSwitch() {
   );
 }
 
+/** A bell with the number of billing notifications this user has not opened yet. */
+function NotificationBell() {
+  const { t } = useTranslation();
+  const { me } = useAuth();
+  const nav = useNavigate();
+  const q = useQuery({ ...notificationsQuery, refetchInterval: 60_000, retry: false });
+  const n = me && q.data ? unseenCount(q.data.items, me.user.id) : 0;
+  return (
+    <Tooltip title={t('notifications.bell', { n })}>
+      <Button
+        type="text"
+        aria-label={t('notifications.bell', { n })}
+        data-testid="notification-bell"
+        onClick={() => nav('/billing/notifications')}
+        icon={
+          <Badge count={n} size="small" overflowCount={99}>
+            <BellOutlined style={{ fontSize: 18 }} />
+          </Badge>
+        }
+      />
+    </Tooltip>
+  );
+}
+
 export function AppLayout() {
   const { t } = useTranslation();
   const { me, isAdmin, signOut } = useAuth();
@@ -58,6 +90,7 @@ export function AppLayout() {
   const items: ItemType[] = [
     { key: '/', icon: <DashboardOutlined />, label: t('nav.overview') },
     { key: '/instances', icon: <DesktopOutlined />, label: t('nav.instances') },
+    { key: '/server-groups', icon: <BlockOutlined />, label: t('nav.serverGroups') },
     { key: '/key-pairs', icon: <LockOutlined />, label: t('nav.keyPairs') },
     { key: '/images', icon: <PictureOutlined />, label: t('nav.images') },
     { key: '/buckets', icon: <DatabaseOutlined />, label: t('nav.buckets') },
@@ -66,6 +99,8 @@ export function AppLayout() {
     { key: '/usage', icon: <LineChartOutlined />, label: t('nav.usage') },
     { key: '/billing', icon: <AccountBookOutlined />, label: t('nav.costs') },
     { key: '/billing/invoices', icon: <FileTextOutlined />, label: t('nav.invoices') },
+    { key: '/billing/budgets', icon: <FundProjectionScreenOutlined />, label: t('nav.budgets') },
+    { key: '/billing/notifications', icon: <BellOutlined />, label: t('nav.notifications') },
   ];
   if (isAdmin)
     items.push({
@@ -74,6 +109,7 @@ export function AppLayout() {
       label: t('nav.admin'),
       children: [
         { key: '/admin/hosts', icon: <CloudServerOutlined />, label: t('nav.hosts') },
+        { key: '/admin/zones', icon: <EnvironmentOutlined />, label: t('nav.zones') },
         { key: '/admin/aggregates', icon: <ClusterOutlined />, label: t('nav.aggregates') },
         { key: '/admin/migrations', icon: <SwapOutlined />, label: t('nav.migrations') },
         { key: '/admin/consolidation', icon: <ThunderboltOutlined />, label: t('nav.consolidation') },
@@ -83,6 +119,8 @@ export function AppLayout() {
         { key: '/admin/images', icon: <PictureOutlined />, label: t('nav.publicImages') },
         { key: '/admin/rate-cards', icon: <ProfileOutlined />, label: t('nav.rateCards') },
         { key: '/admin/revenue', icon: <FundOutlined />, label: t('nav.revenue') },
+        { key: '/admin/billing', icon: <BankOutlined />, label: t('nav.billingAccounts') },
+        { key: '/admin/billing-settings', icon: <SettingOutlined />, label: t('nav.billingSettings') },
         { key: '/admin/audit', icon: <AuditOutlined />, label: t('nav.audit') },
       ],
     });
@@ -136,6 +174,7 @@ export function AppLayout() {
             />
           ) : null}
           <div className="yh-spacer" />
+          <NotificationBell />
           <LanguageSwitch />
           <Dropdown
             trigger={['click']}

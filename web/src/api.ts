@@ -127,6 +127,7 @@ export interface User {
   hasPassword: boolean;
   createdAt: string;
   lastLoginAt: string | null;
+  locale?: 'en' | 'zh-CN' | null;
 }
 export interface Tenant {
   id: string;
@@ -416,4 +417,62 @@ export interface RateCard {
   prices: RateCardPrice[];
   createdBy: string;
   createdAt: string;
+}
+export interface BillingTransaction {
+  id: string;
+  kind: string;
+  amountMicros: number;
+  reference: string | null;
+  createdBy: string;
+  createdAt: string;
+}
+export interface BillingAccountDetail extends BillingAccount {
+  tenantId: string;
+  recentTransactions: BillingTransaction[];
+}
+export interface BillingSettings {
+  currency: string;
+  taxRatePpm: number;
+}
+export interface Budget {
+  id: string;
+  tenantId: string;
+  name: string;
+  amountMicros: number;
+  thresholds: number[];
+  queueName: string | null;
+  webhookUrl: string | null;
+  spentMicros: number;
+  createdAt: string;
+}
+export interface BillingNotification {
+  id: string;
+  tenantId: string;
+  kind: string;
+  message: string;
+  details: Record<string, unknown>;
+  target: { kind: string; value: string | null };
+  delivery: string;
+  attempts: number;
+  lastError: string | null;
+  createdAt: string;
+}
+export type GroupPolicy = 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity';
+export interface ServerGroup {
+  id: string;
+  tenantId: string;
+  name: string;
+  policy: GroupPolicy;
+  members: string[];
+  createdAt: string;
+}
+export interface Zone {
+  name: string;
+  hosts: number;
+  hostsUp: number;
+  hostsEnabled: number;
+  hostsInMaintenance: number;
+  hostNames: string[];
+  capacity: { vcpus: number; memoryMiB: number; diskGiB: number };
+  allocated: { instances: number; vcpus: number; memoryMiB: number; diskGiB: number };
 }

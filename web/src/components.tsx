@@ -215,3 +215,13 @@ export const stateColor: Record<string, string> = {
   Active: 'green',
   Inactive: 'default',
 };
+
+/**
+ * One page of a list the API answers whole (`{items}`): the cursor is the offset, so such lists
+ * page with the same Prev/Next controls as cursor-paginated ones.
+ */
+export function pageOf<T>(items: T[], cursor: string | undefined, limit: number): Page<T> {
+  const from = cursor ? Number(cursor) || 0 : 0;
+  const to = from + limit;
+  return { items: items.slice(from, to), nextCursor: to < items.length ? String(to) : null };
+}

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   effectiveOvercommit,
+  Fleet,
   freeOf,
   type GroupPolicy,
   type HostSnapshot,
@@ -289,6 +290,38 @@ describe('placement', () => {
         if (listed !== removed) return false;
         return p.ok ? removed < hosts.length : removed === hosts.length;
       }),
+    );
+  });
+
+  it('decides over a kept fleet with claims exactly as over a fresh snapshot each time (property)', () => {
+    fc.assert(
+      fc.property(arbFleet, fc.array(arbReq, { minLength: 1, maxLength: 30 }), (fleet, reqs) => {
+        const hosts = fleet.map((h) => structuredClone(h));
+        const before = structuredClone(fleet);
+        const kept = new Fleet(fleet);
+        for (const r of reqs) {
+          const fresh = place(hosts, r);
+          const p = kept.place(r);
+          expect(p).toEqual(fresh);
+          if (!p.ok) continue;
+          kept.claim(p.hostId, r);
+          const h = hosts.find((x) => x.id === p.hostId)!;
+          h.allocated = {
+            vcpus: h.allocated.vcpus + r.vcpus,
+            memoryMiB: h.allocated.memoryMiB + r.memoryMiB,
+            diskGiB: h.allocated.diskGiB + r.diskGiB,
+          };
+          if (r.serverGroup) h.groupMembers = { g: (h.groupMembers?.g ?? 0) + 1 };
+        }
+        // The snapshot it was built from is left as it was.
+        expect(fleet).toEqual(before);
+      }),
+    );
+  });
+
+  it('refuses a claim on a host outside the snapshot', () => {
+    expect(() => new Fleet([host('a')]).claim('b', { vcpus: 1, memoryMiB: 1, diskGiB: 1 })).toThrow(
+      /not in this snapshot/,
     );
   });
 });

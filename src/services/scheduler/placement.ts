@@ -103,19 +103,6 @@ export type Placement =
   | { ok: true; hostId: string; filters: FilterOutcome[] }
   | { ok: false; message: string; filters: FilterOutcome[] };
 
-interface Filter {
-  name: string;
-  /**
-   * Prepares the filter for one request: null when it has nothing to say for this request
-   * (skipped), else a check returning null when a host passes, or why not (phrased after "N hosts").
-   * Reasons that depend only on the request are built here, once, not per host.
-   */
-  prepare(
-    r: PlacementRequest,
-    hosts: HostSnapshot[],
-  ): ((h: HostSnapshot, oc: Overcommit) => string | null) | null;
-}
-
 const fmtGiB = (mib: number) => (mib >= 1024 ? `${+(mib / 1024).toFixed(1)} GiB` : `${mib} MiB`);
 
 /** The ratios that apply to a host: its own, else the lowest of its aggregates', else the default. */
@@ -153,198 +140,288 @@ export function freeOf(h: HostSnapshot, oc: Overcommit) {
   };
 }
 
-/** `filter_tenant_id` of one aggregate, parsed once per aggregate object (snapshots reuse them). */
-const aggregateTenants = new WeakMap<AggregateSnapshot, string[] | null>();
-const tenantsOfAggregate = (a: AggregateSnapshot): string[] | null => {
-  let t = aggregateTenants.get(a);
-  if (t === undefined) {
-    const v = a.metadata.filter_tenant_id;
-    t = v === undefined ? null : v.split(',').map((x) => x.trim());
-    aggregateTenants.set(a, t);
-  }
-  return t;
+/** The tenants an aggregate is reserved for (`filter_tenant_id`, comma-separated), or null. */
+const tenantsOf = (a: AggregateSnapshot): string[] | null => {
+  const v = a.metadata.filter_tenant_id;
+  return v === undefined ? null : v.split(',').map((x) => x.trim());
 };
 
-/** Whether `tenantId` may use the host: null when no aggregate of it is tenant-reserved. */
-const isolationOf = (h: HostSnapshot, tenantId: string | undefined): boolean | null => {
-  let reserved = false;
-  const aggs = h.aggregates!;
-  for (let i = 0; i < aggs.length; i++) {
-    const t = tenantsOfAggregate(aggs[i]!);
-    if (t === null) continue;
-    reserved = true;
-    if (tenantId !== undefined && t.includes(tenantId)) return true;
+/** Why a host's aggregates do not carry the wanted metadata, or null when they do. */
+function metadataMismatch(aggs: AggregateSnapshot[] | undefined, wanted: [string, string][]): string | null {
+  for (const [k, want] of wanted) {
+    const have = (aggs ?? []).find((a) => a.metadata[k] !== undefined)?.metadata[k];
+    if (have !== want) return have === undefined ? `lack ${k}=${want}` : `have ${k}=${have}, not ${want}`;
   }
-  return reserved ? false : null;
-};
+  return null;
+}
 
-export const FILTERS: Filter[] = [
-  {
-    name: 'state',
-    prepare: () => (h) =>
-      !h.up
-        ? 'host is down'
-        : !h.enabled
-          ? 'host is disabled'
-          : h.maintenance
-            ? 'host is in maintenance'
-            : null,
-  },
-  {
-    name: 'exclude',
-    prepare: (r) => {
-      if (!r.excludeHosts?.length) return null;
-      const ex = new Set(r.excludeHosts);
-      return (h) => (ex.has(h.id) ? 'excluded by the request' : null);
-    },
-  },
-  {
-    name: 'zone',
-    prepare: (r) => {
-      if (r.zone === undefined) return null;
-      const why = `not in zone ${r.zone}`;
-      return (h) => (h.zone === r.zone ? null : why);
-    },
-  },
-  {
-    name: 'accelerator',
-    prepare: (r) => {
-      if (r.accelerator === undefined) return null;
-      const why = `no ${r.accelerator.toUpperCase()}`;
-      return (h) => (h.accelerator === r.accelerator ? null : why);
-    },
-  },
-  {
-    name: 'firmware',
-    prepare: (r) => {
-      const why = `no ${r.firmware.toUpperCase()} firmware`;
-      return (h) => (h.firmware.includes(r.firmware) ? null : why);
-    },
-  },
-  {
-    name: 'isolation',
-    prepare: (r) => (h) => {
-      if (h.aggregates === undefined || h.aggregates.length === 0) return null;
-      return isolationOf(h, r.tenantId) === false ? 'reserved for other tenants' : null;
-    },
-  },
-  {
-    name: 'metadata',
-    prepare: (r) => {
-      const wanted = Object.entries(r.requiredMetadata ?? {});
-      if (wanted.length === 0) return null;
-      return (h) => {
-        for (const [k, want] of wanted) {
-          const have = (h.aggregates ?? []).find((a) => a.metadata[k] !== undefined)?.metadata[k];
-          if (have !== want)
-            return have === undefined ? `lack ${k}=${want}` : `have ${k}=${have}, not ${want}`;
-        }
-        return null;
-      };
-    },
-  },
-  {
-    name: 'capacity',
-    prepare: (r) => {
-      const ram = `lack ${fmtGiB(r.memoryMiB)} RAM`;
-      const cpu = `lack ${r.vcpus} vCPU`;
-      const disk = `lack ${r.diskGiB} GiB disk`;
-      const cores = `have fewer than the flavor's ${r.maxVcpus} maximum vCPUs`;
-      return (h, oc) => {
-        if (h.memoryMiB * oc.ram - h.allocated.memoryMiB < r.memoryMiB) return ram;
-        if (h.vcpus * oc.cpu - h.allocated.vcpus < r.vcpus) return cpu;
-        if (h.diskGiB * oc.disk - h.allocated.diskGiB < r.diskGiB) return disk;
-        if (r.maxVcpus !== undefined && h.vcpus < r.maxVcpus) return cores;
-        return null;
-      };
-    },
-  },
-  {
-    name: 'affinity',
-    prepare: (r, hosts) => {
-      const g = r.serverGroup;
-      if (g?.policy !== 'affinity' && g?.policy !== 'anti-affinity') return null;
-      if (g.policy === 'anti-affinity') {
-        const why = `already run a member of group ${g.name}`;
-        return (h) => ((h.groupMembers?.[g.id] ?? 0) > 0 ? why : null);
-      }
-      // Hard affinity binds once the group has a member somewhere; the first member goes anywhere.
-      if (!hosts.some((h) => (h.groupMembers?.[g.id] ?? 0) > 0)) return null;
-      const why = `run no member of group ${g.name}`;
-      return (h) => ((h.groupMembers?.[g.id] ?? 0) === 0 ? why : null);
-    },
-  },
-];
+/** The filters in the order they run; a rejected host is counted under the first that removes it. */
+export const FILTER_NAMES = [
+  'state',
+  'exclude',
+  'zone',
+  'accelerator',
+  'firmware',
+  'isolation',
+  'metadata',
+  'capacity',
+  'affinity',
+] as const;
+const [STATE, EXCLUDE, ZONE, ACCELERATOR, FIRMWARE, ISOLATION, METADATA, CAPACITY, AFFINITY] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8,
+] as const;
+
+/** Counts of rejected hosts per filter and reason. Reasons are the few strings built per request. */
+class Rejections {
+  readonly reasons: string[][] = FILTER_NAMES.map(() => []);
+  readonly counts: number[][] = FILTER_NAMES.map(() => []);
+  add(filter: number, why: string): void {
+    const rs = this.reasons[filter]!;
+    const cs = this.counts[filter]!;
+    let j = 0;
+    while (j < rs.length && rs[j] !== why) j++; // identity compare: a short array beats a Map here
+    if (j === rs.length) {
+      rs.push(why);
+      cs.push(1);
+    } else cs[j]!++;
+  }
+  outcome(filter: number): FilterOutcome {
+    const rs = this.reasons[filter]!;
+    const cs = this.counts[filter]!;
+    return {
+      filter: FILTER_NAMES[filter]!,
+      removed: cs.reduce((n, c) => n + c, 0),
+      reasons: rs.map((why, j) => `${cs[j]} host${cs[j] === 1 ? '' : 's'} ${why}`),
+    };
+  }
+}
 
 /**
- * Picks a host: filters, then weighers (spread by default). One pass over the hosts: each host goes
- * through the filters until one rejects it (counted under that filter's reason), and a host that
- * passes them all is scored at once.
+ * Picks a host: filters, then weighers (spread by default). The snapshot is compiled into a
+ * {@link Fleet} and asked once; callers that decide many times over one snapshot keep the Fleet
+ * and record each decision with `claim` (as Nova's host manager consumes from its host states).
  */
 export function place(
   hosts: HostSnapshot[],
   r: PlacementRequest,
   config: Overcommit | SchedulerConfig = {},
 ): Placement {
-  const cfg: SchedulerConfig = 'cpu' in config ? { overcommit: config } : config;
-  const dflt = cfg.overcommit ?? DEFAULT_OVERCOMMIT;
-  const w = cfg.weighers ?? SPREAD;
-  // One check per filter in a fixed slot, so each call site sees one function (V8 inlines them).
-  const checks = FILTERS.map((f) => f.prepare(r, hosts));
-  // Rejections per filter, by reason. Reasons are the few strings each filter prepared, so a short
-  // array compared by identity beats a Map keyed by string in this loop.
-  const reasons: string[][] = FILTERS.map(() => []);
-  const counts: number[][] = FILTERS.map(() => []);
-  const [state, exclude, zone, accel, firmware, isolation, metadata, capacity, affinity] = checks;
-  let best: HostSnapshot | undefined;
-  let bestScore = Number.NEGATIVE_INFINITY;
-  for (let k = 0; k < hosts.length; k++) {
-    const h = hosts[k]!;
-    const oc = hasOwnOvercommit(h) ? effectiveOvercommit(h, dflt) : dflt;
-    let why: string | null = null;
-    let at = 0;
-    if (state && (why = state(h, oc)) !== null) at = 0;
-    else if (exclude && (why = exclude(h, oc)) !== null) at = 1;
-    else if (zone && (why = zone(h, oc)) !== null) at = 2;
-    else if (accel && (why = accel(h, oc)) !== null) at = 3;
-    else if (firmware && (why = firmware(h, oc)) !== null) at = 4;
-    else if (isolation && (why = isolation(h, oc)) !== null) at = 5;
-    else if (metadata && (why = metadata(h, oc)) !== null) at = 6;
-    else if (capacity && (why = capacity(h, oc)) !== null) at = 7;
-    else if (affinity && (why = affinity(h, oc)) !== null) at = 8;
-    if (why !== null) {
-      const rs = reasons[at]!;
-      const cs = counts[at]!;
-      let j = 0;
-      while (j < rs.length && rs[j] !== why) j++;
-      if (j === rs.length) {
-        rs.push(why);
-        cs.push(1);
-      } else cs[j]!++;
-      continue;
-    }
-    const sc = scoreWith(h, r, oc, w);
-    if (sc > bestScore) {
-      best = h;
-      bestScore = sc;
+  return new Fleet(hosts, config).place(r);
+}
+
+const [STRIDE, USED, CORES] = [10, 6, 9] as const;
+/** A tenant may use a host no aggregate of which is reserved, or one reserved for it among others. */
+const mayUse = (reserved: string[] | null, tenantId: string | undefined): boolean =>
+  reserved === null || (tenantId !== undefined && reserved.includes(tenantId));
+const STATE_WHY = [null, 'host is down', 'host is disabled', 'host is in maintenance'] as const;
+const ACCELERATORS = ['kvm', 'tcg'] as const;
+const firmwareBit = (f: string) => (f === 'bios' ? 1 : f === 'uefi' ? 2 : 4);
+
+/**
+ * A snapshot compiled for deciding: what filters and weighers read, per host, in typed arrays
+ * (capacities after overcommit, their reciprocals for the weighers, state, zone, accelerator and
+ * firmware as small codes), so one decision at 10,000 hosts is one tight pass over flat memory.
+ * Aggregate filters (isolation, metadata) read the host snapshot itself, only for hosts that
+ * belong to an aggregate. `claim` records an instance on a host, so a caller can place many
+ * instances over one snapshot; the input snapshot is never changed.
+ */
+export class Fleet {
+  readonly size: number;
+  private readonly hosts: HostSnapshot[];
+  private readonly w: WeigherConfig;
+  /** Host id → index, built on first use (claims, excluded hosts). */
+  private ids: Map<string, number> | undefined;
+  private readonly state: Uint8Array;
+  private readonly accel: Uint8Array;
+  private readonly firmware: Uint8Array;
+  private readonly grouped: Uint8Array;
+  private readonly zone: Int32Array;
+  private readonly zones = new Map<string, number>();
+  /** Tenants an aggregate of the host is reserved for (`filter_tenant_id`), or null. */
+  private readonly reservedFor: (string[] | null)[];
+  /**
+   * Per host, STRIDE numbers side by side: capacity after overcommit of RAM,
+   * vCPUs and disk, their reciprocals (0 for no capacity), what is used of each, and the cores.
+   */
+  private readonly room: Float64Array;
+  /** Server group id → host index → members there. */
+  private readonly members = new Map<string, Map<number, number>>();
+
+  constructor(hosts: HostSnapshot[], config: Overcommit | SchedulerConfig = {}) {
+    const cfg: SchedulerConfig = 'cpu' in config ? { overcommit: config } : config;
+    const dflt = cfg.overcommit ?? DEFAULT_OVERCOMMIT;
+    this.w = cfg.weighers ?? SPREAD;
+    const n = hosts.length;
+    this.size = n;
+    this.hosts = hosts;
+    this.state = new Uint8Array(n);
+    this.accel = new Uint8Array(n);
+    this.firmware = new Uint8Array(n);
+    this.grouped = new Uint8Array(n);
+    this.zone = new Int32Array(n);
+    this.reservedFor = new Array(n).fill(null);
+    this.room = new Float64Array(n * STRIDE);
+    for (let i = 0; i < n; i++) {
+      const h = hosts[i]!;
+      this.state[i] = !h.up ? 1 : !h.enabled ? 2 : h.maintenance ? 3 : 0;
+      this.accel[i] = h.accelerator === undefined ? 0 : ACCELERATORS.indexOf(h.accelerator) + 1;
+      for (const f of h.firmware) this.firmware[i]! |= firmwareBit(f);
+      const aggs = h.aggregates;
+      this.grouped[i] = aggs !== undefined && aggs.length > 0 ? 1 : 0;
+      for (const a of aggs ?? []) {
+        const t = tenantsOf(a);
+        if (t !== null) this.reservedFor[i] = [...(this.reservedFor[i] ?? []), ...t];
+      }
+      this.zone[i] = h.zone === undefined ? -1 : this.zoneId(h.zone, true);
+      const oc = hasOwnOvercommit(h) ? effectiveOvercommit(h, dflt) : dflt;
+      const o = i * STRIDE;
+      this.room[o] = h.memoryMiB * oc.ram;
+      this.room[o + 1] = h.vcpus * oc.cpu;
+      this.room[o + 2] = h.diskGiB * oc.disk;
+      for (let k = 0; k < 3; k++) this.room[o + 3 + k] = this.room[o + k]! > 0 ? 1 / this.room[o + k]! : 0;
+      this.room[o + USED] = h.allocated.memoryMiB;
+      this.room[o + USED + 1] = h.allocated.vcpus;
+      this.room[o + USED + 2] = h.allocated.diskGiB;
+      this.room[o + CORES] = h.vcpus;
+      const gm = h.groupMembers;
+      if (gm !== undefined) for (const g in gm) if (gm[g]! > 0) this.groupOf(g).set(i, gm[g]!);
     }
   }
-  const active = FILTERS.flatMap((f, i) => (checks[i] ? [{ name: f.name, i }] : []));
-  const filters: FilterOutcome[] = active.map((f) => {
-    const rs = reasons[f.i]!;
-    const cs = counts[f.i]!;
-    return {
-      filter: f.name,
-      removed: cs.reduce((n, c) => n + c, 0),
-      reasons: rs.map((why, j) => `${cs[j]} host${cs[j] === 1 ? '' : 's'} ${why}`),
-    };
-  });
-  if (hosts.length === 0) return { ok: false, message: 'No compute host is registered.', filters };
-  if (!best) {
-    const parts = filters.filter((f) => f.removed > 0).map((f) => `${f.filter}: ${f.reasons.join(', ')}`);
-    return { ok: false, message: `No host can take this instance (${parts.join('; ')}).`, filters };
+
+  private zoneId(name: string, add: boolean): number {
+    let id = this.zones.get(name);
+    if (id === undefined) {
+      if (!add) return -2; // a zone no host is in: matches none
+      id = this.zones.size;
+      this.zones.set(name, id);
+    }
+    return id;
   }
-  return { ok: true, hostId: best.id, filters };
+
+  private groupOf(id: string): Map<number, number> {
+    let m = this.members.get(id);
+    if (m === undefined) {
+      m = new Map();
+      this.members.set(id, m);
+    }
+    return m;
+  }
+
+  private indexOf(hostId: string): number | undefined {
+    if (this.ids === undefined) this.ids = new Map(this.hosts.map((h, i) => [h.id, i]));
+    return this.ids.get(hostId);
+  }
+
+  /** Records an instance placed on a host (its resources and its server group membership). */
+  claim(hostId: string, r: Pick<PlacementRequest, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'serverGroup'>): void {
+    const i = this.indexOf(hostId);
+    if (i === undefined) throw new Error(`host ${hostId} is not in this snapshot`);
+    const o = i * STRIDE + USED;
+    this.room[o]! += r.memoryMiB;
+    this.room[o + 1]! += r.vcpus;
+    this.room[o + 2]! += r.diskGiB;
+    if (r.serverGroup) {
+      const m = this.groupOf(r.serverGroup.id);
+      m.set(i, (m.get(i) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * One pass over the hosts: each goes through the filters until one rejects it (counted under
+   * that filter's reason), and a host that passes them all is scored at once from the free room
+   * the capacity filter computed. Reasons and sets that depend only on the request are prepared
+   * before the pass. Ties go to the first host in the snapshot.
+   */
+  place(r: PlacementRequest): Placement {
+    const n = this.size;
+    const w = this.w;
+    const { state, accel, firmware, grouped, zone, room, reservedFor } = this;
+    const tenantId = r.tenantId;
+    const [wRam, wCpu, wDisk] = [w.ram, w.cpu, w.disk];
+    const [ram, cpu, disk] = [r.memoryMiB, r.vcpus, r.diskGiB];
+    const exclude = new Set<number>();
+    for (const id of r.excludeHosts ?? []) {
+      const i = this.indexOf(id);
+      if (i !== undefined) exclude.add(i);
+    }
+    const excluding = (r.excludeHosts?.length ?? 0) > 0;
+    const wantZone = r.zone === undefined ? -1 : this.zoneId(r.zone, false);
+    const notInZone = `not in zone ${r.zone}`;
+    const wantAccel = r.accelerator === undefined ? 0 : ACCELERATORS.indexOf(r.accelerator) + 1;
+    const noAccel = `no ${r.accelerator?.toUpperCase()}`;
+    const fwBit = firmwareBit(r.firmware);
+    const noFirmware = `no ${r.firmware.toUpperCase()} firmware`;
+    const wanted = Object.entries(r.requiredMetadata ?? {});
+    const lackRam = `lack ${fmtGiB(r.memoryMiB)} RAM`;
+    const lackCpu = `lack ${r.vcpus} vCPU`;
+    const lackDisk = `lack ${r.diskGiB} GiB disk`;
+    const lackCores = `have fewer than the flavor's ${r.maxVcpus} maximum vCPUs`;
+    const maxVcpus = r.maxVcpus ?? 0;
+    const g = r.serverGroup;
+    const members = g === undefined ? undefined : this.members.get(g.id);
+    const antiAffinity = g?.policy === 'anti-affinity';
+    // Hard affinity binds once the group has a member somewhere; the first member goes anywhere.
+    const affinity = g?.policy === 'affinity' && members !== undefined && members.size > 0;
+    const memberHere = `already run a member of group ${g?.name}`;
+    const noMemberHere = `run no member of group ${g?.name}`;
+    const soft = g?.policy === 'soft-affinity' ? 1 : g?.policy === 'soft-anti-affinity' ? -1 : 0;
+    const softWeight = soft * w.softAffinity;
+    const out = new Rejections();
+    let best = -1;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const st = state[i]!;
+      if (st !== 0) out.add(STATE, STATE_WHY[st]!);
+      else if (excluding && exclude.has(i)) out.add(EXCLUDE, 'excluded by the request');
+      else if (wantZone !== -1 && zone[i] !== wantZone) out.add(ZONE, notInZone);
+      else if (wantAccel !== 0 && accel[i] !== wantAccel) out.add(ACCELERATOR, noAccel);
+      else if ((firmware[i]! & fwBit) === 0) out.add(FIRMWARE, noFirmware);
+      else if (grouped[i] === 1 && !mayUse(reservedFor[i]!, tenantId))
+        out.add(ISOLATION, 'reserved for other tenants');
+      else {
+        const mismatch = wanted.length > 0 ? metadataMismatch(this.hosts[i]!.aggregates, wanted) : null;
+        if (mismatch !== null) {
+          out.add(METADATA, mismatch);
+          continue;
+        }
+        const o = i * STRIDE;
+        const freeRam = room[o]! - room[o + USED]!;
+        const freeCpu = room[o + 1]! - room[o + USED + 1]!;
+        const freeDisk = room[o + 2]! - room[o + USED + 2]!;
+        if (freeRam < ram) out.add(CAPACITY, lackRam);
+        else if (freeCpu < cpu) out.add(CAPACITY, lackCpu);
+        else if (freeDisk < disk) out.add(CAPACITY, lackDisk);
+        else if (room[o + CORES]! < maxVcpus) out.add(CAPACITY, lackCores);
+        else {
+          const here = members === undefined ? 0 : (members.get(i) ?? 0);
+          if (antiAffinity && here > 0) out.add(AFFINITY, memberHere);
+          else if (affinity && here === 0) out.add(AFFINITY, noMemberHere);
+          else {
+            const sc =
+              wRam * freeRam * room[o + 3]! +
+              wCpu * freeCpu * room[o + 4]! +
+              wDisk * freeDisk * room[o + 5]! +
+              softWeight * here;
+            if (sc > bestScore) {
+              best = i;
+              bestScore = sc;
+            }
+          }
+        }
+      }
+    }
+    // A filter that had nothing to say for this request is left out of the explanation.
+    const active = [true, excluding, r.zone !== undefined, wantAccel !== 0, true, true];
+    active.push(wanted.length > 0, true, antiAffinity || affinity);
+    const filters: FilterOutcome[] = [];
+    for (let i = 0; i < FILTER_NAMES.length; i++) if (active[i]) filters.push(out.outcome(i));
+    if (n === 0) return { ok: false, message: 'No compute host is registered.', filters };
+    if (best < 0) {
+      const parts = filters.filter((f) => f.removed > 0).map((f) => `${f.filter}: ${f.reasons.join(', ')}`);
+      return { ok: false, message: `No host can take this instance (${parts.join('; ')}).`, filters };
+    }
+    return { ok: true, hostId: this.hosts[best]!.id, filters };
+  }
 }
 
 /** The weighers' score of a host that passed the filters (higher wins). */

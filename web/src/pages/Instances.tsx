@@ -1,10 +1,11 @@
 import { PlusOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Form, Input, InputNumber, Modal, Popconfirm, Select, Space, Steps, Tag, Typography } from 'antd';
+import { AutoComplete, Button, Form, Input, InputNumber, Modal, Popconfirm, Select, Space, Steps, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router-dom';
-import { api, type Flavor, get, type Image, type Instance, type KeyPair, type Page, qs } from '../api';
+import { api, type Flavor, get, type Image, type Instance, type KeyPair, type Page, qs, type ServerGroup, type Zone } from '../api';
+import { useAuth } from '../auth';
 import { CursorTable, formatBytes, formatTime, PageTitle, stateColor, useAction } from '../components';
 
 export const INSTANCE_STATES = ['building', 'running', 'stopping', 'stopped', 'starting', 'rebooting', 'resizing', 'deleting', 'error'];
@@ -119,6 +120,10 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
   const images = useQuery({ queryKey: ['images', 'available'], queryFn: () => get<Page<Image>>('/images?status=available&limit=1000') });
   const flavors = useQuery({ queryKey: ['flavors'], queryFn: () => get<Page<Flavor>>('/flavors?limit=1000') });
   const keys = useQuery({ queryKey: ['key-pairs'], queryFn: () => get<Page<KeyPair>>('/key-pairs?limit=1000') });
+  const groups = useQuery({ queryKey: ['server-groups', 'all'], queryFn: () => get<Page<ServerGroup>>('/server-groups') });
+  const { isAdmin } = useAuth();
+  // Zones are listed to platform admins; others type a zone's name (or leave it to the scheduler).
+  const zones = useQuery({ queryKey: ['zones', 'names'], queryFn: () => get<{ items: Zone[] }>('/availability-zones'), enabled: isAdmin });
   const launch = useAction((body: Record<string, unknown>) => api<Instance>('POST', '/instances', body), {
     invalidate: [['instances']],
     success: t('instances.launched'),
@@ -140,6 +145,8 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
         ...(all.keyName ? { keyName: all.keyName } : {}),
         ...(all.userData ? { userData: all.userData } : {}),
         ...(all.password ? { password: all.password } : {}),
+        ...(all.zone ? { zone: all.zone } : {}),
+        ...(all.serverGroup ? { serverGroup: all.serverGroup } : {}),
       });
   };
   return (
@@ -202,6 +209,24 @@ function LaunchWizard({ onClose }: { onClose: () => void }) {
           </Form.Item>
           <Form.Item label={t('instances.keyPair')} name="keyName">
             <Select allowClear options={(keys.data?.items ?? []).map((k) => ({ value: k.name, label: k.name }))} />
+          </Form.Item>
+          <Form.Item label={t('instances.serverGroup')} name="serverGroup" extra={t('instances.serverGroupHint')}>
+            <Select
+              allowClear
+              loading={groups.isLoading}
+              options={(groups.data?.items ?? []).map((g) => ({ value: g.id, label: `${g.name} (${t(`serverGroups.policies.${g.policy}`)})` }))}
+            />
+          </Form.Item>
+          <Form.Item
+            label={t('instances.zone')}
+            name="zone"
+            extra={t('instances.zoneHint')}
+            rules={[{ pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, message: t('validation.resourceName') }]}
+          >
+            <AutoComplete
+              allowClear
+              options={(zones.data?.items ?? []).map((z) => ({ value: z.name, label: `${z.name} (${t('zones.hostCounts', { total: z.hosts, up: z.hostsUp, enabled: z.hostsEnabled })})` }))}
+            />
           </Form.Item>
           <Form.Item label={t('instances.password')} name="password" extra={t('instances.passwordHint')} rules={[{ min: 8, message: t('validation.minChars', { n: 8 }) }]}>
             <Input.Password autoComplete="new-password" />

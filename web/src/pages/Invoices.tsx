@@ -1,12 +1,12 @@
 import { DownloadOutlined } from '@ant-design/icons';
 import { useQuery } from '@tanstack/react-query';
-import { Button, Card, Descriptions, Skeleton, Space, Table, Tag } from 'antd';
-import { useMemo } from 'react';
+import { Button, Card, Descriptions, Form, Input, Modal, Popconfirm, Radio, Skeleton, Space, Table, Tag } from 'antd';
+import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router-dom';
-import { API, get, type Invoice, type InvoiceLine, type Page, qs } from '../api';
+import { API, api, get, type Invoice, type InvoiceLine, type Page, qs } from '../api';
 import { useAuth } from '../auth';
-import { CursorTable, formatTime, PageTitle, QueryError } from '../components';
+import { CursorTable, formatTime, PageTitle, QueryError, useAction } from '../components';
 import { meterLabel } from './Usage';
 import { money, serviceLabel } from './Billing';
 
@@ -29,9 +29,22 @@ export function InvoiceState({ state }: { state: Invoice['state'] }) {
 export function InvoicesPage() {
   const { t } = useTranslation();
   const { isAdmin } = useAuth();
+  const generate = useAction(() => api<{ period: string; invoices: number }>('POST', '/billing/invoices/generate', {}), {
+    invalidate: [['billing', 'invoices']],
+    success: (r) => t('invoiceActions.generated', { n: r.invoices, period: r.period.slice(0, 7) }),
+  });
   return (
     <>
-      <PageTitle title={t('nav.invoices')} />
+      <PageTitle
+        title={t('nav.invoices')}
+        extra={
+          isAdmin ? (
+            <Popconfirm title={t('invoiceActions.confirmGenerate')} onConfirm={() => generate.mutate(undefined)} okText={t('common.yes')} cancelText={t('common.no')}>
+              <Button loading={generate.isPending}>{t('invoiceActions.generate')}</Button>
+            </Popconfirm>
+          ) : undefined
+        }
+      />
       <CursorTable<Invoice>
         queryKey={['billing', 'invoices']}
         fetch={(cursor, limit) => get<Page<Invoice>>(`/billing/invoices${qs({ cursor, limit })}`)}
@@ -52,6 +65,88 @@ export function InvoicesPage() {
   );
 }
 
+/** Finalise, mark paid or void an invoice (platform admins; the API refuses what its state forbids). */
+function InvoiceAdminActions({ inv }: { inv: Invoice }) {
+  const { t } = useTranslation();
+  const [dialog, setDialog] = useState<'pay' | 'void' | null>(null);
+  const [form] = Form.useForm();
+  const inv8 = { invalidate: [['billing', 'invoices']] };
+  const finalise = useAction(() => api('POST', `/billing/invoices/${encodeURIComponent(inv.id)}/finalise`), {
+    ...inv8,
+    success: t('invoiceActions.finalised'),
+  });
+  const pay = useAction((v: { method: 'balance' | 'external'; reference?: string }) => api('POST', `/billing/invoices/${encodeURIComponent(inv.id)}/pay`, v), {
+    ...inv8,
+    success: t('invoiceActions.paid'),
+    onSuccess: () => setDialog(null),
+  });
+  const voidIt = useAction((v: { reason: string }) => api('POST', `/billing/invoices/${encodeURIComponent(inv.id)}/void`, v), {
+    ...inv8,
+    success: t('invoiceActions.voided'),
+    onSuccess: () => setDialog(null),
+  });
+  return (
+    <>
+      {inv.state === 'draft' ? (
+        <Popconfirm title={t('invoiceActions.confirmFinalise')} onConfirm={() => finalise.mutate(undefined)} okText={t('common.yes')} cancelText={t('common.no')}>
+          <Button type="primary" loading={finalise.isPending}>
+            {t('invoiceActions.finalise')}
+          </Button>
+        </Popconfirm>
+      ) : null}
+      {inv.state === 'finalised' ? (
+        <Button type="primary" onClick={() => setDialog('pay')}>
+          {t('invoiceActions.markPaid')}
+        </Button>
+      ) : null}
+      {inv.state === 'draft' || inv.state === 'finalised' ? (
+        <Button danger onClick={() => setDialog('void')}>
+          {t('invoiceActions.void')}
+        </Button>
+      ) : null}
+      {dialog ? (
+        <Modal
+          open
+          title={dialog === 'pay' ? t('invoiceActions.markPaid') : t('invoiceActions.voidTitle', { number: inv.number })}
+          onCancel={() => setDialog(null)}
+          onOk={() => form.submit()}
+          okText={dialog === 'pay' ? t('invoiceActions.markPaid') : t('invoiceActions.void')}
+          okButtonProps={{ danger: dialog === 'void' }}
+          cancelText={t('common.cancel')}
+          confirmLoading={pay.isPending || voidIt.isPending}
+        >
+          <Form
+            form={form}
+            layout="vertical"
+            initialValues={{ method: 'external' }}
+            onFinish={(v) => (dialog === 'pay' ? pay.mutate({ method: v.method, ...(v.reference ? { reference: v.reference } : {}) }) : voidIt.mutate({ reason: v.reason }))}
+          >
+            {dialog === 'pay' ? (
+              <>
+                <Form.Item label={t('invoiceActions.method')} name="method">
+                  <Radio.Group
+                    options={[
+                      { value: 'external', label: t('invoiceActions.methods.external') },
+                      { value: 'balance', label: t('invoiceActions.methods.balance') },
+                    ]}
+                  />
+                </Form.Item>
+                <Form.Item label={t('accounts.reference')} name="reference" rules={[{ max: 200 }]}>
+                  <Input autoComplete="off" />
+                </Form.Item>
+              </>
+            ) : (
+              <Form.Item label={t('invoiceActions.reason')} name="reason" extra={t('invoiceActions.voidHint')} rules={[{ required: true, message: t('validation.required') }, { max: 500 }]}>
+                <Input.TextArea rows={3} />
+              </Form.Item>
+            )}
+          </Form>
+        </Modal>
+      ) : null}
+    </>
+  );
+}
+
 const exportUrl = (id: string, format: 'json' | 'csv' | 'html', lang: string) =>
   `${API}/billing/invoices/${encodeURIComponent(id)}/export${qs({ format, lang: lang === 'zh-CN' ? 'zh-CN' : 'en' })}`;
 
@@ -60,6 +155,7 @@ export function InvoicePage() {
   const { t, i18n } = useTranslation();
   const { id = '' } = useParams();
   const nav = useNavigate();
+  const { isAdmin } = useAuth();
   const q = useQuery({ queryKey: ['billing', 'invoices', id], queryFn: () => get<Invoice>(`/billing/invoices/${encodeURIComponent(id)}`) });
   const inv = q.data;
   const groups = useMemo(() => {
@@ -75,6 +171,7 @@ export function InvoicePage() {
         extra={
           <>
             <Button onClick={() => nav('/billing/invoices')}>{t('common.back')}</Button>
+            {inv && isAdmin ? <InvoiceAdminActions inv={inv} /> : null}
             {inv
               ? (['json', 'csv', 'html'] as const).map((f) => (
                   <Button key={f} icon={<DownloadOutlined />} href={exportUrl(inv.id, f, i18n.language)} download>
