@@ -79,7 +79,7 @@ export async function rateBatch(
   since: number,
   limit: number,
   now: number,
-  beforeCommit?: () => void,
+  beforeCommit?: (batch: { rows: number }) => void,
   exclude: ReadonlySet<string> = new Set(),
 ): Promise<{ rated: number; maxCreated: number }> {
   return database.tx(async (trx) => {
@@ -156,7 +156,7 @@ export async function rateBatch(
         .set({ value: String(maxCreated) })
         .where('key', '=', WATERMARK_KEY)
         .execute();
-    beforeCommit?.();
+    beforeCommit?.({ rows: rows.length });
     return { rated: rows.length, maxCreated };
   });
 }
@@ -230,7 +230,7 @@ export async function rateAll(
     full?: boolean;
     batch?: number;
     now?: () => number;
-    beforeCommit?: () => void;
+    beforeCommit?: (batch: { rows: number }) => void;
     /** Told about a ledger row the rating function refused (left unrated until a restart). */
     onRefused?: (usageId: string, err: Error) => void;
   } = {},

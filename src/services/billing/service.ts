@@ -47,6 +47,11 @@ export interface BillingConfig {
   suspendAfterMs?: number;
   /** Mode of accounts created implicitly (default postpaid: invoiced, never restricted). */
   defaultMode?: 'postpaid' | 'prepaid';
+  /**
+   * Crash tests only: runs inside each rating transaction after its charge lines and accumulators
+   * are written, before the commit (the kill-twice test blocks here and SIGKILLs the process).
+   */
+  beforeRatingCommit?: (batch: { rows: number }) => void;
 }
 
 export interface BillingDeps {
@@ -690,6 +695,7 @@ export function createBillingService(deps: BillingDeps) {
         rateAll(database, {
           full: opts.full,
           now,
+          beforeCommit: cfg.beforeRatingCommit,
           onRefused: (id, err) =>
             log?.error({ usageId: id, err: err.message }, 'billing refused to rate a usage record'),
         }),

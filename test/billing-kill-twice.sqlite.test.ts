@@ -1,0 +1,3 @@
+import { runKillTwiceSuite } from '../src/services/billing/kill-twice.case.js';
+
+runKillTwiceSuite('sqlite');
