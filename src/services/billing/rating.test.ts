@@ -298,6 +298,67 @@ describe('rating properties', () => {
     );
   });
 
+  it('is exact at the edges of the number fast path: sums, quotients and units near 2^53', () => {
+    const MAX = Number.MAX_SAFE_INTEGER;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: 1, max: 4096 }),
+          fc.integer({ min: 2 ** 40, max: 2 ** 53 - 1 }),
+          fc.constantFrom(1, 3600, 3600 * 2 ** 30, 2 ** 52, MAX - 1, MAX),
+        ),
+        fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 2 ** 21 })),
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 10_000 })), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.boolean(),
+        (unitQuantity, price, offsets, tiered) => {
+          // Totals whose cost numerator (quantity × price) lands just below 2^53, split in rows.
+          const total = Math.floor(MAX / price) - offsets.reduce((a, b) => a + b, 0);
+          if (total <= 0) return;
+          const parts = offsets.map((o, i) =>
+            i === 0 ? total - offsets.slice(1).reduce((a, b) => a + b, 0) : o,
+          );
+          const p: PriceDef = tiered
+            ? vcpu(price, {
+                unitQuantity,
+                tiers: [
+                  { upToUnits: 1, unitPriceMicros: price },
+                  { upToUnits: null, unitPriceMicros: Math.max(0, price - 1) },
+                ],
+              })
+            : vcpu(price, { unitQuantity });
+          // Small rows first: a remainder below the unit, then the large row that nears 2^53.
+          parts.reverse();
+          const rows = parts.map((q, i) => row(`u${i}`, T0 + i * MIN_MS, T0 + (i + 1) * MIN_MS, q));
+          // Each line, independently in BigInt: round(exact cost so far) − round(exact cost before).
+          const uq = BigInt(unitQuantity);
+          const cost = (q: bigint) => {
+            if (!tiered) return q * BigInt(price);
+            const first = q < uq ? q : uq;
+            return first * BigInt(price) + (q - first) * BigInt(Math.max(0, price - 1));
+          };
+          const round = (num: bigint) => (2n * num + uq) / (2n * uq);
+          let cum = 0n;
+          const want: bigint[] = [];
+          for (const q of parts) {
+            const before = round(cost(cum));
+            cum += BigInt(q);
+            want.push(round(cost(cum)) - before);
+          }
+          if (round(cost(cum)) > BigInt(MAX)) {
+            expect(() => rateUsage(rows, new PriceBook([card('a', 0, [p])]), new Map())).toThrow(RangeError);
+            return;
+          }
+          const lines = rateUsage(rows, new PriceBook([card('a', 0, [p])]), new Map());
+          expect(lines.map((l) => BigInt(l.amountMicros))).toEqual(want);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('tiers are monotone: more usage never costs less, and never more per unit than the first tier', () => {
     fc.assert(
       fc.property(priceArb, fc.nat({ max: 1e9 }), fc.nat({ max: 1e9 }), (p, a, b) => {

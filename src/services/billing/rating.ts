@@ -77,10 +77,11 @@ export interface ChargeLine {
  * Exact cost so far of one (tenant, meter, billing period). In memory the exact value is
  * `whole + rem/den` micro-units with plain numbers while everything stays below 2^53 (the fast
  * path), or `big.num / big.den` in BigInt once it does not (a unit change, huge quantities).
- * The cumulative quantity is `qty + qtyPend` (BigInt plus a number still being summed).
+ * The cumulative quantity is `qtyPend` while it fits a number (`qty` null: the fast path compares
+ * pointers only), else `qty + qtyPend` in BigInt.
  */
 export interface Accumulator {
-  qty: bigint;
+  qty: bigint | null;
   qtyPend: number;
   whole: number;
   rem: number;
@@ -102,7 +103,7 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
 
 export const newAccumulator = (): Accumulator => ({
-  qty: 0n,
+  qty: null,
   qtyPend: 0,
   whole: 0,
   rem: 0,
@@ -118,7 +119,7 @@ export function accumulatorFromStored(s: StoredAccumulator): Accumulator {
   // A quantity that fits a number stays one, so the fast path applies to loaded accumulators too.
   const base =
     qty <= MAX_SAFE_BIG
-      ? { qty: 0n, qtyPend: Number(qty), charged: Number(s.charged) }
+      ? { qty: null, qtyPend: Number(qty), charged: Number(s.charged) }
       : { qty, qtyPend: 0, charged: Number(s.charged) };
   if (num === 0n) return { ...base, whole: 0, rem: 0, den: 0, big: null };
   if (den <= MAX_SAFE_BIG && num / den <= MAX_SAFE_BIG)
@@ -127,7 +128,7 @@ export function accumulatorFromStored(s: StoredAccumulator): Accumulator {
 }
 
 export function accumulatorToStored(a: Accumulator): StoredAccumulator {
-  const qty = String(a.qty + BigInt(a.qtyPend));
+  const qty = String((a.qty ?? 0n) + BigInt(a.qtyPend));
   if (a.big) return { qty, num: String(a.big.num), den: String(a.big.den), charged: String(a.charged) };
   const den = a.den === 0 ? 1n : BigInt(a.den);
   return {
@@ -331,18 +332,56 @@ export interface RateOptions {
   nextPeriod?: (t: number) => number;
 }
 
-interface AccSlot {
+/**
+ * Where a (tenant, meter) stands: the time window in which one price applies and one billing period
+ * holds, with that period's accumulator. A row inside the window (nearly every row) is priced with
+ * two comparisons and no lookup; a row outside it moves the window.
+ */
+interface Cursor {
+  tl: TimelineEntry[];
+  /** Rows with `from <= start` and `end <= to` need no split and take `price`, `period`, `acc`. */
+  from: number;
+  to: number;
+  price: CompiledPrice | null;
+  cardId: string | null;
   period: number;
-  acc: Accumulator | undefined;
-  periods: Map<number, Accumulator>;
+  acc: Accumulator | null;
 }
-type AccIndex = Map<string, Map<string, AccSlot>>;
-const INDEXES = new WeakMap<RatingState, AccIndex>();
+interface CursorCache {
+  book: PriceBook;
+  periodOf: RateOptions['periodOf'];
+  nextPeriod: RateOptions['nextPeriod'];
+  byTenant: Map<string, Map<string, Cursor>>;
+}
+/** Kept with the state across calls (rating in batches), valid for one book and one set of options. */
+const CURSORS = new WeakMap<RatingState, CursorCache>();
+
+function accumulatorIn(state: RatingState, tenantId: string, meter: string, period: number): Accumulator {
+  const key = accumulatorKey(tenantId, meter, period);
+  let acc = state.get(key);
+  if (!acc) {
+    acc = newAccumulator();
+    state.set(key, acc);
+  }
+  return acc;
+}
 
 /** Adds `share` ledger units at price `cp` to `acc`; answers the micro-units newly due. */
 function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
-  // Fast path: same denominator, every intermediate value an exact number (below 2^53).
-  if (acc.big === null && acc.qty === 0n && (acc.den === cp.unitQuantityN || acc.den === 0)) {
+  // Fast path in plain numbers, exact because every value it computes is an integer of at most
+  // MAX_SAFE = 2^53 − 1, where doubles represent integers exactly (rating.test.ts tests the edges
+  // against BigInt):
+  // - `end = pos + share ≤ MAX_SAFE` and `share · maxPrice ≤ MAX_SAFE` are checked (a true value
+  //   above MAX_SAFE never rounds down to it, so the checks are sound);
+  // - each band's `(to − from) · price ≤ share · maxPrice`, and the band widths add up to at most
+  //   `share`, so every partial sum of `add` is at most `share · maxPrice ≤ MAX_SAFE`;
+  // - `sum = rem + add ≤ MAX_SAFE − den` is checked;
+  // - `w = floor(fl(sum / den))` is `floor(sum / den)` or one more (a rounded quotient never passes
+  //   the next integer), so `w · den ≤ sum + den ≤ MAX_SAFE` and `sum − w · den` are exact, and the
+  //   correction below leaves `0 ≤ r < den`;
+  // - `whole + w < MAX_SAFE` is checked, else the BigInt path decides (and refuses past 2^53);
+  // - `2 · r` only doubles (exact in binary floating point).
+  if (acc.big === null && acc.qty === null && (acc.den === cp.unitQuantityN || acc.den === 0)) {
     const pos = acc.qtyPend;
     const end = pos + share;
     if (end <= MAX_SAFE && share * cp.maxPriceN <= MAX_SAFE) {
@@ -359,14 +398,11 @@ function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
           lo = b.hi;
         }
       }
-      if (acc.rem + add <= MAX_SAFE) {
-        const den = cp.unitQuantityN;
-        acc.den = den;
-        acc.qtyPend = end;
-        let r = acc.rem + add;
-        let w = Math.floor(r / den);
-        r -= w * den;
-        // Float division may be one off near an integer; correct it exactly.
+      const den = cp.unitQuantityN;
+      const sum = acc.rem + add;
+      if (sum <= MAX_SAFE - den) {
+        let w = Math.floor(sum / den);
+        let r = sum - w * den;
         if (r < 0) {
           w--;
           r += den;
@@ -374,23 +410,27 @@ function charge(acc: Accumulator, cp: CompiledPrice, share: number): number {
           w++;
           r -= den;
         }
-        if (acc.whole + w >= MAX_SAFE) throw new RangeError('a monthly charge exceeds 2^53 micro-units');
-        acc.whole += w;
-        acc.rem = r;
-        const rounded = acc.whole + (2 * r >= den ? 1 : 0);
-        const due = rounded - acc.charged;
-        acc.charged = rounded;
-        return due;
+        const whole = acc.whole + w;
+        if (whole < MAX_SAFE) {
+          acc.den = den;
+          acc.qtyPend = end;
+          acc.whole = whole;
+          acc.rem = r;
+          const rounded = whole + (2 * r >= den ? 1 : 0);
+          const due = rounded - acc.charged;
+          acc.charged = rounded;
+          return due;
+        }
       }
     }
   }
   // General path in BigInt: tiers, a change of unit, or values past 2^53.
   const q = BigInt(share);
-  const pos = acc.qty + BigInt(acc.qtyPend);
+  const pos = (acc.qty ?? 0n) + BigInt(acc.qtyPend);
   const after = pos + q;
   // Keep the quantity a number while it fits, so the fast path stays open.
   if (after <= MAX_SAFE_BIG) {
-    acc.qty = 0n;
+    acc.qty = null;
     acc.qtyPend = Number(after);
   } else {
     acc.qty = after;
@@ -444,91 +484,104 @@ export function rateUsage(
 ): ChargeLine[] {
   const periodOf = opts.periodOf ?? ((_t: string, t: number) => monthOf(t));
   const nextPeriod = opts.nextPeriod;
-  // tenant → meter → period → accumulator, so the hot path builds no key strings; kept with
-  // the state across calls (rating in batches).
-  let index = INDEXES.get(state);
-  if (!index) {
-    index = new Map();
-    INDEXES.set(state, index);
+  let cache = CURSORS.get(state);
+  if (
+    !cache ||
+    cache.book !== book ||
+    cache.periodOf !== opts.periodOf ||
+    cache.nextPeriod !== opts.nextPeriod
+  ) {
+    cache = { book, periodOf: opts.periodOf, nextPeriod, byTenant: new Map() };
+    CURSORS.set(state, cache);
   }
-  // Rows of one tenant usually come together: keep its map at hand.
-  let lastTenant: string | undefined;
-  let lastByMeter: Map<string, AccSlot> | undefined;
-  const accFor = (tenantId: string, meter: string, period: number): Accumulator => {
-    let byMeter = tenantId === lastTenant ? lastByMeter : index.get(tenantId);
-    if (!byMeter) {
-      byMeter = new Map();
-      index.set(tenantId, byMeter);
+  const byTenant = cache.byTenant;
+
+  /** Moves `cur` to the window holding `s`. */
+  const seek = (cur: Cursor, tenantId: string, meter: string, s: number) => {
+    const tl = cur.tl;
+    let i = -1;
+    while (i + 1 < tl.length && tl[i + 1]!.from <= s) i++;
+    const entry = i >= 0 ? tl[i]! : undefined;
+    const changeFrom = entry ? entry.from : Number.NEGATIVE_INFINITY;
+    const changeTo = i + 1 < tl.length ? tl[i + 1]!.from : Number.POSITIVE_INFINITY;
+    let periodFrom: number;
+    let periodTo: number;
+    if (nextPeriod) {
+      // Only the next boundary is known: the window starts at this row.
+      periodFrom = s;
+      periodTo = nextPeriod(s);
+    } else {
+      periodFrom = monthOf(s);
+      periodTo = cachedNext;
     }
-    lastTenant = tenantId;
-    lastByMeter = byMeter;
-    let slot = byMeter.get(meter);
-    if (!slot) {
-      slot = { period: Number.NaN, acc: undefined, periods: new Map() };
-      byMeter.set(meter, slot);
-    }
-    // Nearly every row of a meter falls in the same month as the one before.
-    if (slot.period === period) return slot.acc!;
-    let acc = slot.periods.get(period);
-    if (!acc) {
-      const key = accumulatorKey(tenantId, meter, period);
-      acc = state.get(key);
-      if (!acc) {
-        acc = newAccumulator();
-        state.set(key, acc);
-      }
-      slot.periods.set(period, acc);
-    }
-    slot.period = period;
-    slot.acc = acc;
-    return acc;
+    cur.from = Math.max(changeFrom, periodFrom);
+    cur.to = Math.min(changeTo, periodTo);
+    cur.price = entry?.price ?? null;
+    cur.cardId = entry?.cardId ?? null;
+    cur.period = periodOf(tenantId, s);
+    cur.acc = cur.price ? accumulatorIn(state, tenantId, meter, cur.period) : null;
   };
+
   const out: ChargeLine[] = new Array(rows.length);
   let n = 0;
+  let lastTenant: string | undefined;
+  let byMeter: Map<string, Cursor> | undefined;
   const cuts: number[] = [];
   for (const r of rows) {
-    const tl = book.timeline(r.tenantId, r.meter);
+    const tenantId = r.tenantId;
+    if (tenantId !== lastTenant || !byMeter) {
+      byMeter = byTenant.get(tenantId);
+      if (!byMeter) {
+        byMeter = new Map();
+        byTenant.set(tenantId, byMeter);
+      }
+      lastTenant = tenantId;
+    }
+    let cur = byMeter.get(r.meter);
+    if (!cur) {
+      cur = {
+        tl: book.timeline(tenantId, r.meter),
+        from: Number.NaN,
+        to: Number.NaN,
+        price: null,
+        cardId: null,
+        period: 0,
+        acc: null,
+      };
+      byMeter.set(r.meter, cur);
+    }
     const s = r.periodStart;
     const e = r.periodEnd;
-    // Cut points inside (s, e): price changes and billing-period starts.
-    cuts.length = 0;
-    if (e > s) {
-      for (const entry of tl) if (entry.from > s && entry.from < e) cuts.push(entry.from);
-      if (nextPeriod) for (let p = nextPeriod(s); p < e; p = nextPeriod(p)) cuts.push(p);
-      else {
-        monthOf(s);
-        for (let p = cachedNext; p < e; p = nextMonthStart(p)) cuts.push(p);
-      }
-      if (cuts.length > 1) cuts.sort((a, b) => a - b);
-    }
-    if (cuts.length === 0) {
-      // One piece (nearly every row): no BigInt for the time split.
-      let entry: TimelineEntry | undefined;
-      for (const t of tl) {
-        if (t.from <= s) entry = t;
-        else break;
-      }
-      const period = periodOf(r.tenantId, s);
-      const amount =
-        entry?.price && r.quantity > 0
-          ? charge(accFor(r.tenantId, r.meter, period), entry.price, r.quantity)
-          : 0;
+    if (!(s >= cur.from && s < cur.to)) seek(cur, tenantId, r.meter, s);
+    if (e <= cur.to) {
+      // One piece (nearly every row): no price change and no period start inside it.
+      const q = r.quantity;
       out[n++] = {
         usageId: r.id,
         seg: 0,
-        tenantId: r.tenantId,
+        tenantId,
         service: r.service,
         resourceId: r.resourceId,
         meter: r.meter,
-        billingPeriod: period,
+        billingPeriod: cur.period,
         start: s,
         end: e,
-        quantity: r.quantity,
-        amountMicros: amount,
-        cardId: entry?.cardId ?? null,
+        quantity: q,
+        amountMicros: cur.price !== null && q > 0 ? charge(cur.acc!, cur.price, q) : 0,
+        cardId: cur.cardId,
       };
       continue;
     }
+    // The row spans price changes or period starts: split it there, each share priced on its own.
+    const tl = cur.tl;
+    cuts.length = 0;
+    for (const entry of tl) if (entry.from > s && entry.from < e) cuts.push(entry.from);
+    if (nextPeriod) for (let p = nextPeriod(s); p < e; p = nextPeriod(p)) cuts.push(p);
+    else {
+      monthOf(s);
+      for (let p = cachedNext; p < e; p = nextMonthStart(p)) cuts.push(p);
+    }
+    cuts.sort((a, b) => a - b);
     const q = BigInt(r.quantity);
     const d = BigInt(e - s);
     let prevQ = 0n;
@@ -545,13 +598,15 @@ export function rateUsage(
         if (t.from <= a) entry = t;
         else break;
       }
-      const period = periodOf(r.tenantId, a);
+      const period = periodOf(tenantId, a);
       const amount =
-        entry?.price && share > 0 ? charge(accFor(r.tenantId, r.meter, period), entry.price, share) : 0;
+        entry?.price && share > 0
+          ? charge(accumulatorIn(state, tenantId, r.meter, period), entry.price, share)
+          : 0;
       const line: ChargeLine = {
         usageId: r.id,
         seg: seg++,
-        tenantId: r.tenantId,
+        tenantId,
         service: r.service,
         resourceId: r.resourceId,
         meter: r.meter,
