@@ -10,7 +10,7 @@
 // Targets: >= 500,000 rows/s rated; all invoices of 10,000 tenants in <= 60 s.
 // Usage: npm run build && node bench/rating.js [--rows 1000000] [--tenants 10000] [--db-rows 1000000]
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opt, requireBuilt, root } from './common.js';
 
@@ -89,7 +89,14 @@ function cards() {
 }
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
-console.log(`bench/rating: ${fmt(ROWS)} usage rows, ${fmt(TENANTS)} tenants, ${METERS.length} meters`);
+// The machine is shared: the load average beside the figures says how much of it this run had.
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
+console.log(
+  `bench/rating: ${fmt(ROWS)} usage rows, ${fmt(TENANTS)} tenants, ${METERS.length} meters  (load average ${load()})`,
+);
 const rows = makeRows(ROWS);
 
 // ---- 1. pure rating beside a bare loop -----------------------------------------------------
@@ -236,3 +243,4 @@ if (DB_ROWS > 0) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+console.log(`  (load average at the end ${load()})`);
