@@ -67,12 +67,14 @@ import {
   isInline,
   latestVersion,
   lockBucket,
+  OBJECT_META_COLUMNS,
   type ObjectRow,
   objectParts,
   promoteNewest,
   referencedBlobs,
   updateBucketUsage,
 } from './store.js';
+import { createWriteCommitter } from './write-commit.js';
 
 /** Who is asking; `principal` is null for anonymous requests. */
 export interface ObjectContext {
@@ -195,6 +197,9 @@ export const MAX_METADATA_BYTES = 2048;
  * syncs and a rename. Large enough for typical small objects, small enough that a row stays cheap.
  */
 export const INLINE_MAX_BYTES = 64 * 1024;
+/** How long a bucket row is reused without reading it again (see bucketOrThrow). */
+const BUCKET_CACHE_MS = 1000;
+const BUCKET_CACHE_MAX = 10_000;
 const DEFAULT_MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const STORAGE_CLASSES = new Set([
@@ -475,6 +480,8 @@ export function createObjectService(deps: ObjectServiceDeps) {
   const now = deps.now ?? Date.now;
   const minPartSize = deps.minPartSize ?? DEFAULT_MIN_PART_SIZE;
   const sseKeys = createSseKeys(database, deps.sealer);
+  /** Every write transaction: group-committed and synced on SQLite (write-commit.ts). */
+  const writes = createWriteCommitter(database);
   /** Results of the latest completed uploads, for retried CompleteMultipartUpload requests. */
   const recentlyCompleted = new Map<
     string,
@@ -515,9 +522,34 @@ export function createObjectService(deps: ObjectServiceDeps) {
   const count = (b: { tenant_id: string; name: string }, cls: RequestClass) =>
     deps.meter?.request(b.tenant_id, b.name, cls);
 
+  /**
+   * Bucket rows by name, kept for BUCKET_CACHE_MS: every request needs its bucket (owner, policy,
+   * ACL, configuration), and they rarely change. A change made here drops the entry at once (and a
+   * read that raced with it is not kept: `bucketGeneration`); another replica's change shows within
+   * BUCKET_CACHE_MS, as AWS documents for bucket configuration. Counters in a cached row are not
+   * used: writers read the bucket row again under its lock.
+   */
+  const bucketCache = new Map<string, { row: BucketRow; until: number }>();
+  let bucketGeneration = 0;
+  const forgetBucket = (name: string) => {
+    bucketGeneration++;
+    bucketCache.delete(name);
+  };
+
   async function bucketOrThrow(name: string): Promise<BucketRow> {
+    const t = Date.now();
+    const hit = bucketCache.get(name);
+    if (hit && hit.until > t) return hit.row;
+    const generation = bucketGeneration;
     const b = await findBucket(database.db, name);
-    if (!b) throw noSuchBucket(name);
+    if (!b) {
+      bucketCache.delete(name);
+      throw noSuchBucket(name);
+    }
+    if (generation === bucketGeneration) {
+      if (bucketCache.size >= BUCKET_CACHE_MAX) bucketCache.clear();
+      bucketCache.set(name, { row: b, until: t + BUCKET_CACHE_MS });
+    }
     return b;
   }
 
@@ -721,22 +753,27 @@ export function createObjectService(deps: ObjectServiceDeps) {
   ) {
     const locked = await lockBucket(trx, database.dialect, b.name);
     if (!locked) throw noSuchBucket(b.name);
-    const current = await latestVersion(trx, b.name, key);
+    // The latest version and the 'null' one (replaced unless versioning is on), in one query.
+    const both = await trx
+      .selectFrom('objects')
+      .select(OBJECT_META_COLUMNS)
+      .where('bucket', '=', b.name)
+      .where('key', '=', key)
+      .where((eb) => eb.or([eb('is_latest', '=', 1), eb('version_id', '=', 'null')]))
+      .execute();
+    const current = both.find((r) => r.is_latest === 1);
     if (opts.preconditions) checkWritePreconditions(opts.preconditions, current);
     const versionId = locked.versioning === 'Enabled' ? newVersionId() : 'null';
     let bytes = row.size - (opts.bytesAlreadyCounted ?? 0);
     let objects = 1;
     const freed: string[] = [];
-    if (versionId === 'null') {
-      const old = await findVersion(trx, b.name, key, 'null');
-      if (old) {
-        freed.push(...(await deleteVersionRow(trx, old)));
-        bytes -= old.size;
-        objects -= 1;
-      }
+    const old = versionId === 'null' ? both.find((r) => r.version_id === 'null') : undefined;
+    if (old) {
+      freed.push(...(await deleteVersionRow(trx, old)));
+      bytes -= old.size;
+      objects -= 1;
     }
-    // (When the null version was the latest it is gone already; the update then matches nothing.)
-    if (current)
+    if (current && current.id !== old?.id)
       await trx.updateTable('objects').set({ is_latest: 0 }).where('id', '=', current.id).execute();
     const id = newObjectId();
     await trx
@@ -1009,7 +1046,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         created_at: ts,
       };
       try {
-        await database.tx(async (trx) => {
+        await writes.tx(async (trx) => {
           try {
             await reserveQuota(trx, p.tenantId, 'buckets');
           } catch (e) {
@@ -1046,7 +1083,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const b = await bucketOrThrow(name);
       await allow(ctx, 's3:DeleteBucket', b);
       const freed: string[] = [];
-      await database.tx(async (trx) => {
+      await writes.tx(async (trx) => {
         const locked = await lockBucket(trx, database.dialect, name);
         if (!locked) throw noSuchBucket(name);
         const anyObject = await trx
@@ -1097,6 +1134,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         await releaseQuota(trx, locked.tenant_id, 'buckets');
         await appendAudit(trx, auditRow(ctx, locked.tenant_id, 's3:DeleteBucket', `arn:aws:s3:::${name}`));
       });
+      forgetBucket(name);
       await deleteBlobs(freed);
       count(b, 'A');
     },
@@ -1123,13 +1161,16 @@ export function createObjectService(deps: ObjectServiceDeps) {
           'InvalidBucketState',
           'An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.',
         );
-      await database.tx(async (trx) => {
-        await trx.updateTable('buckets').set({ versioning: status }).where('name', '=', name).execute();
-        await appendAudit(
-          trx,
-          auditRow(ctx, b.tenant_id, 's3:PutBucketVersioning', `arn:aws:s3:::${name}`, { status }),
-        );
-      });
+      forgetBucket(name);
+      await writes
+        .tx(async (trx) => {
+          await trx.updateTable('buckets').set({ versioning: status }).where('name', '=', name).execute();
+          await appendAudit(
+            trx,
+            auditRow(ctx, b.tenant_id, 's3:PutBucketVersioning', `arn:aws:s3:::${name}`, { status }),
+          );
+        })
+        .finally(() => forgetBucket(name));
       count(b, 'A');
     },
 
@@ -1176,7 +1217,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
         const parsed = parsedPolicy(value);
         if (parsed && isPolicyPublic(parsed)) throw new ObjectError('AccessDenied', 'Access Denied');
       }
-      await database.tx(async (trx) => {
+      forgetBucket(name);
+      await writes.tx(async (trx) => {
+        forgetBucket(name);
         await trx
           .updateTable('buckets')
           .set(
@@ -1196,6 +1239,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
           ),
         );
       });
+      forgetBucket(name);
       count(b, 'A');
     },
 
@@ -1231,7 +1275,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const sum = chosenChecksum(input.body, input, digests);
       let result: Awaited<ReturnType<typeof commitVersion>>;
       try {
-        result = await database.tx(async (trx) => {
+        result = await writes.tx(async (trx) => {
           const r = await commitVersion(
             trx,
             b,
@@ -1597,7 +1641,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const alg =
         input.checksumAlgorithm ?? (srcRow.checksum_algorithm as ChecksumAlgorithm | null) ?? undefined;
       try {
-        result = await database.tx(async (trx) => {
+        result = await writes.tx(async (trx) => {
           const r = await commitVersion(
             trx,
             dest,
@@ -1680,7 +1724,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             : 's3:PutObjectTagging';
       await allow(ctx, action, b, input.key, row);
       if (input.tags) validateTags(input.tags, 10);
-      await database.tx(async (trx) => {
+      await writes.tx(async (trx) => {
         await trx
           .updateTable('objects')
           .set({ tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null })
@@ -1734,7 +1778,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         input.legalHold !== undefined ? 's3:PutObjectLegalHold' : 's3:PutObjectRetention';
       await allow(ctx, action, b, input.key, row);
       const bypass = input.bypassGovernance ? await mayBypass(ctx, b) : false;
-      await database.tx(async (trx) => {
+      await writes.tx(async (trx) => {
         const cur = await trx.selectFrom('objects').selectAll().where('id', '=', row.id).executeTakeFirst();
         if (!cur) throw noSuchKey(input.key);
         if (input.legalHold !== undefined) {
@@ -1800,7 +1844,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       await allow(ctx, action, b, input.key, row);
       const acl = await input.acl(await ownerOf(row, b), bucketInfo(b));
       refusePublicAcl(b, acl);
-      await database.tx(async (trx) => {
+      await writes.tx(async (trx) => {
         await trx.updateTable('objects').set({ acl }).where('id', '=', row.id).execute();
         await appendAudit(
           trx,
@@ -2091,7 +2135,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       // The upload's data key: every part is encrypted with it (each blob with its own nonces).
       const enc = await newEncryption(b, input.sse);
       const uploadId = newUploadId();
-      await database.tx(async (trx) => {
+      await writes.tx(async (trx) => {
         await trx
           .insertInto('multipart_uploads')
           .values({
@@ -2211,7 +2255,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const ts = now();
       let freed: string[] = [];
       try {
-        await database.tx(async (trx) => {
+        await writes.tx(async (trx) => {
           const locked = await lockBucket(trx, database.dialect, b.name);
           if (!locked) throw noSuchBucket(b.name);
           const still = await trx
@@ -2323,7 +2367,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       let etag = '';
       let unused: string[] = [];
       let checksum: { algorithm: string; value: string } | undefined;
-      await database.tx(async (trx) => {
+      await writes.tx(async (trx) => {
         const stored = await trx
           .selectFrom('upload_parts')
           .selectAll()
@@ -2625,7 +2669,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
 
   /** Removes an upload and its parts (AbortMultipartUpload, and the lifecycle loop); the caller authorised it. */
   async function abortUpload(ctx: ObjectContext, b: BucketRow, key: string, uploadId: string) {
-    const freed = await database.tx(async (trx) => {
+    const freed = await writes.tx(async (trx) => {
       const locked = await lockBucket(trx, database.dialect, b.name);
       if (!locked) throw noSuchBucket(b.name);
       const parts = await trx
@@ -2678,7 +2722,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
     bypassGovernance = false,
   ): Promise<{ versionId?: string; deleteMarker: boolean }> {
     let freed: string[] = [];
-    const r = await database.tx(async (trx) => {
+    const r = await writes.tx(async (trx) => {
       const locked = await lockBucket(trx, database.dialect, b.name);
       if (!locked) throw noSuchBucket(b.name);
       const ts = now();
