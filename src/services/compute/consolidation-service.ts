@@ -72,8 +72,10 @@ export function createConsolidation(deps: {
   database: Database;
   migrations: LiveMigrations;
   now: () => number;
+  /** Hosts the scheduler's static filters accept for each instance (see the compute service). */
+  acceptingHosts: (instanceIds: string[]) => Promise<Map<string, string[]>>;
 }) {
-  const { database, migrations, now } = deps;
+  const { database, migrations, now, acceptingHosts } = deps;
 
   async function fleet(): Promise<ConsolidationHost[]> {
     const hosts = await database.db.selectFrom('hosts').selectAll().orderBy('name').execute();
@@ -110,6 +112,7 @@ export function createConsolidation(deps: {
       .innerJoin('aggregates', 'aggregates.id', 'aggregate_hosts.aggregate_id')
       .select(['aggregate_hosts.host_id', 'aggregates.overcommit'])
       .execute();
+    const targets = await acceptingHosts(instances.map((i) => i.id));
     return hosts.map((h) => {
       const oc: Overcommit = effectiveOvercommit(
         {
@@ -143,6 +146,7 @@ export function createConsolidation(deps: {
             movable: i.state === 'running' && i.desired_state === 'running' && !moving.has(i.id),
             zone: i.zone ?? undefined,
             group: i.group_id && i.group_policy ? { id: i.group_id, policy: i.group_policy } : undefined,
+            targets: targets.get(i.id),
           })),
       };
     });

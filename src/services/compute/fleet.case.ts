@@ -479,5 +479,41 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       await purge();
       await call('DELETE', '/api/v1/server-groups/spread', owner);
     }, 60_000);
+
+    it('plans consolidation moves only onto hosts the scheduler accepts (tenant isolation)', async () => {
+      await call('PATCH', '/api/v1/hosts/h1', admin, { maintenance: true });
+      const g = await call('POST', '/api/v1/server-groups', owner, {
+        name: 'apart',
+        policy: 'soft-anti-affinity',
+      });
+      expect(g.status).toBe(201);
+      const ids: string[] = [];
+      for (let n = 0; n < 3; n++)
+        ids.push((await launch(owner, { name: `iso-${n}`, serverGroup: 'apart' })).json.id);
+      for (const id of ids) await waitInstance(id, (i) => i.state === 'running');
+      // After placement, h3 and h4 are reserved for globex: acme's instances may leave them, and
+      // nothing of acme's may move onto them, so only h2 can receive.
+      const globex = (await call('GET', '/api/v1/tenants/globex', admin)).json.id as string;
+      expect(
+        (
+          await call('POST', '/api/v1/aggregates', admin, {
+            name: 'globex-only',
+            metadata: { filter_tenant_id: globex },
+          })
+        ).status,
+      ).toBe(201);
+      for (const h of ['h3', 'h4'])
+        await call('POST', '/api/v1/aggregates/globex-only/hosts', admin, { host: h });
+      const dry = await call('POST', '/api/v1/consolidation/run', admin, { dryRun: true });
+      expect(dry.status).toBe(202);
+      const moves = dry.json.plan.moves as Array<{ to: string }>;
+      expect(moves.length).toBeGreaterThan(0);
+      for (const m of moves) expect(m.to).toBe(hostIds.h2);
+      for (const h of ['h3', 'h4']) await call('DELETE', `/api/v1/aggregates/globex-only/hosts/${h}`, admin);
+      await call('DELETE', '/api/v1/aggregates/globex-only', admin);
+      await call('PATCH', '/api/v1/hosts/h1', admin, { maintenance: false });
+      await purge();
+      await call('DELETE', '/api/v1/server-groups/apart', owner);
+    }, 60_000);
   });
 }

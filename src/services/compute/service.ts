@@ -15,6 +15,7 @@ import type { HostNotifier } from '../hosts/notifier.js';
 import type { ImageService } from '../images/service.js';
 import {
   type AggregateSnapshot,
+  Fleet,
   type HostSnapshot,
   type Overcommit,
   type PlacementRequest,
@@ -406,6 +407,57 @@ export function createComputeService(deps: {
     });
   }
 
+  /**
+   * For each placed instance, the hosts whose static filters accept it (zone, accelerator,
+   * firmware, tenant isolation, aggregate metadata), as the scheduler judges them: consolidation
+   * moves an instance only there. Instances asking the same are judged once.
+   */
+  async function acceptingHosts(instanceIds: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (instanceIds.length === 0) return out;
+    return database.tx(async (trx) => {
+      const rows = await trx
+        .selectFrom('instances')
+        .leftJoin('images', 'images.id', 'instances.image_id')
+        .leftJoin('flavors', 'flavors.id', 'instances.flavor_id')
+        .select([
+          'instances.id',
+          'instances.tenant_id',
+          'instances.zone',
+          'images.firmware',
+          'flavors.extra_specs',
+        ])
+        .where('instances.id', 'in', instanceIds)
+        .execute();
+      // Resources and groups are the planner's business: judge each host as if it were empty.
+      const snapshot = (await hostSnapshot(trx)).map((h) => ({
+        ...h,
+        allocated: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
+      }));
+      const fleet = new Fleet(snapshot);
+      const judged = new Map<string, string[]>();
+      for (const r of rows) {
+        const req: PlacementRequest = {
+          vcpus: 0,
+          memoryMiB: 0,
+          diskGiB: 0,
+          firmware: r.firmware === 'uefi' ? 'uefi' : 'bios',
+          zone: r.zone ?? undefined,
+          requiredMetadata: r.extra_specs ? specsOf({ extra_specs: r.extra_specs }) : undefined,
+          tenantId: r.tenant_id,
+        };
+        const key = JSON.stringify(req);
+        let hosts = judged.get(key);
+        if (!hosts) {
+          hosts = fleet.accepting(req);
+          judged.set(key, hosts);
+        }
+        out.set(r.id, hosts);
+      }
+      return out;
+    });
+  }
+
   /** Bumps the host's generation (also takes its row lock on PostgreSQL) so its agent re-reads. */
   const touchHost = (trx: Tx, hostId: string) =>
     trx
@@ -507,7 +559,7 @@ export function createComputeService(deps: {
 
   const serverGroups = createServerGroupService({ database, now });
   const migrations = createLiveMigrations({ database, notifier, now, placementFor, touchHost });
-  const consolidation = createConsolidation({ database, migrations, now });
+  const consolidation = createConsolidation({ database, migrations, now, acceptingHosts });
 
   /** Power and size changes wait until a live migration has ended. */
   async function notMigrating(id: string) {

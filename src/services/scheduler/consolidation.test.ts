@@ -92,6 +92,8 @@ describe('planConsolidation', () => {
             memoryMiB: fc.integer({ min: 256, max: 4096 }),
             group: fc.option(fc.constantFrom('g1', 'g2'), { nil: undefined }),
             movable: fc.constantFrom(true, true, true, false),
+            // Hosts the scheduler accepts for it, as indexes mod the fleet size; none: any host.
+            targets: fc.option(fc.array(fc.nat(11), { maxLength: 4 }), { nil: undefined }),
           }),
           { maxLength: 6 },
         ),
@@ -101,6 +103,7 @@ describe('planConsolidation', () => {
     .map((hs) => {
       const seen = new Set<string>();
       return hs.map((h, k) => {
+        const ids = (t: number[] | undefined) => t?.map((n) => `h${n % hs.length}`);
         // Each host starts within its capacity, with at most one member of each group.
         let v = 0;
         let m = 0;
@@ -118,6 +121,7 @@ describe('planConsolidation', () => {
             memoryMiB: x.memoryMiB,
             movable: x.movable !== false,
             group: x.group ? { id: x.group, policy: 'anti-affinity' } : undefined,
+            targets: ids(x.targets),
           });
         });
         return host(`h${k}`, instances, {
@@ -127,6 +131,20 @@ describe('planConsolidation', () => {
         });
       });
     });
+
+  it('moves an instance only to a host the scheduler accepts for it', () => {
+    const pinned = { ...vm('a', 256, 1), targets: ['c'] };
+    const plan = planConsolidation(
+      [
+        host('a-host', [pinned]),
+        host('b', [vm('b', 2048, 2)], { memoryMiB: 4096 }),
+        host('c', [vm('c', 1024, 1)], { memoryMiB: 4096 }),
+      ],
+      { maxMigrations: 1, headroom: { cpu: 0, ram: 0 } },
+    );
+    // 'b' is the fuller host (best fit), but only 'c' may take the instance.
+    expect(plan.moves).toEqual([{ instanceId: 'a', from: 'a-host', to: 'c' }]);
+  });
 
   it('does not empty a host when packing its load elsewhere costs more power than it saves', () => {
     // Moving 3 vCPUs from a 13-core host onto a 4-core one: +150 W at load there, −146 W freed.
@@ -171,6 +189,8 @@ describe('planConsolidation', () => {
             expect(where.get(m.instanceId)).toBe(m.from);
             expect(m.to).not.toBe(m.from);
             expect(byId.get(m.instanceId)!.movable).toBe(true);
+            const targets = byId.get(m.instanceId)!.targets;
+            if (targets) expect(targets).toContain(m.to);
             where.set(m.instanceId, m.to);
           }
           const receivers = new Set(plan.moves.map((m) => m.to));

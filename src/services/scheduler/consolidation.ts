@@ -12,6 +12,8 @@
  * - Instances go best-fit (to the fullest target they fit on), biggest first.
  * - Hard anti-affinity holds: a target never gets a second member of an anti-affinity group.
  *   Members of affinity groups are not moved (they would have to move together).
+ * - An instance goes only to hosts in its `targets` (when given): those whose scheduler filters
+ *   accept it (zone, accelerator, firmware, tenant isolation, aggregate metadata).
  * - At most `maxMigrations` moves per plan, and a host is emptied only if that lowers the fleet's
  *   estimated power (packing onto smaller hosts can cost more at load than the idle draw saved).
  *
@@ -29,6 +31,8 @@ export interface ConsolidationInstance {
   movable: boolean;
   /** The availability zone it asked for: it moves only within it. */
   zone?: string;
+  /** Hosts the scheduler's filters accept for it; undefined: any host. */
+  targets?: string[];
 }
 
 export interface ConsolidationHost {
@@ -146,11 +150,13 @@ export function planConsolidation(hosts: ConsolidationHost[], opts: Consolidatio
     const biggestFirst = [...src.instances].sort((a, b) => b.memoryMiB - a.memoryMiB || b.vcpus - a.vcpus);
     let ok = true;
     for (const inst of biggestFirst) {
+      const allowed = inst.targets === undefined ? undefined : new Set(inst.targets);
       let best: ConsolidationHost | undefined;
       let bestLeft = Number.POSITIVE_INFINITY;
       for (const t of eligible) {
         if (t.id === src.id || freed.has(t.id)) continue;
         if (inst.zone && t.zone !== inst.zone) continue;
+        if (allowed !== undefined && !allowed.has(t.id)) continue;
         // A host still waiting its turn to be emptied is not a target (it would have to move again).
         if (!receivers.has(t.id) && fill(t) < fill(src)) continue;
         const l = loadOf(t.id);

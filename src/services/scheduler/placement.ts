@@ -333,6 +333,17 @@ export class Fleet {
    * before the pass. Ties go to the first host in the snapshot.
    */
   place(r: PlacementRequest): Placement {
+    return this.decide(r, undefined);
+  }
+
+  /** Every host that passes the filters for `r` (in snapshot order), as the scheduler judges them. */
+  accepting(r: PlacementRequest): string[] {
+    const passing: number[] = [];
+    this.decide(r, passing);
+    return passing.map((i) => this.hosts[i]!.id);
+  }
+
+  private decide(r: PlacementRequest, passing: number[] | undefined): Placement {
     const n = this.size;
     const w = this.w;
     const { state, accel, firmware, grouped, zone, room, reservedFor } = this;
@@ -397,6 +408,7 @@ export class Fleet {
           if (antiAffinity && here > 0) out.add(AFFINITY, memberHere);
           else if (affinity && here === 0) out.add(AFFINITY, noMemberHere);
           else {
+            if (passing !== undefined) passing.push(i);
             const sc =
               wRam * freeRam * room[o + 3]! +
               wCpu * freeCpu * room[o + 4]! +
