@@ -440,7 +440,15 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     const check = async (lang: string) => {
       for (const path of [...TENANT_PAGES, ...ADMIN_PAGES]) {
         await page.goto(`${p.url}${path}`);
-        await page.locator('main h3').first().waitFor();
+        try {
+          await page.locator('main h3').first().waitFor();
+        } catch (e) {
+          await screenshot(page, `failed-${shotName(lang, path)}`);
+          throw new Error(
+            `${lang} ${path}: no page title (${page.url()}; page errors ${JSON.stringify(errors)}): ${((await page.locator('body').textContent()) ?? '').slice(0, 500)}`,
+            { cause: e },
+          );
+        }
         await settled(page);
         const text = (await page.locator('body').textContent()) ?? '';
         const leaked = keys.filter((k) => text.includes(k));

@@ -59,10 +59,10 @@ export function ZonesPage() {
           },
           { title: t('instances.vcpus'), render: (_, z) => <Alloc used={z.allocated.vcpus} total={z.capacity.vcpus} label={t('instances.vcpus')} /> },
           {
-            title: t('hosts.memory'),
-            render: (_, z) => <Alloc used={Number((z.allocated.memoryMiB / 1024).toFixed(1))} total={Number((z.capacity.memoryMiB / 1024).toFixed(1))} unit="GiB" label={t('hosts.memory')} />,
+            title: t('zones.memory'),
+            render: (_, z) => <Alloc used={Number((z.allocated.memoryMiB / 1024).toFixed(1))} total={Number((z.capacity.memoryMiB / 1024).toFixed(1))} unit="GiB" label={t('zones.memory')} />,
           },
-          { title: t('hosts.disk'), render: (_, z) => <Alloc used={z.allocated.diskGiB} total={z.capacity.diskGiB} unit="GiB" label={t('hosts.disk')} /> },
+          { title: t('zones.disk'), render: (_, z) => <Alloc used={z.allocated.diskGiB} total={z.capacity.diskGiB} unit="GiB" label={t('zones.disk')} /> },
           { title: t('hosts.instances'), render: (_, z) => z.allocated.instances },
         ]}
       />
