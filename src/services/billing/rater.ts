@@ -163,30 +163,32 @@ export async function rateBatch(
 
 /** Inserts charge lines (with the host of compute resources) and the accumulators they touched. */
 async function writeCharges(trx: Tx, lines: ChargeLine[], state: RatingState, now: number) {
-  const instanceIds = [...new Set(lines.filter((l) => l.service === 'compute').map((l) => l.resourceId))];
+  const instanceIds = [
+    ...new Set(lines.filter((l) => l.usage.service === 'compute').map((l) => l.usage.resourceId)),
+  ];
   const hostOf = new Map<string, string | null>();
   for (const part of chunks(instanceIds, 500)) {
     const hs = await trx.selectFrom('instances').select(['id', 'host_id']).where('id', 'in', part).execute();
     for (const h of hs) hostOf.set(h.id, h.host_id);
   }
   const values: BillingChargesTable[] = lines.map((l) => ({
-    usage_record_id: l.usageId,
+    usage_record_id: l.usage.id,
     seg: l.seg,
-    tenant_id: l.tenantId,
-    service: l.service,
-    resource_id: l.resourceId,
-    meter: l.meter,
+    tenant_id: l.usage.tenantId,
+    service: l.usage.service,
+    resource_id: l.usage.resourceId,
+    meter: l.usage.meter,
     billing_period: l.billingPeriod,
     start_at: l.start,
     end_at: l.end,
     quantity: l.quantity,
     amount_micros: l.amountMicros,
     card_id: l.cardId,
-    host_id: hostOf.get(l.resourceId) ?? null,
+    host_id: hostOf.get(l.usage.resourceId) ?? null,
     rated_at: now,
   }));
   for (const part of chunks(values, 300)) await trx.insertInto('billing_charges').values(part).execute();
-  const touched = new Set(lines.map((l) => accumulatorKey(l.tenantId, l.meter, l.billingPeriod)));
+  const touched = new Set(lines.map((l) => accumulatorKey(l.usage.tenantId, l.usage.meter, l.billingPeriod)));
   const accs: BillingAccumulatorsTable[] = [];
   for (const key of touched) {
     const a = state.get(key);

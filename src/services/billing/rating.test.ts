@@ -47,7 +47,7 @@ describe('rateUsage', () => {
     const lines = rateUsage([row('u1', T0, T0 + HOUR, 7200)], book, new Map());
     expect(lines).toEqual([
       expect.objectContaining({
-        usageId: 'u1',
+        usage: expect.objectContaining({ id: 'u1' }),
         seg: 0,
         quantity: 7200,
         amountMicros: 200_000,
@@ -225,7 +225,7 @@ describe('rating properties', () => {
         const lines = rateUsage(rows, book, new Map());
         for (const l of lines) expect(l.amountMicros).toBeGreaterThanOrEqual(0);
         for (const r of rows)
-          expect(lines.filter((l) => l.usageId === r.id).reduce((s, l) => s + l.quantity, 0)).toBe(
+          expect(lines.filter((l) => l.usage.id === r.id).reduce((s, l) => s + l.quantity, 0)).toBe(
             r.quantity,
           );
       }),

@@ -57,12 +57,12 @@ export interface UsageRow {
 }
 
 export interface ChargeLine {
-  usageId: string;
+  /**
+   * The ledger row the line charges (its id, tenant, service, resource and meter), referenced rather
+   * than copied: a line is allocated per row, and fewer fields are less for the collector.
+   */
+  usage: UsageRow;
   seg: number;
-  tenantId: string;
-  service: string;
-  resourceId: string;
-  meter: string;
   /** Start of the billing period the line belongs to. */
   billingPeriod: number;
   start: number;
@@ -557,12 +557,8 @@ export function rateUsage(
       // One piece (nearly every row): no price change and no period start inside it.
       const q = r.quantity;
       out[n++] = {
-        usageId: r.id,
+        usage: r,
         seg: 0,
-        tenantId,
-        service: r.service,
-        resourceId: r.resourceId,
-        meter: r.meter,
         billingPeriod: cur.period,
         start: s,
         end: e,
@@ -604,12 +600,8 @@ export function rateUsage(
           ? charge(accumulatorIn(state, tenantId, r.meter, period), entry.price, share)
           : 0;
       const line: ChargeLine = {
-        usageId: r.id,
+        usage: r,
         seg: seg++,
-        tenantId,
-        service: r.service,
-        resourceId: r.resourceId,
-        meter: r.meter,
         billingPeriod: period,
         start: a,
         end: b,
