@@ -223,6 +223,29 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
       }
     });
 
+    it('never moves metering backwards when a pass read the clock before another pass committed', async () => {
+      // As if a later pass had already metered this instance ahead of this pass's clock.
+      const ahead = Date.now() + 10_000;
+      await cp.database.db.updateTable('instances').set({ metered_to: ahead }).where('id', '=', id).execute();
+      const count = async () =>
+        (
+          await cp.database.db
+            .selectFrom('usage_records')
+            .select('id')
+            .where('resource_id', '=', id)
+            .execute()
+        ).length;
+      const before = await count();
+      await cp.compute.meterRunning();
+      const row = await cp.database.db
+        .selectFrom('instances')
+        .select('metered_to')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      expect(Number(row.metered_to)).toBe(ahead);
+      expect(await count()).toBe(before);
+    });
+
     it('refuses bad launches with clear errors and leaves quotas untouched', async () => {
       const before = await quota(owner, 'instances');
       const cases: Array<[unknown, number, string]> = [

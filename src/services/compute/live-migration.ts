@@ -8,6 +8,7 @@ import { auditFor } from '../../platform/policy/guard.js';
 import type { RequestContext } from '../../platform/policy/principal.js';
 import type { HostNotifier } from '../hosts/notifier.js';
 import type { Placement } from '../scheduler/placement.js';
+import { lockedInstance } from './instance-lock.js';
 
 /**
  * Live (and cold) migration, as the control plane runs it. The agents do the work; this module moves a row
@@ -191,18 +192,8 @@ export function createLiveMigrations(deps: {
     ): Promise<MigrationView> {
       const row = await database.tx(async (trx) => {
         // The instance's row lock orders this against other actions on it.
-        await trx
-          .updateTable('instances')
-          .set((eb) => ({ updated_at: eb.ref('updated_at') }))
-          .where('id', '=', instanceId)
-          .execute();
-        const i = await trx
-          .selectFrom('instances')
-          .selectAll()
-          .where('id', '=', instanceId)
-          .where('deleted_at', 'is', null)
-          .executeTakeFirst();
-        if (!i) throw notFound('Instance', instanceId);
+        const i = await lockedInstance(trx, instanceId);
+        if (!i || i.deleted_at !== null) throw notFound('Instance', instanceId);
         const kind =
           i.state === 'running' && i.desired_state === 'running'
             ? 'live'

@@ -22,6 +22,7 @@ import {
   place,
 } from '../scheduler/placement.js';
 import { createConsolidation } from './consolidation-service.js';
+import { lockedInstance } from './instance-lock.js';
 import { ACTIVE_MIGRATION_STATES, createLiveMigrations, type DesiredMigration } from './live-migration.js';
 import { createServerGroupService } from './server-groups.js';
 
@@ -230,7 +231,8 @@ export function createComputeService(deps: {
   /** Writes usage for the instance's running time since `metered_to`, in whole seconds. */
   async function meter(trx: Tx, i: InstancesTable, until: number, stop: boolean): Promise<number | null> {
     if (i.metered_to === null) return null;
-    const secs = Math.floor((until - i.metered_to) / 1000);
+    // Never backwards: a pass that read the clock before another pass committed meters nothing.
+    const secs = Math.max(0, Math.floor((until - i.metered_to) / 1000));
     const to = i.metered_to + secs * 1000;
     if (secs > 0) {
       const flavor = await trx
@@ -1184,22 +1186,11 @@ export function createComputeService(deps: {
     async applyAgentEvent(hostId: string, instanceId: string, e: AgentEvent) {
       const ts = now();
       await database.tx(async (trx) => {
-        // Lock the row first (a no-op update: PostgreSQL's row lock, portable to SQLite): an agent's
-        // events arrive concurrently ('running' and 'guest-ready' of one start), and each writes
-        // fields computed from what it read — without the lock, the later one could write back a
-        // stale state (an instance stuck in 'starting' with its guest ready).
-        await trx
-          .updateTable('instances')
-          .set((eb) => ({ updated_at: eb.ref('updated_at') }))
-          .where('id', '=', instanceId)
-          .execute();
-        const i = await trx
-          .selectFrom('instances')
-          .selectAll()
-          .where('id', '=', instanceId)
-          .where('host_id', '=', hostId)
-          .executeTakeFirst();
-        if (!i || i.deleted_at !== null) return;
+        // Under the row lock: an agent's events arrive concurrently ('running' and 'guest-ready' of
+        // one start), and each writes fields computed from what it read — without the lock, the
+        // later one could write back a stale state (an instance stuck in 'starting', guest ready).
+        const i = await lockedInstance(trx, instanceId);
+        if (!i || i.host_id !== hostId || i.deleted_at !== null) return;
         const audit = (
           action: string,
           details: Record<string, unknown> = {},
@@ -1508,11 +1499,17 @@ export function createComputeService(deps: {
       const ts = now();
       const rows = await database.db
         .selectFrom('instances')
-        .selectAll()
+        .select('id')
         .where('metered_to', 'is not', null)
         .where('deleted_at', 'is', null)
         .execute();
-      for (const i of rows) await database.tx((trx) => meter(trx, i, ts, false));
+      // Each instance is re-read under its row lock: a stop that committed since the list was
+      // read has already metered it and cleared metered_to, which a stale row would set back.
+      for (const { id } of rows)
+        await database.tx(async (trx) => {
+          const i = await lockedInstance(trx, id);
+          if (i && i.deleted_at === null && i.metered_to !== null) await meter(trx, i, ts, false);
+        });
       return rows.length;
     },
   };
