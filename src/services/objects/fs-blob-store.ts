@@ -8,6 +8,8 @@ import { BlobNotFoundError, type BlobStore, type PutBlobResult } from './blob-st
 const ID = /^[0-9a-f]{32}$/;
 /** Coalesce small network chunks into writes of about this size (fewer syscalls). */
 const WRITE_BATCH = 256 * 1024;
+/** Reads stream in chunks of this size: a 1 MiB object leaves in one read and one socket write. */
+const READ_CHUNK = 1024 * 1024;
 
 export interface FsBlobStoreOptions {
   /** Directory of the store, normally `<dataDir>/blobs`. */
@@ -20,9 +22,10 @@ export interface FsBlobStoreOptions {
 }
 
 /**
- * Blobs as files: `<dir>/<id[0..2]>/<id>`, ids of 128 random bits. A put writes
- * `<dir>/tmp/<random>.tmp`, fdatasyncs it, renames it to its id and syncs the directory, so a
- * blob path either does not exist or holds the complete bytes.
+ * Blobs as files: `<dir>/<id[0..2]>/<id>`, ids of 128 random bits. A put streams into
+ * `<dir>/tmp/<id>.tmp` (invisible to `list`, so a slow upload never looks like an orphan), renames
+ * it to its id, fdatasyncs it and syncs the directory before it resolves. Metadata is committed only
+ * after that, so a reader never reaches a partial blob; a crash can leave one only as an orphan.
  */
 export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const { dir } = opts;
@@ -45,25 +48,40 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     }
   }
 
+  /**
+   * Writes the source in batches of about WRITE_BATCH bytes, one write in flight while the next
+   * batch is read (and hashed by the caller's tap), so receiving and writing overlap.
+   */
   async function writeAll(fh: FileHandle, source: AsyncIterable<Uint8Array>, signal?: AbortSignal) {
     let size = 0;
     let batch: Uint8Array[] = [];
     let batchBytes = 0;
+    let inFlight: Promise<unknown> | undefined;
     const flush = async () => {
-      if (batch.length === 1) await fh.write(batch[0]!);
-      else if (batch.length > 1) await fh.writev(batch);
+      const out = batch;
       batch = [];
       batchBytes = 0;
+      if (inFlight) await inFlight;
+      if (out.length === 0) return;
+      inFlight = out.length === 1 ? fh.write(out[0]!) : fh.writev(out);
+      // Seen by the next flush (or the final await); an early failure must not go unhandled.
+      inFlight.catch(() => {});
     };
-    for await (const chunk of source) {
-      signal?.throwIfAborted();
-      if (chunk.length === 0) continue;
-      size += chunk.length;
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= WRITE_BATCH) await flush();
+    try {
+      for await (const chunk of source) {
+        signal?.throwIfAborted();
+        if (chunk.length === 0) continue;
+        size += chunk.length;
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH) await flush();
+      }
+      await flush();
+      await inFlight;
+    } catch (e) {
+      await inFlight?.catch(() => {});
+      throw e;
     }
-    await flush();
     signal?.throwIfAborted();
     return size;
   }
@@ -72,27 +90,28 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     async put(source, putOpts = {}): Promise<PutBlobResult> {
       const id = randomBytes(16).toString('hex');
       const tmp = join(tmpDir, `${id}.tmp`);
+      const sub = join(dir, id.slice(0, 2));
+      const final = join(sub, id);
       const fh = await open(tmp, 'wx', 0o600);
       let size: number;
+      let renamed = false;
       try {
         size = await writeAll(fh, source, putOpts.signal);
-        await fh.datasync();
-      } catch (e) {
-        await fh.close().catch(() => {});
-        await rm(tmp, { force: true });
-        throw e;
-      }
-      await fh.close();
-      const sub = join(dir, id.slice(0, 2));
-      try {
         if (!madeDirs.has(sub)) {
           await mkdir(sub, { recursive: true, mode: 0o700 });
           madeDirs.add(sub);
         }
-        await rename(tmp, join(sub, id));
+        // Rename first, then sync: one journal commit then covers the data, the allocation and the
+        // new name, and the directory sync after it finds nothing left to write. A crash in between
+        // can leave a partial file under its id, which nothing references: the sweep removes it.
+        await rename(tmp, final);
+        renamed = true;
+        await fh.datasync();
+        await fh.close();
         if (syncDirs) await syncDir(sub);
       } catch (e) {
-        await rm(tmp, { force: true });
+        await fh.close().catch(() => {});
+        await rm(renamed ? final : tmp, { force: true });
         throw e;
       }
       return { id, size };
@@ -107,7 +126,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
         throw e;
       }
       const stream: Readable = fh.createReadStream({
-        highWaterMark: 256 * 1024,
+        highWaterMark: READ_CHUNK,
         ...(range ? { start: range.start, end: range.end } : {}),
       });
       return stream;
