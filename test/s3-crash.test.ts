@@ -39,7 +39,7 @@ const SSE_C = {
   SSECustomerKeyMD5: createHash('md5').update(CUSTOMER_KEY).digest('base64'),
 };
 function sseFor(key: string): { write: Record<string, string>; read: Record<string, string> } {
-  const n = Number(/^(?:w|mpu\/)(\d+)/.exec(key)?.[1] ?? 0);
+  const n = Number(/^(?:w|s|mpu\/)(\d+)/.exec(key)?.[1] ?? 0);
   if (n % 3 === 1) return { write: { ServerSideEncryption: 'AES256' }, read: {} };
   if (n % 3 === 2) return { write: SSE_C, read: SSE_C };
   return { write: {}, read: {} };
@@ -182,7 +182,30 @@ describe('object storage under SIGKILL', () => {
         }
       }
     };
-    const workers = Array.from({ length: 8 }, (_, w) => worker(w));
+    // Small bodies (up to 64 KiB, stored inline in their row), 16 writers at once so their
+    // transactions share group commits and log syncs: an acknowledged one must survive too.
+    const smallAcked: string[] = [];
+    const smallWorker = async (w: number) => {
+      for (let n = 0; !stop; n++) {
+        const key = n % 4 === 3 ? `s${w}/same` : `s${w}/${n}`;
+        const body = randomBytes(n % 2 === 0 ? 4096 : 1 + Math.floor(Math.random() * 64 * 1024));
+        attempt(key, body);
+        try {
+          const r = await c.send(
+            new PutObjectCommand({ Bucket: 'crash', Key: key, Body: body, ...sseFor(key).write }),
+          );
+          if (r.ETag !== `"${md5(body)}"`) throw new Error(`wrong etag for ${key}`);
+          ack(key, md5(body));
+          smallAcked.push(key);
+        } catch {
+          return;
+        }
+      }
+    };
+    const workers = [
+      ...Array.from({ length: 8 }, (_, w) => worker(w)),
+      ...Array.from({ length: 16 }, (_, w) => smallWorker(w)),
+    ];
     await new Promise((r) => setTimeout(r, 1500));
     const completes = pending.map(async (u) => {
       attempt(u.key, u.body);
@@ -207,6 +230,7 @@ describe('object storage under SIGKILL', () => {
     stop = true;
     await Promise.all([...workers, ...completes]);
     expect(acked.size).toBeGreaterThan(5);
+    expect(smallAcked.length).toBeGreaterThan(20);
 
     // What a kill between a blob's rename and its commit leaves, planted so the sweep always has work
     // (the kill above leaves real ones most of the time, but not every time).
