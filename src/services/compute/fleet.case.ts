@@ -96,6 +96,23 @@ export function runFleetSuite(dialect: 'sqlite' | 'postgres') {
       await purge();
     });
 
+    it('never places on a host whose state changed since the scheduler last read the fleet', async () => {
+      // The first create leaves a compiled snapshot kept for the next creates; then every host but
+      // h4 goes into maintenance. The kept snapshot is stale, so its pick fails the re-check on the
+      // host's fresh row, and a fresh snapshot decides.
+      expect((await launch(owner, { name: 'stale-0' })).status).toBe(202);
+      for (const h of ['h1', 'h2', 'h3'])
+        await call('PATCH', `/api/v1/hosts/${h}`, admin, { maintenance: true });
+      for (let n = 1; n <= 3; n++) {
+        const r = await launch(owner, { name: `stale-${n}` });
+        expect(r.status).toBe(202);
+        expect(r.json.hostId).toBe(hostIds.h4);
+      }
+      for (const h of ['h1', 'h2', 'h3'])
+        await call('PATCH', `/api/v1/hosts/${h}`, admin, { maintenance: false });
+      await purge();
+    });
+
     it('keeps an isolation aggregate for its tenants', async () => {
       const acme = (await call('GET', '/api/v1/tenants/acme', admin)).json.id as string;
       const agg = await call('POST', '/api/v1/aggregates', admin, {

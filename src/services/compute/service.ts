@@ -188,9 +188,12 @@ export function createComputeService(deps: {
   images: ImageService;
   notifier: HostNotifier;
   now?: () => number;
+  /** How long creates may reuse a compiled fleet snapshot (see chooseHost); 0 reads it each time. */
+  placementCacheMs?: number;
 }) {
   const { database, images, notifier } = deps;
   const now = deps.now ?? Date.now;
+  const keepMs = deps.placementCacheMs ?? 1000;
 
   const auditOf = (
     ctx: RequestContext,
@@ -407,6 +410,32 @@ export function createComputeService(deps: {
       serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
       excludeHosts: opts.exclude,
     });
+  }
+
+  /** A compiled fleet snapshot kept between creates, with this process's own creates claimed on it. */
+  let kept: { fleet: Fleet; at: number } | undefined;
+
+  /**
+   * Where a create goes. Reading and compiling every host's row and allocations is what a create
+   * costs on a large fleet, so without a server group a snapshot compiled at most `keepMs` ago
+   * (real time) decides; the caller re-checks the pick against that host's fresh row under its
+   * lock, and when the kept snapshot was stale (the pick fails there, or nothing fits in it) a
+   * fresh snapshot decides. So staleness can only make a pick less than best, never wrong.
+   */
+  async function chooseHost(
+    trx: Tx,
+    req: PlacementRequest,
+    groupId: string | undefined,
+    fresh: boolean,
+  ): Promise<{ p: ReturnType<typeof place>; kept: boolean }> {
+    if (groupId || keepMs <= 0 || fresh)
+      return { p: place(await hostSnapshot(trx, groupId), req), kept: false };
+    const t = Date.now();
+    if (!kept || t - kept.at > keepMs) kept = { fleet: new Fleet(await hostSnapshot(trx)), at: t };
+    const p = kept.fleet.place(req);
+    if (p.ok) return { p, kept: true };
+    kept = undefined;
+    return chooseHost(trx, req, groupId, true);
   }
 
   /**
@@ -804,13 +833,24 @@ export function createComputeService(deps: {
               .set({ policy: group.policy })
               .where('id', '=', group.id)
               .execute();
-          const p = place(await hostSnapshot(trx, group?.id), req);
+          let choice = await chooseHost(trx, req, group?.id, false);
+          let p = choice.p;
           if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
           await touchHost(trx, p.hostId);
-          // Re-check under the host's row lock: a concurrent create may have taken the room.
-          const again = place(await hostSnapshot(trx, group?.id, p.hostId), req);
+          // Re-check under the host's row lock: a concurrent create may have taken the room (or the
+          // kept snapshot was stale: then a fresh one decides).
+          let again = place(await hostSnapshot(trx, group?.id, p.hostId), req);
+          if (!again.ok && choice.kept) {
+            kept = undefined;
+            choice = await chooseHost(trx, req, group?.id, true);
+            p = choice.p;
+            if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
+            await touchHost(trx, p.hostId);
+            again = place(await hostSnapshot(trx, group?.id, p.hostId), req);
+          }
           if (!again.ok)
             throw new YunhaiError('InsufficientCapacity', again.message, { filters: again.filters });
+          if (choice.kept) kept?.fleet.claim(p.hostId, req);
           const ts = now();
           const row: InstancesTable = {
             id,
@@ -856,6 +896,7 @@ export function createComputeService(deps: {
           return row;
         })
         .catch(async (err: unknown) => {
+          kept = undefined; // it may hold this create's claim, rolled back
           // Nothing was placed; the audit log keeps why (the transaction's own audit rolled back).
           if (err instanceof YunhaiError && err.code === 'InsufficientCapacity') {
             await database.tx((trx) =>
