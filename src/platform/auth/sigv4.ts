@@ -8,7 +8,7 @@
  * scope's region/service are ours and validating a session token are the caller's job.
  * Client side: `signRequest` and `presignUrl` produce requests the verifier (and AWS) accept.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { YunhaiError } from '../errors.js';
 
 export interface IncomingSignedRequest {
@@ -88,8 +88,9 @@ const UNSIGNABLE_HEADERS = new Set([
 // Primitives
 // ---------------------------------------------------------------------------------------------------------
 
+/** One-shot hashing (no Hash object per call): strings hash as UTF-8, as `update(string)` did. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 function hmac(key: string | Uint8Array, data: string): Buffer {
@@ -124,13 +125,25 @@ export function deriveSigningKey(
   return key;
 }
 
+/**
+ * The last time formatted, by its milliseconds: a verifier formats each request's X-Amz-Date twice
+ * (checking the parse, building the string to sign) and a busy listener sees the same second over
+ * and over; formatting showed in profiles.
+ */
+let lastAmzDate = { ms: Number.NaN, text: '' };
+
 /** 2015-08-30T12:36:00.000Z -> 20150830T123600Z */
 export function toAmzDate(d: Date): string {
+  const ms = d.getTime();
+  if (ms === lastAmzDate.ms) return lastAmzDate.text;
   const iso = d.toISOString();
   // YYYY-MM-DDTHH:MM:SS.sssZ (years 0-9999) by position; anything else the general way.
-  if (iso.length === 24)
-    return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
-  return iso.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const text =
+    iso.length === 24
+      ? `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
+      : iso.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  lastAmzDate = { ms, text };
+  return text;
 }
 
 const isUnreserved = (b: number) =>

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /** A message attribute as SQS stores it: binary values are raw bytes. */
 export interface MessageAttribute {
@@ -7,8 +7,8 @@ export interface MessageAttribute {
   BinaryValue?: Buffer;
 }
 
-/** MD5 of the message body's UTF-8 bytes, hex. */
-export const md5OfBody = (body: string) => createHash('md5').update(body, 'utf8').digest('hex');
+/** MD5 of the message body's UTF-8 bytes, hex (one-shot: no Hash object per message). */
+export const md5OfBody = (body: string) => hash('md5', body, 'hex');
 
 function lengthPrefixed(bytes: Buffer): Buffer {
   const len = Buffer.alloc(4);
