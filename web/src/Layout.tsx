@@ -158,7 +158,7 @@ export function AppLayout() {
           {menu}
         </Drawer>
       ) : (
-        <Layout.Sider width={220} breakpoint="lg" collapsible>
+        <Layout.Sider width={220} breakpoint="lg" collapsible style={{ position: 'sticky', top: 0, height: '100vh', overflow: 'auto' }}>
           <div className="yh-logo">{t('app.name')}</div>
           <nav aria-label={t('layout.mainMenu')}>{menu}</nav>
         </Layout.Sider>
