@@ -52,6 +52,7 @@ import { createQueueMeter } from '../services/queues/meter.js';
 import { queueRoutes } from '../services/queues/routes.js';
 import { createQueueService, type QueueService } from '../services/queues/service.js';
 import { registerSqsApi, sqsErrorRenderer } from '../services/queues/sqs/sqs-api.js';
+import { parseOvercommit, parseWeighers } from '../services/scheduler/placement.js';
 import { registerPortal, registerSessionCookie } from './portal-static.js';
 import { tinyImageRoutes } from './public-images.js';
 import { VERSION } from './version.js';
@@ -187,7 +188,17 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   const notifier = createHostNotifier();
   const consoles = createConsoleStore(dataDir);
   const images = createImageService({ database, dataDir, logger });
-  const compute = createComputeService({ database, sealer, images, notifier });
+  const compute = createComputeService({
+    database,
+    sealer,
+    images,
+    notifier,
+    scheduler: {
+      weighers: parseWeighers(env.YUNHAI_SCHEDULER_WEIGHERS ?? 'spread'),
+      overcommit: parseOvercommit(env.YUNHAI_SCHEDULER_OVERCOMMIT ?? ''),
+    },
+    placementCacheMs: cacheMsFrom(env.YUNHAI_PLACEMENT_CACHE_MS),
+  });
   const relay = createConsoleRelay({ notifier, logger: logger.child({ component: 'console-relay' }) });
   const hosts = createHostService({
     database,
@@ -507,4 +518,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       return closed;
     },
   };
+}
+
+/** YUNHAI_PLACEMENT_CACHE_MS: how long creates may reuse a compiled fleet snapshot (0: never). */
+function cacheMsFrom(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`YUNHAI_PLACEMENT_CACHE_MS must be an integer >= 0, got ${v}`);
+  return n;
 }

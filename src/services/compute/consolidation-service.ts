@@ -74,6 +74,8 @@ export function createConsolidation(deps: {
   now: () => number;
   /** Hosts the scheduler's static filters accept for each instance (see the compute service). */
   acceptingHosts: (instanceIds: string[]) => Promise<Map<string, string[]>>;
+  /** The platform's default overcommit ratios (Nova's unless configured). */
+  overcommit?: Overcommit;
 }) {
   const { database, migrations, now, acceptingHosts } = deps;
 
@@ -125,7 +127,7 @@ export function createConsolidation(deps: {
               overcommit: a.overcommit ? JSON.parse(a.overcommit) : undefined,
             })),
         },
-        DEFAULT_OVERCOMMIT,
+        deps.overcommit ?? DEFAULT_OVERCOMMIT,
       );
       return {
         id: h.id,

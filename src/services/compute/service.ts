@@ -20,6 +20,7 @@ import {
   type Overcommit,
   type PlacementRequest,
   place,
+  type SchedulerConfig,
 } from '../scheduler/placement.js';
 import { createConsolidation } from './consolidation-service.js';
 import { lockedInstance } from './instance-lock.js';
@@ -190,10 +191,13 @@ export function createComputeService(deps: {
   now?: () => number;
   /** How long creates may reuse a compiled fleet snapshot (see chooseHost); 0 reads it each time. */
   placementCacheMs?: number;
+  /** Default overcommit ratios and weighers (spread unless configured). */
+  scheduler?: SchedulerConfig;
 }) {
   const { database, images, notifier } = deps;
   const now = deps.now ?? Date.now;
   const keepMs = deps.placementCacheMs ?? 1000;
+  const scheduler: SchedulerConfig = deps.scheduler ?? {};
 
   const auditOf = (
     ctx: RequestContext,
@@ -399,17 +403,21 @@ export function createComputeService(deps: {
           .executeTakeFirst()
       : undefined;
     const hosts = await hostSnapshot(trx, group?.id);
-    return place(opts.only ? hosts.filter((h) => h.id === opts.only) : hosts, {
-      vcpus: i.vcpus,
-      memoryMiB: i.memory_mib,
-      diskGiB: i.disk_gib,
-      firmware: image?.firmware === 'uefi' ? 'uefi' : 'bios',
-      zone: i.zone ?? undefined,
-      requiredMetadata: flavor ? specsOf(flavor) : undefined,
-      tenantId: i.tenant_id,
-      serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
-      excludeHosts: opts.exclude,
-    });
+    return place(
+      opts.only ? hosts.filter((h) => h.id === opts.only) : hosts,
+      {
+        vcpus: i.vcpus,
+        memoryMiB: i.memory_mib,
+        diskGiB: i.disk_gib,
+        firmware: image?.firmware === 'uefi' ? 'uefi' : 'bios',
+        zone: i.zone ?? undefined,
+        requiredMetadata: flavor ? specsOf(flavor) : undefined,
+        tenantId: i.tenant_id,
+        serverGroup: group ? { id: group.id, name: group.name, policy: group.policy } : undefined,
+        excludeHosts: opts.exclude,
+      },
+      scheduler,
+    );
   }
 
   /** A compiled fleet snapshot kept between creates, with this process's own creates claimed on it. */
@@ -429,9 +437,9 @@ export function createComputeService(deps: {
     fresh: boolean,
   ): Promise<{ p: ReturnType<typeof place>; kept: boolean }> {
     if (groupId || keepMs <= 0 || fresh)
-      return { p: place(await hostSnapshot(trx, groupId), req), kept: false };
+      return { p: place(await hostSnapshot(trx, groupId), req, scheduler), kept: false };
     const t = Date.now();
-    if (!kept || t - kept.at > keepMs) kept = { fleet: new Fleet(await hostSnapshot(trx)), at: t };
+    if (!kept || t - kept.at > keepMs) kept = { fleet: new Fleet(await hostSnapshot(trx), scheduler), at: t };
     const p = kept.fleet.place(req);
     if (p.ok) return { p, kept: true };
     kept = undefined;
@@ -465,7 +473,7 @@ export function createComputeService(deps: {
         ...h,
         allocated: { vcpus: 0, memoryMiB: 0, diskGiB: 0 },
       }));
-      const fleet = new Fleet(snapshot);
+      const fleet = new Fleet(snapshot, scheduler);
       const judged = new Map<string, string[]>();
       for (const r of rows) {
         const req: PlacementRequest = {
@@ -590,7 +598,13 @@ export function createComputeService(deps: {
 
   const serverGroups = createServerGroupService({ database, now });
   const migrations = createLiveMigrations({ database, notifier, now, placementFor, touchHost });
-  const consolidation = createConsolidation({ database, migrations, now, acceptingHosts });
+  const consolidation = createConsolidation({
+    database,
+    migrations,
+    now,
+    acceptingHosts,
+    overcommit: scheduler.overcommit,
+  });
 
   /** Power and size changes wait until a live migration has ended. */
   async function notMigrating(id: string) {
@@ -839,14 +853,14 @@ export function createComputeService(deps: {
           await touchHost(trx, p.hostId);
           // Re-check under the host's row lock: a concurrent create may have taken the room (or the
           // kept snapshot was stale: then a fresh one decides).
-          let again = place(await hostSnapshot(trx, group?.id, p.hostId), req);
+          let again = place(await hostSnapshot(trx, group?.id, p.hostId), req, scheduler);
           if (!again.ok && choice.kept) {
             kept = undefined;
             choice = await chooseHost(trx, req, group?.id, true);
             p = choice.p;
             if (!p.ok) throw new YunhaiError('InsufficientCapacity', p.message, { filters: p.filters });
             await touchHost(trx, p.hostId);
-            again = place(await hostSnapshot(trx, group?.id, p.hostId), req);
+            again = place(await hostSnapshot(trx, group?.id, p.hostId), req, scheduler);
           }
           if (!again.ok)
             throw new YunhaiError('InsufficientCapacity', again.message, { filters: again.filters });
@@ -1030,13 +1044,17 @@ export function createComputeService(deps: {
               diskGiB: h.allocated.diskGiB - i.disk_gib,
             },
           }));
-          const p = place(snap, {
-            vcpus: f.vcpus,
-            maxVcpus: f.max_vcpus,
-            memoryMiB: f.memory_mib,
-            diskGiB: f.disk_gib,
-            firmware: image?.firmware ?? 'bios',
-          });
+          const p = place(
+            snap,
+            {
+              vcpus: f.vcpus,
+              maxVcpus: f.max_vcpus,
+              memoryMiB: f.memory_mib,
+              diskGiB: f.disk_gib,
+              firmware: image?.firmware ?? 'bios',
+            },
+            scheduler,
+          );
           if (!p.ok)
             throw new YunhaiError(
               'InsufficientCapacity',

@@ -8,6 +8,8 @@ import {
   type HostSnapshot,
   PACK,
   type PlacementRequest,
+  parseOvercommit,
+  parseWeighers,
   place,
 } from './placement.js';
 
@@ -323,5 +325,22 @@ describe('placement', () => {
     expect(() => new Fleet([host('a')]).claim('b', { vcpus: 1, memoryMiB: 1, diskGiB: 1 })).toThrow(
       /not in this snapshot/,
     );
+  });
+
+  it('reads the weighers and default ratios an operator configures, and refuses anything else', () => {
+    expect(parseWeighers('spread')).toEqual({ ram: 1, cpu: 0.5, disk: 0.1, softAffinity: 1 });
+    expect(parseWeighers(' PACK ')).toEqual(PACK);
+    expect(parseWeighers('ram=-2, soft=3')).toEqual({ ram: -2, cpu: 0.5, disk: 0.1, softAffinity: 3 });
+    expect(() => parseWeighers('ram=x')).toThrow(/expected spread, pack/);
+    expect(() => parseWeighers('gpu=1')).toThrow(/expected spread, pack/);
+    expect(parseOvercommit('')).toEqual({ cpu: 4, ram: 1, disk: 1 });
+    expect(parseOvercommit('cpu=8,ram=1.5')).toEqual({ cpu: 8, ram: 1.5, disk: 1 });
+    expect(() => parseOvercommit('cpu=0')).toThrow(/N > 0/);
+    expect(() => parseOvercommit('net=2')).toThrow(/expected cpu=N/);
+    // Configured ratios apply where a host and its aggregates set none.
+    const h = [host('a', { vcpus: 2 })];
+    const r = { vcpus: 12, memoryMiB: 512, diskGiB: 1, firmware: 'bios' as const };
+    expect(place(h, r).ok).toBe(false);
+    expect(place(h, r, { overcommit: parseOvercommit('cpu=8') }).ok).toBe(true);
   });
 });

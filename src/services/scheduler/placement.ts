@@ -88,6 +88,44 @@ export interface WeigherConfig {
 export const SPREAD: WeigherConfig = { ram: 1, cpu: 0.5, disk: 0.1, softAffinity: 1 };
 export const PACK: WeigherConfig = { ram: -1, cpu: -0.5, disk: -0.1, softAffinity: 1 };
 
+/**
+ * Reads the weighers an operator configured: `spread` (the default), `pack`, or weights as
+ * `ram=1,cpu=0.5,disk=0.1,soft=1` (omitted ones keep spread's). Throws on anything else.
+ */
+export function parseWeighers(text: string): WeigherConfig {
+  const t = text.trim().toLowerCase();
+  if (t === 'spread' || t === '') return { ...SPREAD };
+  if (t === 'pack') return { ...PACK };
+  const w = { ...SPREAD };
+  const keys: Record<string, keyof WeigherConfig> = {
+    ram: 'ram',
+    cpu: 'cpu',
+    disk: 'disk',
+    soft: 'softAffinity',
+  };
+  for (const part of t.split(',')) {
+    const m = /^\s*(ram|cpu|disk|soft)\s*=\s*(-?\d+(?:\.\d+)?)\s*$/.exec(part);
+    if (!m)
+      throw new Error(
+        `scheduler weighers: expected spread, pack or ram=N,cpu=N,disk=N,soft=N; got "${text}"`,
+      );
+    w[keys[m[1]!]!] = Number(m[2]);
+  }
+  return w;
+}
+
+/** Reads default overcommit ratios as `cpu=4,ram=1,disk=1` (omitted ones keep Nova's defaults). */
+export function parseOvercommit(text: string): Overcommit {
+  const oc = { ...DEFAULT_OVERCOMMIT };
+  for (const part of text.split(',').filter((x) => x.trim())) {
+    const m = /^\s*(cpu|ram|disk)\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(part.toLowerCase());
+    if (!m || Number(m[2]) <= 0)
+      throw new Error(`scheduler overcommit: expected cpu=N,ram=N,disk=N with N > 0; got "${text}"`);
+    oc[m[1] as keyof Overcommit] = Number(m[2]);
+  }
+  return oc;
+}
+
 export interface SchedulerConfig {
   overcommit?: Overcommit;
   weighers?: WeigherConfig;
