@@ -435,13 +435,13 @@ export function runKillTwiceSuite(dialect: 'sqlite' | 'postgres') {
       await new Promise((r) => setTimeout(r, 1000));
       // Kill #2: the next rating transaction writes its charge lines and blocks before its commit.
       writeFileSync(arm(), '');
-      await until(
+      const pausedBatch = await until(
         'the rater to pause inside a transaction',
-        async () => (existsSync(paused()) ? true : undefined),
+        async () =>
+          existsSync(paused()) ? (JSON.parse(readFileSync(paused(), 'utf8')) as { rows: number }) : undefined,
         30_000,
         10,
       );
-      const pausedBatch = JSON.parse(readFileSync(paused(), 'utf8')) as { rows: number; at: number };
       expect(pausedBatch.rows).toBeGreaterThan(0);
       phase.stop = true;
       await kill(s);

@@ -7,7 +7,7 @@
  * prints `Ready` once every listener is up (endpoints in `<dataDir>/endpoints.json`), stops cleanly
  * on SIGTERM.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { createFakeDriver } from '../../agent/drivers/fake/fake-driver.js';
@@ -32,7 +32,12 @@ const cfg = configSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
 
 function pauseIfArmed(batch: { rows: number }) {
   if (!cfg.pauseArmFile || !cfg.pausedFile || !existsSync(cfg.pauseArmFile)) return;
-  writeFileSync(cfg.pausedFile, JSON.stringify({ rows: batch.rows, at: Date.now(), pid: process.pid }));
+  // Written whole, then renamed: the test reads it as soon as it exists.
+  writeFileSync(
+    `${cfg.pausedFile}.tmp`,
+    JSON.stringify({ rows: batch.rows, at: Date.now(), pid: process.pid }),
+  );
+  renameSync(`${cfg.pausedFile}.tmp`, cfg.pausedFile);
   // Blocks this thread with the transaction open: nothing commits, nothing else runs.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
   throw new Error('rating pause ended without a kill');
