@@ -1,6 +1,17 @@
 // S3 throughput: PUT and GET of 4 KiB and 1 MiB objects at concurrency 1 and 16 against `yunhai up`
 // (the built CLI, a temp data dir, --driver none), beside nginx serving the same bytes from files
-// (GET only) and a raw disk-write baseline (write + fdatasync per file, from Node), all in one run.
+// (GET only) and a raw disk-write baseline, all in one run.
+//
+// The disk baseline is the `dd oflag=direct` of each object as a PUT must do it: the same bytes,
+// one new file per object, written and made durable (write + fdatasync + close) at the same
+// concurrency. O_DIRECT alone does not make a new file's size and allocation durable, so it would
+// measure less than an acknowledged PUT owes; Node cannot allocate the aligned buffers O_DIRECT
+// needs anyway. For reference (no target) the run also prints `dd bs=1M oflag=direct
+// conv=fdatasync` streaming into ONE file: the disk's sequential bandwidth, which no per-object
+// store reaches.
+//
+// Each yunhai line also shows CPU per request of the server process (all threads, from
+// /proc/<pid>/stat) and of this client, so it shows whether the client is what limits a figure.
 //
 //   npm run build && node bench/s3.js [--seconds 4] [--nginx-workers 1] [--json]
 //
@@ -83,11 +94,23 @@ function s3Request(endpoint, keys, method, path, body) {
   return request(url, method, headers, body);
 }
 
-/** Runs `op(i)` from `conc` workers for SECONDS; answers ops/s, bytes/s and latency percentiles. */
-async function drive(conc, bytesPerOp, op) {
+/** CPU time (ms, user + system, all threads) a process has used so far; null when unreadable. */
+function cpuMsOf(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `op(i)` from `conc` workers for SECONDS; answers ops/s, bytes/s, latency percentiles and CPU per op. */
+async function drive(conc, bytesPerOp, op, serverPid) {
   const lat = [];
   let next = 0;
   const end = performance.now() + SECONDS * 1000;
+  const server0 = serverPid ? cpuMsOf(serverPid) : null;
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: conc }, async () => {
@@ -100,7 +123,13 @@ async function drive(conc, bytesPerOp, op) {
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const server1 = serverPid ? cpuMsOf(serverPid) : null;
   return {
+    ...(server0 !== null && server1 !== null
+      ? { serverCpuUsPerOp: ((server1 - server0) * 1000) / lat.length }
+      : {}),
+    clientCpuUsPerOp: (client.user + client.system) / lat.length,
     ops: lat.length,
     opsPerSec: lat.length / secs,
     mibPerSec: (lat.length * bytesPerOp) / secs / 1024 / 1024,
@@ -115,7 +144,10 @@ const record = (target, op, size, conc, r) => {
   log(
     `${target.padEnd(7)} ${op.padEnd(5)} ${size.name.padStart(6)} c=${String(conc).padEnd(2)} ` +
       `${r.opsPerSec.toFixed(0).padStart(7)}/s ${r.mibPerSec.toFixed(1).padStart(7)} MiB/s ` +
-      `p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`,
+      `p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms` +
+      (r.serverCpuUsPerOp !== undefined
+        ? `  cpu/op server ${r.serverCpuUsPerOp.toFixed(0)} us client ${r.clientCpuUsPerOp.toFixed(0)} us`
+        : ''),
   );
 };
 
@@ -144,6 +176,33 @@ for (const s of ONLY ? [] : SIZES) {
   }
 }
 rmSync(rawDir, { recursive: true, force: true });
+
+// ---- reference only: dd streaming 1 MiB blocks into one file, O_DIRECT, synced at the end ------
+let ddSequential;
+if (!ONLY && SIZES.some((s) => s.bytes === 1024 * 1024)) {
+  const count = 256;
+  const t0 = performance.now();
+  const dd = spawnSync(
+    'dd',
+    [
+      'if=/dev/zero',
+      `of=${join(dir, 'dd.out')}`,
+      'bs=1M',
+      `count=${count}`,
+      'oflag=direct',
+      'conv=fdatasync',
+    ],
+    { encoding: 'utf8' },
+  );
+  const secs = (performance.now() - t0) / 1000;
+  rmSync(join(dir, 'dd.out'), { force: true });
+  if (dd.status === 0) {
+    ddSequential = count / secs;
+    log(
+      `dd      write  1 MiB seq  ${ddSequential.toFixed(1).padStart(7)} MiB/s (one file, oflag=direct; reference only)`,
+    );
+  }
+}
 
 // ---- nginx (GET only) ------------------------------------------------------------------------
 let nginx;
@@ -234,18 +293,28 @@ try {
   for (const s of SIZES) {
     const data = payloads.get(s.bytes);
     for (const conc of OPS.includes('put') ? CONCURRENCY : []) {
-      const r = await drive(conc, s.bytes, async (i) => {
-        const res = await s3Request(s3, keys, 'PUT', `/bench/${s.bytes}/${conc}/${i}`, data);
-        if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
-      });
+      const r = await drive(
+        conc,
+        s.bytes,
+        async (i) => {
+          const res = await s3Request(s3, keys, 'PUT', `/bench/${s.bytes}/${conc}/${i}`, data);
+          if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
+        },
+        up.pid,
+      );
       record('yunhai', 'PUT', s, conc, r);
     }
     // GETs cycle over the first FILES keys written at c=1.
     for (const conc of OPS.includes('get') ? CONCURRENCY : []) {
-      const r = await drive(conc, s.bytes, async (i) => {
-        const res = await s3Request(s3, keys, 'GET', `/bench/${s.bytes}/1/${i % FILES}`);
-        if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
-      });
+      const r = await drive(
+        conc,
+        s.bytes,
+        async (i) => {
+          const res = await s3Request(s3, keys, 'GET', `/bench/${s.bytes}/1/${i % FILES}`);
+          if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
+        },
+        up.pid,
+      );
       record('yunhai', 'GET', s, conc, r);
     }
   }
@@ -286,5 +355,17 @@ for (const conc of CONCURRENCY) {
   if (sg && ng4)
     lines.push(`4 KiB GET c=${conc}: ${(sg.opsPerSec / ng4.opsPerSec).toFixed(2)}x nginx (no target)`);
 }
-if (JSON_OUT) process.stdout.write(`${JSON.stringify({ seconds: SECONDS, results, checks }, null, 2)}\n`);
+if (ddSequential !== undefined) {
+  const best = Math.max(
+    ...results
+      .filter((r) => r.target === 'yunhai' && r.op === 'PUT' && r.size === '1 MiB')
+      .map((r) => r.mibPerSec),
+  );
+  if (Number.isFinite(best))
+    lines.push(
+      `1 MiB PUT best: ${(best / ddSequential).toFixed(2)}x dd sequential into one file (reference, no target)`,
+    );
+}
+if (JSON_OUT)
+  process.stdout.write(`${JSON.stringify({ seconds: SECONDS, results, checks, ddSequential }, null, 2)}\n`);
 else process.stdout.write(`\n${lines.join('\n')}\n`);
