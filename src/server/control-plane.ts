@@ -407,13 +407,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   logger.info({ endpoints, database: database.dialect }, 'control plane started');
 
   // ---- background loops ------------------------------------------------------------------
-  const loops = new AbortController();
+  const loops: NodeJS.Timeout[] = [];
   const every = (name: string, ms: number, fn: () => Promise<unknown>) => {
     const timer = setInterval(() => {
       fn().catch((err) => logger.error({ err: String(err), loop: name }, 'background loop failed'));
     }, ms);
     timer.unref();
-    loops.signal.addEventListener('abort', () => clearInterval(timer));
+    loops.push(timer);
   };
   every('host-monitor', Math.min(5000, Math.max(200, Math.floor((cfg.hostGraceMs ?? 30_000) / 3))), () =>
     hosts.markLostHosts(),
@@ -493,7 +493,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     logger,
     close() {
       closed ??= (async () => {
-        loops.abort();
+        for (const t of loops) clearInterval(t);
         relay.closeAll();
         await (await agentStarting)?.stop();
         await cfg.localAgent?.driver.close();
