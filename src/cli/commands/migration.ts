@@ -65,11 +65,11 @@ export function registerMigrationCommands(program: Command, ctx: CliContext) {
     .option('--state <state>', 'preparing, transferring, switching, completed or failed')
     .action(async (f: { instance?: string; host?: string; state?: string }, cmd: Command) => {
       const { client } = clientFor(ctx, cmd);
-      const q = new URLSearchParams();
-      if (f.instance) q.set('instance', f.instance);
-      if (f.host) q.set('host', f.host);
-      if (f.state) q.set('state', f.state);
-      const page = await client.get<{ items: MigrationView[] }>(`/migrations${q.size ? `?${q}` : ''}`);
+      const page = await client.get<{ items: MigrationView[] }>('/migrations', {
+        instance: f.instance,
+        host: f.host,
+        state: f.state,
+      });
       printerFor(ctx, cmd).table(page, page.items, COLUMNS, 'No migrations.');
     });
   mig

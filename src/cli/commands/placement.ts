@@ -5,6 +5,7 @@ import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { type Column, renderFields, shortTime } from '../output.js';
 import { clientFor, examples, printerFor, seg } from './common.js';
+import { registerConsolidationCommands } from './consolidation.js';
 import { parseRatios } from './host.js';
 import { registerMigrationCommands } from './migration.js';
 
@@ -59,6 +60,7 @@ const groupFields = (g: ServerGroupView) =>
 /** `yunhai aggregate ...` (platform admins) and `yunhai server-group ...` (tenants). */
 export function registerPlacementCommands(program: Command, ctx: CliContext) {
   registerMigrationCommands(program, ctx);
+  registerConsolidationCommands(program, ctx);
   const agg = program
     .command('aggregate')
     .description(
