@@ -332,6 +332,35 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await context.close();
   }, 240_000);
 
+  it("shows a tenant's balance notice in its notifications, with the header bell counting it", async () => {
+    const made = await rest(p, rootToken, 'POST', '/tenants', {
+      name: 'notice-co',
+      owner: { name: 'nina', password: 'nina-password-1' },
+    });
+    expect(made.status).toBe(201);
+    // Prepaid with nothing available: the out-of-balance policy notifies the tenant at once.
+    const prepaid = await rest(p, rootToken, 'PUT', `/billing/accounts/${made.json.tenant.id}`, {
+      mode: 'prepaid',
+    });
+    expect(prepaid.status).toBe(200);
+    const { context, page, errors } = await newPage(p);
+    await signIn(page, p, 'nina@notice-co', 'nina-password-1');
+    await page.locator('main h3', { hasText: 'Overview' }).waitFor();
+    await page
+      .getByTestId('notification-bell')
+      .locator('.ant-badge-count')
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await page.getByTestId('notification-bell').click();
+    await page.waitForURL(`${p.url}/billing/notifications`, { waitUntil: 'commit' });
+    const row = page.locator('tr', { hasText: 'Balance exhausted' });
+    await row.getByText(/available funds 0\.00 CNY/).waitFor({ timeout: 60_000 });
+    await settled(page);
+    await screenshot(page, 'en-notifications-tenant');
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 180_000);
+
   it('creates a server group that the launch wizard offers, and lists the host on the zones page', async () => {
     const { context, page, errors } = await newPage(p);
     await signIn(page, p, 'admin', p.rootPassword);
