@@ -119,8 +119,11 @@ export function createBaseServer(opts: BaseServerOptions): FastifyInstance {
     // Same shape as before (8-4-4-4-12 hex); randomUUID draws from a pooled entropy cache instead of
     // one OpenSSL call per request.
     genReqId: () => randomUUID(),
+    // A route with its own log level gets its child at once (its level decides what is enabled).
     childLoggerFactory: (logger, bindings, options) =>
-      new RequestLogger(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
+      (options as { level?: string }).level !== undefined
+        ? logger.child(bindings, options)
+        : (new RequestLogger(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger),
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
     return503OnClosing: true,
