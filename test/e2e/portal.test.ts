@@ -355,6 +355,11 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     await page.waitForURL(`${p.url}/billing/notifications`, { waitUntil: 'commit' });
     const row = page.locator('tr', { hasText: 'Balance exhausted' });
     await row.getByText(/available funds 0\.00 CNY/).waitFor({ timeout: 60_000 });
+    // Opened: the bell stops counting them (the list refreshes every 30 s and marks newer ones).
+    await page
+      .getByTestId('notification-bell')
+      .locator('.ant-badge-count')
+      .waitFor({ state: 'detached', timeout: 45_000 });
     await settled(page);
     await screenshot(page, 'en-notifications-tenant');
     expect(errors).toEqual([]);

@@ -31,12 +31,12 @@ import {
 import { useQuery } from '@tanstack/react-query';
 import { Badge, Button, Drawer, Dropdown, Grid, Layout, Menu, Select, Space, Tag, Tooltip } from 'antd';
 import type { ItemType } from 'antd/es/menu/interface';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { useAuth } from './auth';
 import { type Lang, LANGS } from './i18n';
-import { notificationsQuery, unseenCount } from './pages/Budgets';
+import { notificationsQuery, SEEN_EVENT, unseenCount } from './pages/Budgets';
 
 export function LanguageSwitch() {
   const { i18n, t } = useTranslation();
@@ -60,6 +60,12 @@ function NotificationBell() {
   const { me } = useAuth();
   const nav = useNavigate();
   const q = useQuery({ ...notificationsQuery, refetchInterval: 60_000, retry: false });
+  const [, setSeen] = useState(0);
+  useEffect(() => {
+    const onSeen = () => setSeen((x) => x + 1);
+    window.addEventListener(SEEN_EVENT, onSeen);
+    return () => window.removeEventListener(SEEN_EVENT, onSeen);
+  }, []);
   const n = me && q.data ? unseenCount(q.data.items, me.user.id) : 0;
   return (
     <Tooltip title={t('notifications.bell', { n })}>

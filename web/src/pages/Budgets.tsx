@@ -282,9 +282,15 @@ export function unseenCount(items: BillingNotification[], userId: string): numbe
   return items.filter((n) => n.createdAt > seen).length;
 }
 
+/** Fired when the list was opened, so the bell counts again (its data may not have changed). */
+export const SEEN_EVENT = 'yunhai:billing-notifications-seen';
+
 export function markSeen(items: BillingNotification[], userId: string) {
   const newest = items.map((n) => n.createdAt).sort().at(-1);
-  if (newest) localStorage.setItem(seenKey(userId), newest);
+  if (newest && newest !== localStorage.getItem(seenKey(userId))) {
+    localStorage.setItem(seenKey(userId), newest);
+    window.dispatchEvent(new Event(SEEN_EVENT));
+  }
 }
 
 const DELIVERY_COLOR: Record<string, string> = { delivered: 'green', pending: 'blue', failed: 'red', none: 'default' };
@@ -320,7 +326,7 @@ export function NotificationsPage() {
         fetch={async (cursor, limit) => {
           const all = await notificationsQuery.queryFn();
           markSeen(all.items, userId);
-          // The header's bell counts again (exact: not this page's own query).
+          // The header's bell gets the newest list too (exact: not this page's own query).
           void qc.invalidateQueries({ queryKey: notificationsQuery.queryKey, exact: true });
           return pageOf(all.items, cursor, limit);
         }}
