@@ -511,6 +511,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
           .catch((err) => logger.error({ err: String(err) }, 'final metering flush failed'));
         await billing.settle();
         billing.close();
+        await objects.close();
         await database.close();
         logger.info('control plane stopped');
         logger.flush?.();

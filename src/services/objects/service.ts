@@ -944,6 +944,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
   // ---- the service --------------------------------------------------------------------------
 
   return {
+    /** Waits for the log sync in flight (its writers are answered) and releases the log's descriptor. */
+    close: () => writes.close(),
+
     /** Loads a bucket the caller may see at all (used by adapters for per-bucket checks). */
     async headBucket(ctx: ObjectContext, name: string): Promise<BucketInfo> {
       const b = await bucketOrThrow(name);
