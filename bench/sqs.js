@@ -14,9 +14,19 @@
 // Usage: npm run build && node bench/sqs.js [--messages N] [--concurrency 1,4,16] [--skip-rabbitmq]
 // RabbitMQ: Debian's rabbitmq-server (apt-get install -y rabbitmq-server); started here on a free port.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import net, { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opt, requireBuilt, root } from './common.js';
 
@@ -52,6 +62,31 @@ async function freePort() {
 }
 
 const body = (i) => `message ${i} ${'x'.repeat(100)}`;
+
+/**
+ * The disk's fdatasync latency right now, on the file system that holds both data dirs: 100 appends
+ * of 16 KiB, each synced (about what one group commit writes to the WAL). Every acknowledged send
+ * waits for a sync, so on a shared machine this swings the send and cycle figures more than CPU.
+ */
+function diskSyncMs() {
+  const file = join(tmp, 'sync-probe');
+  const fd = openSync(file, 'w');
+  const chunk = Buffer.alloc(16_384, 1);
+  const ms = [];
+  try {
+    for (let i = 0; i < 100; i++) {
+      writeSync(fd, chunk);
+      const t = process.hrtime.bigint();
+      fdatasyncSync(fd);
+      ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: ms[50], p90: ms[90], max: ms[99] };
+}
 
 /**
  * CPU time (user + system, µs) the Yunhai server process and this client used: on a shared machine
@@ -406,14 +441,19 @@ if (!SKIP_RABBIT) {
   amqp = (await import('amqplib')).default;
 }
 console.log(
-  `bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, node ${process.version}`,
+  `bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, node ${process.version}, ` +
+    `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
 );
 for (const [run, c] of LEVELS.entries()) {
+  const disk = diskSyncMs();
   const y = await benchYunhai(call, c, run);
   const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
   results.push({ c, y, r });
   console.log(
-    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s (${y.perReceive.toFixed(1)} messages per ReceiveMessage)${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}`,
+    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s (${y.perReceive.toFixed(1)} messages per ReceiveMessage)${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}; ` +
+      `disk fdatasync before this level p50 ${disk.p50.toFixed(1)} / p90 ${disk.p90.toFixed(1)} / max ${disk.max.toFixed(0)} ms`,
   );
 }
 rabbit?.stop();
