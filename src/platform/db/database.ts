@@ -135,7 +135,14 @@ function onConnection(db: Kysely<Schema>, raw: SqliteDatabase.Database) {
 }
 
 export async function migrate(handle: Database): Promise<string[]> {
-  const migrator = new Migrator({ db: handle.db, provider: migrationProvider });
+  // Migrations are named by number but written in parallel by different services and may land out
+  // of order (0017 before 0016); each touches only its own tables and columns, so a database that
+  // already ran a later one still takes an earlier one that arrives afterwards.
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: migrationProvider,
+    allowUnorderedMigrations: true,
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
