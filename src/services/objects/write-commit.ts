@@ -15,9 +15,9 @@
  * On PostgreSQL each write is its own transaction: the server batches WAL flushes of concurrent
  * commits itself (and a committed transaction is durable under its settings).
  */
-import { type FileHandle, open } from 'node:fs/promises';
 import { sql } from 'kysely';
 import type { Database, Tx } from '../../platform/db/database.js';
+import { createLogSync } from '../../platform/db/log-sync.js';
 
 export interface WriteCommitter {
   /** Runs `fn` in a transaction; resolves with its result once that commit is durable. */
@@ -34,77 +34,30 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/**
- * fdatasync() of the SQLite write-ahead log through one descriptor kept open: SQLite keeps the log
- * file (same inode, rewritten after checkpoints) while a connection is open. Before the log exists
- * everything is in the main file, which SQLite synced itself.
- */
-function logSyncer(path: string | undefined) {
-  let fh: FileHandle | undefined;
-  return {
-    async sync() {
-      if (!path) return;
-      if (!fh) {
-        try {
-          fh = await open(path, 'r');
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-          throw e;
-        }
-      }
-      await fh.datasync();
-    },
-    async close() {
-      await fh?.close().catch(() => {});
-      fh = undefined;
-    },
-  };
-}
-
 export function createWriteCommitter(
   database: Database,
   opts: { sync?: () => Promise<void> } = {},
 ): WriteCommitter {
-  const stats = { groups: 0, writes: 0, syncs: 0 };
   if (database.dialect === 'postgres' || !database.sqlite) {
+    const pgStats = { groups: 0, writes: 0, syncs: 0 };
     return {
       tx: (fn) => {
-        stats.writes++;
+        pgStats.writes++;
         return database.tx(fn);
       },
-      stats,
+      stats: pgStats,
       close: async () => {},
     };
   }
-  const log = logSyncer(database.walPath);
-  const doSync = opts.sync ?? log.sync;
-
-  // ---- syncs: one in flight; writers arriving meanwhile wait for the next one ------------------
-  let syncing: Promise<void> | undefined;
-  let waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  function startSync() {
-    const batch = waiting;
-    waiting = [];
-    syncing = doSync()
-      .then(
-        () => {
-          stats.syncs++;
-          for (const w of batch) w.resolve();
-        },
-        (e) => {
-          for (const w of batch) w.reject(e);
-        },
-      )
-      .finally(() => {
-        syncing = undefined;
-        if (waiting.length > 0) startSync();
-      });
-  }
-  const durable = () =>
-    new Promise<void>((resolve, reject) => {
-      waiting.push({ resolve, reject });
-      if (!syncing) startSync();
-    });
+  const log = createLogSync(database.walPath, opts.sync);
+  const durable = log.durable;
+  const stats = {
+    groups: 0,
+    writes: 0,
+    get syncs() {
+      return log.syncs;
+    },
+  };
 
   // ---- groups ----------------------------------------------------------------------------------
   let pending: Pending[] = [];
@@ -168,9 +121,6 @@ export function createWriteCommitter(
       });
     },
     stats,
-    async close() {
-      while (syncing) await syncing.catch(() => {});
-      await log.close();
-    },
+    close: () => log.close(),
   };
 }

@@ -17,9 +17,9 @@
  * deletes are not synced before they answer: losing one to power loss only makes a message visible
  * again, which at-least-once delivery allows. See docs/queue-throughput.md.
  */
-import { type FileHandle, open } from 'node:fs/promises';
 import type SqliteDatabase from 'better-sqlite3';
 import type { Database } from '../../platform/db/database.js';
+import { createLogSync } from '../../platform/db/log-sync.js';
 
 type Raw = SqliteDatabase.Database;
 
@@ -66,69 +66,19 @@ export function prepared(db: Raw, sql: string): SqliteDatabase.Statement {
   return st;
 }
 
-/**
- * fdatasync() of a WAL file through a descriptor opened once. SQLite keeps the log (same inode)
- * for as long as a connection is open, and ours is open for the life of the process; before the
- * log exists there is nothing to sync (everything is in the main file, synced by SQLite).
- */
-export function walSync(path: string): { sync: () => Promise<void>; close: () => Promise<void> } {
-  let fh: FileHandle | undefined;
-  return {
-    async sync() {
-      if (!fh) {
-        try {
-          fh = await open(path, 'r');
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-          throw e;
-        }
-      }
-      await fh.datasync();
-    },
-    async close() {
-      await fh?.close().catch(() => {});
-      fh = undefined;
-    },
-  };
-}
-
 /** A group committer over `database` (SQLite only: it needs `database.sqlite`). */
 export function createGroupCommit(database: Database, opts: GroupCommitOptions = {}): GroupCommit {
   const onConnection = database.sqlite;
   if (!onConnection) throw new Error('group commit needs a SQLite database');
-  const wal = database.walPath ? walSync(database.walPath) : undefined;
-  const doSync = opts.sync ?? wal?.sync ?? (async () => {});
-  const stats = { groups: 0, ops: 0, syncs: 0 };
-
-  // ---- syncs: one in flight; callers that arrive meanwhile wait for the next one -------------
-  let syncing = false;
-  let current: Promise<void> = Promise.resolve();
-  let waiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  function startSync() {
-    syncing = true;
-    const batch = waiting;
-    waiting = [];
-    current = doSync()
-      .then(
-        () => {
-          stats.syncs++;
-          for (const w of batch) w.resolve();
-        },
-        (e) => {
-          for (const w of batch) w.reject(e);
-        },
-      )
-      .finally(() => {
-        syncing = false;
-        if (waiting.length > 0) startSync();
-      });
-  }
-  function durable(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      waiting.push({ resolve, reject });
-      if (!syncing) startSync();
-    });
-  }
+  const log = createLogSync(database.walPath, opts.sync);
+  const durable = log.durable;
+  const stats = {
+    groups: 0,
+    ops: 0,
+    get syncs() {
+      return log.syncs;
+    },
+  };
 
   // ---- groups ------------------------------------------------------------------------------
   let pending: Op[] = [];
@@ -197,9 +147,6 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
     durable,
     stats,
     /** Waits for the sync in flight (its senders are answered), then closes the log descriptor. */
-    async close() {
-      while (syncing) await current.catch(() => {});
-      await wal?.close();
-    },
+    close: () => log.close(),
   };
 }
