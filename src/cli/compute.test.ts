@@ -1,9 +1,9 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeDriver } from '../agent/drivers/fake/fake-driver.js';
+import { cliAgainst } from '../test-support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from '../test-support/control-plane.js';
 import { ApiClient } from './client.js';
 import { buildTinyAndImport, loadTinyBuilder, type TinyBuilder } from './commands/image.js';
@@ -34,13 +34,9 @@ describe('yunhai compute, image, flavor, keypair and host commands (fake driver)
   let tmp: string;
   let env: NodeJS.ProcessEnv;
   let instanceId: string;
-  const yh = (...argv: string[]) => runCli(argv, env, { cwd: tmp });
-  const json = async <T>(...argv: string[]): Promise<T> => {
-    const r = await yh(...argv, '-o', 'json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as T;
-  };
+  let cli: ReturnType<typeof cliAgainst>;
+  const yh = (...argv: string[]) => cli.yh(...argv);
+  const json = <T>(...argv: string[]) => cli.json<T>(...argv);
 
   beforeAll(async () => {
     const driver = createFakeDriver({
@@ -51,15 +47,8 @@ describe('yunhai compute, image, flavor, keypair and host commands (fake driver)
       localAgent: { driver, heartbeatMs: 200, name: 'fake-host-1' },
     });
     expect(await cp.agent()).not.toBeNull();
-    tmp = mkdtempSync(join(tmpdir(), 'yunhai-cli-compute-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: tmp,
-      YUNHAI_CONFIG_DIR: join(tmp, 'config'),
-      YUNHAI_ENDPOINT: cp.endpoints.api,
-      YUNHAI_ACCESS_KEY_ID: cp.root.accessKeyId,
-      YUNHAI_SECRET_ACCESS_KEY: cp.root.secretAccessKey,
-    };
+    cli = cliAgainst(cp, 'yunhai-cli-compute-');
+    ({ tmp, env } = cli);
     // The fake driver never reads the kernel and initrd; any bytes do.
     mkdirSync(join(tmp, 'boot'));
     writeFileSync(join(tmp, 'boot', 'vmlinuz'), randomBytes(4096));

@@ -1,36 +1,23 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordUsage } from '../../platform/usage/ledger.js';
+import { cliAgainst } from '../../test-support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
-import { runCli } from '../run.js';
 import { parseTaxRate } from './billing.js';
 
 describe('yunhai billing', () => {
   let cp: TestControlPlane;
   let tmp: string;
-  let env: NodeJS.ProcessEnv;
   let tenant: string;
-  const yh = (...argv: string[]) => runCli(argv, env, { cwd: tmp });
-  const json = async <T>(...argv: string[]): Promise<T> => {
-    const r = await yh(...argv, '-o', 'json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as T;
-  };
+  let cli: ReturnType<typeof cliAgainst>;
+  const yh = (...argv: string[]) => cli.yh(...argv);
+  const json = <T>(...argv: string[]) => cli.json<T>(...argv);
 
   beforeAll(async () => {
     cp = await startTestControlPlane();
-    tmp = mkdtempSync(join(tmpdir(), 'yunhai-cli-billing-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: tmp,
-      YUNHAI_CONFIG_DIR: join(tmp, 'config'),
-      YUNHAI_ENDPOINT: cp.endpoints.api,
-      YUNHAI_ACCESS_KEY_ID: cp.root.accessKeyId,
-      YUNHAI_SECRET_ACCESS_KEY: cp.root.secretAccessKey,
-    };
+    cli = cliAgainst(cp, 'yunhai-cli-billing-');
+    ({ tmp } = cli);
     expect((await yh('tenant', 'create', 'acme')).code).toBe(0);
     tenant = (
       await cp.database.db

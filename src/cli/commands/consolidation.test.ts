@@ -1,17 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeDriver } from '../../agent/drivers/fake/fake-driver.js';
 import type { ConsolidationReportView } from '../../services/compute/consolidation-service.js';
+import { cliAgainst } from '../../test-support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
-import { runCli } from '../run.js';
 
 describe('yunhai consolidation and zone', () => {
   let cp: TestControlPlane;
-  let tmp: string;
-  let env: NodeJS.ProcessEnv;
-  const yh = (...argv: string[]) => runCli(argv, env, { cwd: tmp });
+  let cli: ReturnType<typeof cliAgainst>;
+  const yh = (...argv: string[]) => cli.yh(...argv);
 
   beforeAll(async () => {
     cp = await startTestControlPlane({
@@ -21,19 +17,11 @@ describe('yunhai consolidation and zone', () => {
       },
     });
     await cp.agent();
-    tmp = mkdtempSync(join(tmpdir(), 'yunhai-cli-cons-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: tmp,
-      YUNHAI_CONFIG_DIR: join(tmp, 'config'),
-      YUNHAI_ENDPOINT: cp.endpoints.api,
-      YUNHAI_ACCESS_KEY_ID: cp.root.accessKeyId,
-      YUNHAI_SECRET_ACCESS_KEY: cp.root.secretAccessKey,
-    };
+    cli = cliAgainst(cp, 'yunhai-cli-cons-');
   });
   afterAll(async () => {
     await cp?.stop();
-    rmSync(tmp, { recursive: true, force: true });
+    cli?.cleanup();
   });
 
   it('plans a dry run, lists and shows it', async () => {

@@ -1,37 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliAgainst } from '../../test-support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from '../../test-support/control-plane.js';
-import { runCli } from '../run.js';
 
 describe('yunhai queue', () => {
   let cp: TestControlPlane;
-  let tmp: string;
-  let env: NodeJS.ProcessEnv;
-  const yh = (...argv: string[]) => runCli(argv, env, { cwd: tmp });
-  const json = async <T>(...argv: string[]): Promise<T> => {
-    const r = await yh(...argv, '-o', 'json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as T;
-  };
+  let cli: ReturnType<typeof cliAgainst>;
+  const yh = (...argv: string[]) => cli.yh(...argv);
+  const json = <T>(...argv: string[]) => cli.json<T>(...argv);
 
   beforeAll(async () => {
     cp = await startTestControlPlane();
-    tmp = mkdtempSync(join(tmpdir(), 'yunhai-cli-queue-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: tmp,
-      YUNHAI_CONFIG_DIR: join(tmp, 'config'),
-      YUNHAI_ENDPOINT: cp.endpoints.api,
-      YUNHAI_ACCESS_KEY_ID: cp.root.accessKeyId,
-      YUNHAI_SECRET_ACCESS_KEY: cp.root.secretAccessKey,
-    };
+    cli = cliAgainst(cp, 'yunhai-cli-queue-');
   });
   afterAll(async () => {
     await cp?.stop();
-    rmSync(tmp, { recursive: true, force: true });
+    cli?.cleanup();
   });
 
   it('creates, lists, sends, receives, shows attributes, purges and deletes queues', async () => {
