@@ -171,7 +171,10 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logger = makeLogger(cfg);
   const metrics = createMetrics();
-  const database = await openDatabase({ url: cfg.database ?? join(dataDir, 'yunhai.db') });
+  const database = await openDatabase({
+    url: cfg.database ?? join(dataDir, 'yunhai.db'),
+    checkpointInWorker: true,
+  });
   const sealer = createSealer(loadMasterKey(dataDir, env));
   const iam = createIamService({ database, sealer });
   const rootCredentials = await iam.bootstrap({

@@ -2,6 +2,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { YunhaiError } from '../errors.js';
+import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations.js';
 import type { Schema } from './schema.js';
 
@@ -35,6 +36,11 @@ export interface DatabaseOptions {
   migrate?: boolean;
   /** PostgreSQL pool size (default 10). */
   poolSize?: number;
+  /**
+   * SQLite files: checkpoint the write-ahead log from a worker thread instead of inside commits on
+   * this thread (see checkpointer.ts). The control plane turns it on.
+   */
+  checkpointInWorker?: boolean;
 }
 
 export function dialectOf(url: string): DialectName {
@@ -86,6 +92,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let db: Kysely<Schema>;
   let raw: SqliteDatabase.Database | undefined;
   let walPath: string | undefined;
+  let checkpointer: Checkpointer | undefined;
   if (dialect === 'postgres') {
     const pool = new pg.Pool({
       connectionString: opts.url,
@@ -112,6 +119,10 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     raw = sqlite;
     if (!sqlite.memory) walPath = `${sqlite.name}-wal`;
+    if (!sqlite.memory && opts.checkpointInWorker) {
+      sqlite.pragma('wal_autocheckpoint = 0');
+      checkpointer = startCheckpointer(sqlite.name);
+    }
   }
   const handle: Database = {
     db,
@@ -120,7 +131,10 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     ping: async () => {
       await db.selectFrom('settings').select('key').limit(1).execute();
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
     ...(raw ? { sqlite: onConnection(db, raw) } : {}),
     ...(walPath ? { walPath } : {}),
   };
