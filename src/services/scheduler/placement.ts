@@ -6,6 +6,7 @@
  *
  * Filters, in order (each names how many hosts it removed and why):
  *   state         down, disabled or in maintenance
+ *   exclude       named by the request (a migration's source, hosts already tried)
  *   zone          not in the requested availability zone
  *   accelerator   lacks the accelerator the image or flavor needs (kvm/tcg)
  *   firmware      lacks BIOS or UEFI firmware
@@ -18,6 +19,8 @@
  * Weighers (on what is left): free RAM, free vCPUs and free disk as fractions of the host, each
  * with a weight, positive to spread and negative to pack; soft (anti-)affinity adds or removes
  * `softAffinity` per group member already on the host. Ties go to the first host in the snapshot.
+ *
+ * The snapshot is compiled into a {@link Fleet} (flat arrays) to decide; see docs/scheduling.md.
  */
 export type HostState = 'enabled' | 'disabled' | 'maintenance' | 'down';
 
@@ -472,25 +475,4 @@ export class Fleet {
     }
     return { ok: true, hostId: this.hosts[best]!.id, filters };
   }
-}
-
-/** The weighers' score of a host that passed the filters (higher wins). */
-export function score(h: HostSnapshot, r: PlacementRequest, oc: Overcommit, w: WeigherConfig): number {
-  return scoreWith(h, r, hasOwnOvercommit(h) ? effectiveOvercommit(h, oc) : oc, w);
-}
-
-function scoreWith(h: HostSnapshot, r: PlacementRequest, o: Overcommit, w: WeigherConfig): number {
-  const cpuCap = h.vcpus * o.cpu;
-  const ramCap = h.memoryMiB * o.ram;
-  const diskCap = h.diskGiB * o.disk;
-  let s =
-    (ramCap > 0 ? (w.ram * (ramCap - h.allocated.memoryMiB)) / ramCap : 0) +
-    (cpuCap > 0 ? (w.cpu * (cpuCap - h.allocated.vcpus)) / cpuCap : 0) +
-    (diskCap > 0 ? (w.disk * (diskCap - h.allocated.diskGiB)) / diskCap : 0);
-  const g = r.serverGroup;
-  if (g && (g.policy === 'soft-affinity' || g.policy === 'soft-anti-affinity')) {
-    const here = h.groupMembers?.[g.id] ?? 0;
-    s += (g.policy === 'soft-affinity' ? 1 : -1) * w.softAffinity * here;
-  }
-  return s;
 }
