@@ -83,8 +83,13 @@ export function startCheckpointer(file: string, opts: CheckpointerOptions = {}):
       return lastError;
     },
     async stop() {
+      // Referenced again while it stops: an unreferenced worker and timer alone would let the
+      // process exit in the middle of a shutdown that awaits this.
+      worker.ref();
       worker.postMessage('stop');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
       await worker.terminate().catch(() => {});
     },
   };
