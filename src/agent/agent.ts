@@ -408,6 +408,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         saveApplied();
         if (status && (status.state === 'running' || status.state === 'paused')) {
           await driver.stop(d.id, { timeoutMs: force ? 0 : (opts.stopTimeoutMs ?? 60_000) });
+          // The guest's last words (its power-off message) reach the control plane before 'stopped'
+          // does: whoever sees the instance stopped reads a console log that is complete.
+          await pushConsole(d.id).catch(() => {});
           await report(d.id, {
             type: 'stopped',
             reason: force ? 'forced stop' : 'stopped',

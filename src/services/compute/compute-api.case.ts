@@ -135,6 +135,9 @@ export function runComputeApiSuite(dialect: 'sqlite' | 'postgres') {
       expect((await call('POST', `/api/v1/instances/${id}/stop`, owner)).json.state).toBe('stopping');
       await waitFor(id, owner, (i) => i.state === 'stopped');
       expect((await driver.status(id))?.state).toBe('stopped');
+      // The console log is complete once the instance shows stopped: the guest's power-off line too.
+      const log = await call('GET', `/api/v1/instances/${id}/console?maxBytes=65536`, owner);
+      expect(log.json.data).toContain('YUNHAI-POWEROFF reason=acpi');
       const again = await call('POST', `/api/v1/instances/${id}/stop`, owner);
       expect(again.status).toBe(409);
       expect(again.json.error.code).toBe('InvalidState');
