@@ -338,12 +338,24 @@ describe.skipIf(!runE2e)('web portal in chromium against yunhai up', () => {
     const draft = (await rest(p, rootToken, 'GET', `/billing/invoices?tenantId=${tenantId}`)).json.items[0];
     expect(draft.state).toBe('draft');
     await page.goto(`${p.url}/billing/invoices/${draft.id}`);
-    await clickUntil(page, page.getByRole('button', { name: 'Finalise' }), page.locator('.ant-popconfirm'));
-    await page.locator('.ant-popconfirm').getByRole('button', { name: 'Yes' }).click();
-    await page
-      .locator('.ant-message-error', { hasText: 'can be finalised after' })
-      .first()
-      .waitFor({ timeout: 60_000 });
+    // A click on the popconfirm's Yes can land while it is still animating in and do nothing
+    // (seen under CI load); confirm again until the API's refusal shows, at most three times.
+    const refusal = page.locator('.ant-message-error', { hasText: 'can be finalised after' }).first();
+    for (let attempt = 1; ; attempt++) {
+      if (!(await page.locator('.ant-popconfirm').first().isVisible()))
+        await clickUntil(
+          page,
+          page.getByRole('button', { name: 'Finalise' }),
+          page.locator('.ant-popconfirm'),
+        );
+      await page.locator('.ant-popconfirm').getByRole('button', { name: 'Yes' }).click();
+      const seen = await refusal.waitFor({ timeout: attempt < 3 ? 15_000 : 60_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (seen) break;
+      if (attempt === 3) throw new Error('the API refusal to finalise never showed');
+    }
     await page.locator('.ant-message-error').first().waitFor({ state: 'hidden', timeout: 30_000 });
     await clickUntil(page, page.getByRole('button', { name: 'Void' }), page.locator('#reason'));
     await page.locator('#reason').fill('e2e: issued by mistake');
