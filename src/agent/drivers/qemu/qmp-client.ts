@@ -60,7 +60,7 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 export class QmpClient {
   #socket: net.Socket;
   #version: QmpVersion | null = null;
-  #onGreeting: ((v: QmpVersion | null) => void) | null = null;
+  #onGreeting: ((v: QmpVersion | null, line: string) => void) | null = null;
   #pending = new Map<string, Pending>();
   #eventListeners = new Set<(e: QmpEvent) => void>();
   #closeListeners = new Set<(err: HypervisorError) => void>();
@@ -106,11 +106,17 @@ export class QmpClient {
           clearTimeout(timer);
           reject(err);
         });
-        client.#onGreeting = (v) => {
+        client.#onGreeting = (v, line) => {
           clearTimeout(timer);
           offClose();
           if (v) resolve();
-          else reject(new HypervisorError('MonitorDisconnected', `QMP ${socketPath}: not a QMP greeting`));
+          else
+            reject(
+              new HypervisorError(
+                'MonitorDisconnected',
+                `QMP ${socketPath}: not a QMP greeting: ${JSON.stringify(line.slice(0, 200))}`,
+              ),
+            );
         };
       });
       await client.execute('qmp_capabilities', undefined, { timeoutMs: Math.max(1, deadline - Date.now()) });
@@ -216,7 +222,7 @@ export class QmpClient {
       this.#onGreeting = null;
       const qmp = msg.QMP as { version?: QmpVersion } | undefined;
       this.#version = qmp?.version ?? null;
-      greet(this.#version);
+      greet(this.#version, line);
       return;
     }
     if (typeof msg.event === 'string') {
