@@ -409,6 +409,13 @@ export function runKillTwiceSuite(dialect: 'sqlite' | 'postgres') {
       };
       const kills: number[] = [];
       let traffic = runTraffic();
+      /** After a kill: a new server process, fresh sign-ins, and the traffic again. */
+      const restart = async () => {
+        s = await start();
+        admin = await loginToken(s.endpoints.api!, 'admin', PASSWORD);
+        await ownerLogin();
+        traffic = runTraffic();
+      };
       await new Promise((r) => setTimeout(r, 6000));
       phase.stop = true;
       await kill(s); // kill #1: mid-traffic (requests in flight on every worker)
@@ -416,10 +423,7 @@ export function runKillTwiceSuite(dialect: 'sqlite' | 'postgres') {
       await traffic;
 
       // ---- phase B: restart, price change while instances run, SIGKILL inside a rating transaction --
-      s = await start();
-      admin = await loginToken(s.endpoints.api!, 'admin', PASSWORD);
-      await ownerLogin();
-      traffic = runTraffic();
+      await restart();
       const i3 = await instance(acme, 'a2', 'tiny.medium');
       await waitState(acme, i3, 'running');
       const i4 = await instance(globex, 'g2', 'tiny.small');
@@ -453,10 +457,7 @@ export function runKillTwiceSuite(dialect: 'sqlite' | 'postgres') {
       await traffic;
 
       // ---- phase C: restart, a little more traffic, then everything stops -----------------------
-      s = await start();
-      admin = await loginToken(s.endpoints.api!, 'admin', PASSWORD);
-      await ownerLogin();
-      traffic = runTraffic();
+      await restart();
       await new Promise((r) => setTimeout(r, 2000));
       phase.stop = true;
       await traffic;

@@ -18,6 +18,7 @@ import {
   Fleet,
   type HostSnapshot,
   type Overcommit,
+  type Placement,
   type PlacementRequest,
   place,
   type SchedulerConfig,
@@ -435,7 +436,7 @@ export function createComputeService(deps: {
     req: PlacementRequest,
     groupId: string | undefined,
     fresh: boolean,
-  ): Promise<{ p: ReturnType<typeof place>; kept: boolean }> {
+  ): Promise<{ p: Placement; kept: boolean }> {
     if (groupId || keepMs <= 0 || fresh)
       return { p: place(await hostSnapshot(trx, groupId), req, scheduler), kept: false };
     const t = Date.now();
