@@ -126,6 +126,8 @@ const OVERHEAD_MIB = { tcg: 300, kvm: 160 } as const;
 const DEFAULT_CONSOLE_READ = 64 * 1024;
 /** Longest a boot-time balloon target waits for the guest-ready line. */
 const BALLOON_DEFER_MAX_MS = 60_000;
+/** How often a graceful stop presses the ACPI power button again while the guest is still up. */
+const POWERDOWN_RETRY_MS = 3_000;
 
 const balloonAt = async (qmp: QmpClient, mib: number) =>
   Math.abs((await qmp.execute<{ actual: number }>('query-balloon')).actual - mib * MIB) < MIB;
@@ -848,14 +850,27 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     if (timeoutMs === 0) return hardStop(vm, pid, 'hard stop');
     vm.stopReason = 'guest powered off';
     await patchState(vm, { clean: true, reason: vm.stopReason });
-    try {
-      const qmp = await getQmp(vm);
-      await qmp.execute('system_powerdown');
-    } catch (err) {
-      log?.warn({ vm: id, err: (err as Error).message }, 'ACPI power-off request failed');
+    // A power-button press can be lost (the guest still booting, or busy enough to miss the ACPI
+    // event), so press again every POWERDOWN_RETRY_MS until the guest is gone or time is up, as Nova
+    // does; a guest that is already shutting down ignores the repeats.
+    const press = async () => {
+      try {
+        const qmp = await getQmp(vm);
+        await qmp.execute('system_powerdown');
+      } catch (err) {
+        if (!vm.ended) log?.warn({ vm: id, err: (err as Error).message }, 'ACPI power-off request failed');
+      }
+    };
+    await press();
+    const exited = (vm.exited ?? Promise.resolve()).then(() => 'exited' as const);
+    const deadline = Date.now() + timeoutMs;
+    let outcome: 'exited' | 'wait' = 'wait';
+    while (outcome === 'wait' && Date.now() < deadline) {
+      const wait = sleep(Math.min(deadline - Date.now(), POWERDOWN_RETRY_MS)).then(() => 'wait' as const);
+      outcome = await Promise.race([exited, wait]);
+      if (outcome === 'wait' && Date.now() < deadline) await press();
     }
-    const timedOut = sleep(timeoutMs).then(() => 'timeout' as const);
-    if ((await Promise.race([vm.exited, timedOut])) === 'timeout' && !vm.ended) {
+    if (outcome === 'wait' && !vm.ended) {
       vm.stopReason = `hard stop after ${timeoutMs} ms`;
       await hardStop(vm, pid, vm.stopReason);
     }
