@@ -375,7 +375,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
     bodyLimit: 1024 * 1024,
     renderError: sqsErrorRenderer,
   });
-  registerSqsApi(sqsApp, { queues, credentials });
+  registerSqsApi(sqsApp, { queues, credentials, metrics });
 
   const apps: Record<ListenerName, FastifyInstance> = {
     api,

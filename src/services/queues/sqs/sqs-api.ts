@@ -10,51 +10,87 @@
  * with `x-amzn-query-error: <QueryCode>;Sender` (what the SDKs' query-compatible mode reads), or
  * a Query `<ErrorResponse>`.
  *
+ * The pipeline (`createSqsCore`) knows nothing of the HTTP server: well-formed POSTs are served by
+ * the direct node:http handler (`direct.ts`), everything else by the listener's Fastify route below.
+ *
  * Known gaps against AWS: message attribute list values, SSE-KMS (attributes are stored, nothing
  * is encrypted by KMS), QueueDeletedRecently, FIFO high-throughput partitions (accepted, not needed),
  * ReceiveRequestAttemptId replays kept per process.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticate, type CredentialSource, headerValue } from '../../../platform/auth/authenticate.js';
 import { cachedCredentials } from '../../../platform/auth/credential-cache.js';
 import { YunhaiError } from '../../../platform/errors.js';
-import { authRequestOf } from '../../../platform/http/base-server.js';
+import type { Metrics } from '../../../platform/http/metrics.js';
 import { decodeBody, parseForm } from '../../iam/query/params.js';
 import { QueueError, toSqsError } from '../errors.js';
 import type { QueueService } from '../service.js';
 import { ACTION_NAMES, findAction, type Input, parseQueueUrl, type WireAction } from './actions.js';
+import { attachDirectSqs } from './direct.js';
 import { queryErrorXml, queryInput, queryResponseXml, SQS_API_VERSION } from './query.js';
 
-const JSON_TYPE = 'application/x-amz-json-1.0';
+export const JSON_TYPE = 'application/x-amz-json-1.0';
 const TARGET_PREFIX = 'AmazonSQS.';
+const EMPTY = Buffer.alloc(0);
 
 const NEVER_ABORTED = new AbortController().signal;
 
-const isJsonRequest = (req: FastifyRequest) => headerValue(req.headers['x-amz-target']) !== undefined;
+/** One SQS request, whichever HTTP server received it. */
+export interface SqsCall {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The exact bytes received; undefined when there was no body. */
+  body: Buffer | undefined;
+  sourceIp: string;
+  requestId: string;
+  /** Calls `abort` when the client goes away before its answer; asked for long polls only. */
+  onClientGone(abort: () => void): void;
+}
+
+/** What goes on the wire: status, Content-Type, body and, for JSON errors, `x-amzn-query-error`. */
+export interface SqsAnswer {
+  status: number;
+  type: string;
+  body: string;
+  queryError?: string;
+}
+
+const isJsonCall = (headers: IncomingHttpHeaders) => headers['x-amz-target'] !== undefined;
+
+/** Any error as the request's protocol shows it. */
+export function sqsErrorAnswer(err: YunhaiError, headers: IncomingHttpHeaders, requestId: string): SqsAnswer {
+  const e = toSqsError(err);
+  if (isJsonCall(headers))
+    return {
+      status: e.status,
+      type: JSON_TYPE,
+      body: JSON.stringify({ __type: `com.amazonaws.sqs#${e.type}`, message: e.message }),
+      queryError: `${e.code};${e.fault}`,
+    };
+  return { status: e.status, type: 'text/xml', body: queryErrorXml(e, requestId) };
+}
 
 /** Renders any error in the protocol of the request; the listener's base server uses it for every error. */
 export function sqsErrorRenderer(err: YunhaiError, req: FastifyRequest, reply: FastifyReply) {
-  const e = toSqsError(err);
-  reply.code(e.status).header('x-amzn-RequestId', req.id);
-  if (isJsonRequest(req)) {
-    return reply
-      .header('x-amzn-query-error', `${e.code};${e.fault}`)
-      .type(JSON_TYPE)
-      .send(JSON.stringify({ __type: `com.amazonaws.sqs#${e.type}`, message: e.message }));
-  }
-  return reply.type('text/xml').send(queryErrorXml(e, req.id));
+  const a = sqsErrorAnswer(err, req.headers, req.id);
+  reply.code(a.status).header('x-amzn-RequestId', req.id);
+  if (a.queryError !== undefined) reply.header('x-amzn-query-error', a.queryError);
+  return reply.type(a.type).send(a.body);
 }
 
-export function registerSqsApi(
-  app: FastifyInstance,
-  deps: { queues: QueueService; credentials: CredentialSource },
-) {
+/** The protocol pipeline: a request in, its successful answer out (failures are thrown). */
+export type SqsCore = (call: SqsCall) => Promise<SqsAnswer>;
+
+export function createSqsCore(deps: { queues: QueueService; credentials: CredentialSource }): SqsCore {
   const { queues } = deps;
   const credentials = cachedCredentials(deps.credentials);
 
-  function readRequest(req: FastifyRequest): { action: WireAction; input: Input } {
-    const target = headerValue(req.headers['x-amz-target']);
-    const body = req.rawBody;
+  function readRequest(call: SqsCall, query: string | undefined): { action: WireAction; input: Input } {
+    const target = headerValue(call.headers['x-amz-target']);
+    const body = call.body;
     if (target !== undefined) {
       if (!target.startsWith(TARGET_PREFIX))
         throw new QueueError('InvalidAction', `The target ${target.slice(0, 100)} is not an SQS operation.`);
@@ -77,9 +113,8 @@ export function registerSqsApi(
       return { action: action as WireAction, input: input as Input };
     }
     const params = new Map<string, string>();
-    const q = req.url.indexOf('?');
-    if (q >= 0) parseForm(req.url.slice(q + 1), params, 'query string', true);
-    if (req.method === 'POST' && body !== undefined) parseForm(decodeBody(body), params, 'request body');
+    if (query !== undefined) parseForm(query, params, 'query string', true);
+    if (call.method === 'POST' && body !== undefined) parseForm(decodeBody(body), params, 'request body');
     const action = params.get('Action');
     if (!action) throw new QueueError('MissingParameter', 'The request must contain the parameter Action.');
     const version = params.get('Version');
@@ -96,41 +131,92 @@ export function registerSqsApi(
     return { action: action as WireAction, input: queryInput(action as WireAction, params) };
   }
 
+  return async (call) => {
+    const q = call.url.indexOf('?');
+    const path = q < 0 ? call.url : call.url.slice(0, q);
+    const query = q < 0 ? undefined : call.url.slice(q + 1);
+    const { action, input } = readRequest(call, query);
+    // Query clients may post to the queue's URL instead of naming it.
+    if (input.QueueUrl === undefined && path !== '/' && path !== '')
+      input.QueueUrl = parseQueueUrl(path) && path;
+    const principal = await authenticate(
+      credentials,
+      {
+        method: call.method,
+        path,
+        query: query ?? '',
+        headers: call.headers,
+        // Always given (empty when none arrived), so a signed body stripped in transit fails its hash.
+        body: call.body ?? EMPTY,
+        sourceIp: call.sourceIp,
+        requestId: call.requestId,
+      },
+      { allowBearer: false, service: 'sqs', auditAction: 'sqs:Authenticate' },
+    );
+    // Only a long poll needs to notice a client that went away (an abort builds a DOMException);
+    // other actions share one signal that never fires (a controller per request showed in profiles).
+    let signal = NEVER_ABORTED;
+    if (action === 'ReceiveMessage') {
+      const abort = new AbortController();
+      signal = abort.signal;
+      call.onClientGone(() => abort.abort());
+    }
+    const output = await findAction(action)!({
+      queues,
+      ctx: {
+        principal,
+        requestId: call.requestId,
+        sourceIp: call.sourceIp,
+        payloadBytes: call.body?.length ?? 0,
+      },
+      input,
+      baseUrl: `http://${headerValue(call.headers.host) ?? 'localhost'}`,
+      abort: signal,
+    });
+    if (isJsonCall(call.headers)) return { status: 200, type: JSON_TYPE, body: JSON.stringify(output) };
+    return { status: 200, type: 'text/xml', body: queryResponseXml(action, output, call.requestId) };
+  };
+}
+
+/**
+ * Serves SQS on `app` (a base server): the Fastify route takes GETs and any POST the direct
+ * handler leaves to it (see `direct.ts`); both run the same pipeline.
+ */
+export function registerSqsApi(
+  app: FastifyInstance,
+  deps: {
+    queues: QueueService;
+    credentials: CredentialSource;
+    /** The listener's metrics: given, well-formed POSTs bypass Fastify (same answers, metrics, logs). */
+    metrics?: Metrics;
+  },
+) {
+  const core = createSqsCore(deps);
   app.route({
     method: ['GET', 'POST'],
     url: '/*',
     handler: async (req, reply) => {
-      const { action, input } = readRequest(req);
-      // Query clients may post to the queue's URL instead of naming it.
-      const path = req.url.split('?')[0]!;
-      if (input.QueueUrl === undefined && path !== '/' && path !== '')
-        input.QueueUrl = parseQueueUrl(path) && path;
-      const principal = await authenticate(credentials, authRequestOf(req), {
-        allowBearer: false,
-        service: 'sqs',
-        auditAction: 'sqs:Authenticate',
-      });
-      // Only a long poll needs to notice a client that went away (an abort builds a DOMException);
-      // other actions share one signal that never fires (a controller per request showed in profiles).
-      let signal = NEVER_ABORTED;
-      if (action === 'ReceiveMessage') {
-        const abort = new AbortController();
-        signal = abort.signal;
-        reply.raw.once('close', () => {
-          if (!reply.sent) abort.abort();
-        });
-      }
-      const host = headerValue(req.headers.host) ?? `${req.hostname}`;
-      const output = await findAction(action)!({
-        queues,
-        ctx: { principal, requestId: req.id, sourceIp: req.ip, payloadBytes: req.rawBody?.length ?? 0 },
-        input,
-        baseUrl: `http://${host}`,
-        abort: signal,
+      const answer = await core({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: req.rawBody,
+        sourceIp: req.ip,
+        requestId: req.id,
+        onClientGone: (abort) =>
+          reply.raw.once('close', () => {
+            if (!reply.sent) abort();
+          }),
       });
       reply.header('x-amzn-RequestId', req.id);
-      if (isJsonRequest(req)) return reply.type(JSON_TYPE).send(JSON.stringify(output));
-      return reply.type('text/xml').send(queryResponseXml(action, output, req.id));
+      return reply.type(answer.type).send(answer.body);
     },
   });
+  if (deps.metrics)
+    attachDirectSqs(app, {
+      core,
+      metrics: deps.metrics,
+      bodyLimit: app.initialConfig.bodyLimit ?? 1024 * 1024,
+      listener: 'sqs',
+    });
 }
