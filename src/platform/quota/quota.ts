@@ -68,6 +68,11 @@ export function addQuotaGate(gate: QuotaGate): () => void {
   };
 }
 
+/** The gates alone, for a hot path that runs the reservation's UPDATE itself (object PUTs on SQLite). */
+export async function runQuotaGates(trx: Tx, tenantId: string, resource: QuotaResource, amount: number) {
+  for (const gate of QUOTA_GATES) await gate(trx, tenantId, resource, amount);
+}
+
 export async function reserveQuota(
   trx: Tx,
   tenantId: string,

@@ -39,6 +39,7 @@ import {
   retentionChangeAllowed,
   type VersionLock,
 } from './object-lock.js';
+import { commitVersionSqlite, type NewVersionRow } from './sqlite-commit.js';
 import {
   type CustomerKey,
   createSseKeys,
@@ -225,6 +226,13 @@ const CANNED_ACLS = new Set([
 
 const quoted = (etag: string) => `"${etag}"`;
 const md5Hex = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+
+/** A refused storage reservation (limit or quota gate) as S3 answers it; other errors unchanged. */
+function storageQuotaError(e: unknown): unknown {
+  return e instanceof YunhaiError && e.code === 'QuotaExceeded'
+    ? new ObjectError('QuotaExceeded', `The bucket owner's storage quota is exhausted: ${e.message}`)
+    : e;
+}
 
 /** S3-style version id: 32 URL-safe characters. */
 const newVersionId = () => randomBytes(24).toString('base64url');
@@ -795,9 +803,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
     try {
       await reserveQuota(trx, tenantId, 'storageBytes', bytes);
     } catch (e) {
-      if (e instanceof YunhaiError && e.code === 'QuotaExceeded')
-        throw new ObjectError('QuotaExceeded', `The bucket owner's storage quota is exhausted: ${e.message}`);
-      throw e;
+      throw storageQuotaError(e);
     }
   }
 
@@ -1276,45 +1282,58 @@ export function createObjectService(deps: ObjectServiceDeps) {
       });
       const etag = digests.md5.toString('hex');
       const sum = chosenChecksum(input.body, input, digests);
-      let result: Awaited<ReturnType<typeof commitVersion>>;
-      try {
-        result = await writes.tx(async (trx) => {
-          const r = await commitVersion(
-            trx,
-            b,
-            input.key,
-            {
-              delete_marker: 0,
-              blob_id: blobId,
-              body: inline,
-              size: digests.size,
-              etag,
-              parts_count: null,
-              ...contentColumns(input.headers),
-              metadata: JSON.stringify(input.metadata ?? {}),
-              tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
-              storage_class: input.storageClass ?? 'STANDARD',
-              checksum_algorithm: null,
-              checksum_value: null,
-              checksum_type: null,
-              ...sum,
-              sse: enc ? JSON.stringify(enc.stored) : null,
-              ...lockColumns(b, input.lock, now()),
-              acl: input.acl ?? null,
-              owner_tenant_id: objectOwnerTenant(b, ctx.principal?.tenantId ?? b.tenant_id, input.acl),
-              last_modified: now(),
-            },
-            { preconditions: input.preconditions },
-          );
-          await appendAudit(
-            trx,
-            auditRow(ctx, b.tenant_id, 's3:PutObject', `arn:aws:s3:::${b.name}/${input.key}`, {
-              versionId: r.versionId,
-              size: digests.size,
-            }),
-          );
-          return r;
+      const versionRow = (): NewVersionRow => ({
+        delete_marker: 0,
+        blob_id: blobId,
+        body: inline,
+        size: digests.size,
+        etag,
+        parts_count: null,
+        ...contentColumns(input.headers),
+        metadata: JSON.stringify(input.metadata ?? {}),
+        tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
+        storage_class: input.storageClass ?? 'STANDARD',
+        checksum_algorithm: null,
+        checksum_value: null,
+        checksum_type: null,
+        ...sum,
+        sse: enc ? JSON.stringify(enc.stored) : null,
+        ...lockColumns(b, input.lock, now()),
+        acl: input.acl ?? null,
+        owner_tenant_id: objectOwnerTenant(b, ctx.principal?.tenantId ?? b.tenant_id, input.acl),
+        last_modified: now(),
+      });
+      const audit = (versionId: string) =>
+        auditRow(ctx, b.tenant_id, 's3:PutObject', `arn:aws:s3:::${b.name}/${input.key}`, {
+          versionId,
+          size: digests.size,
         });
+      const check = input.preconditions
+        ? (current: ObjectRow | undefined) => checkWritePreconditions(input.preconditions!, current)
+        : undefined;
+      let result: { versionId: string; freed: string[] };
+      try {
+        result = writes.fast
+          ? await writes.fast(async (w) => {
+              const r = await commitVersionSqlite(w, b.name, input.key, versionRow(), {
+                now,
+                newVersionId,
+                newObjectId,
+                nextSeq,
+                check,
+                reserveSlow: reserveStorage,
+                quotaError: storageQuotaError,
+              });
+              w.audit(audit(r.versionId));
+              return r;
+            })
+          : await writes.tx(async (trx) => {
+              const r = await commitVersion(trx, b, input.key, versionRow(), {
+                preconditions: input.preconditions,
+              });
+              await appendAudit(trx, audit(r.versionId));
+              return r;
+            });
       } catch (e) {
         if (blobId) await blobs.delete(blobId);
         throw e;

@@ -70,10 +70,9 @@ export async function lockBucket(trx: Tx, dialect: Database['dialect'], name: st
   return q.executeTakeFirst();
 }
 
-/** Accrues storage byte-seconds up to `now` and applies changes to the counters. */
-export async function updateBucketUsage(
-  trx: Tx,
-  b: BucketsTable,
+/** The bucket's counters after accruing storage byte-seconds up to `now` and applying a change. */
+export function bucketUsageColumns(
+  b: Pick<BucketsTable, 'bytes_stored' | 'object_count' | 'accrued_byte_seconds' | 'accrued_at'>,
   now: number,
   change: { bytes: number; objects: number },
 ) {
@@ -81,14 +80,24 @@ export async function updateBucketUsage(
     Number.MAX_SAFE_INTEGER,
     b.accrued_byte_seconds + Math.floor((b.bytes_stored * Math.max(0, now - b.accrued_at)) / 1000),
   );
+  return {
+    bytes_stored: Math.max(0, b.bytes_stored + change.bytes),
+    object_count: Math.max(0, b.object_count + change.objects),
+    accrued_byte_seconds: accrued,
+    accrued_at: Math.max(now, b.accrued_at),
+  };
+}
+
+/** Accrues storage byte-seconds up to `now` and applies changes to the counters. */
+export async function updateBucketUsage(
+  trx: Tx,
+  b: BucketsTable,
+  now: number,
+  change: { bytes: number; objects: number },
+) {
   await trx
     .updateTable('buckets')
-    .set({
-      bytes_stored: Math.max(0, b.bytes_stored + change.bytes),
-      object_count: Math.max(0, b.object_count + change.objects),
-      accrued_byte_seconds: accrued,
-      accrued_at: Math.max(now, b.accrued_at),
-    })
+    .set(bucketUsageColumns(b, now, change))
     .where('name', '=', b.name)
     .execute();
 }

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AuditInput, appendAudit, appendAuditAlone, verifyAudit } from '../../platform/audit/audit.js';
 import { type Database, openDatabase } from '../../platform/db/database.js';
-import { createWriteCommitter } from './write-commit.js';
+import { createWriteCommitter, type FastWrite } from './write-commit.js';
 
 describe('object write commits on SQLite', () => {
   let dir: string;
@@ -83,6 +84,106 @@ describe('object write commits on SQLite', () => {
     const w = createWriteCommitter(database);
     await Promise.all([w.tx(insert('m', 1)), w.tx(insert('n', 2))]);
     expect(w.stats.syncs).toBeGreaterThanOrEqual(1);
+    await w.close();
+  });
+});
+
+describe('fast writes and the group audit chain on SQLite', () => {
+  let dir: string;
+  let database: Database;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'yunhai-write-commit-'));
+    database = await openDatabase({ url: join(dir, 'db.sqlite') });
+    await sql`create table t (k text primary key, v integer not null)`.execute(database.db);
+  });
+  afterEach(async () => {
+    await database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const event = (n: string): AuditInput => ({
+    tenantId: null,
+    principal: 'test',
+    action: `test:${n}`,
+    resource: n,
+    outcome: 'success',
+    sourceIp: '127.0.0.1',
+    requestId: `req-${n}`,
+  });
+  const fastInsert = (k: string) => async (w: FastWrite) => {
+    w.prepare('insert into t (k, v) values (?, 1)').run(k);
+    w.audit(event(k));
+    return k;
+  };
+  const actions = async () =>
+    (await database.db.selectFrom('audit_events').select('action').orderBy('seq').execute()).map(
+      (r) => r.action,
+    );
+
+  it('chains the audit rows of a group of fast and query-builder writes as appendAudit would, and verify passes', async () => {
+    const w = createWriteCommitter(database, { sync: async () => {} });
+    await appendAuditAlone(database, event('before'));
+    const results = await Promise.allSettled([
+      w.fast!(fastInsert('a')),
+      w.fast!(fastInsert('b')),
+      w.tx(async (trx) => {
+        await sql`insert into t (k, v) values ('c', 1)`.execute(trx);
+        await appendAudit(trx, event('c'));
+      }),
+      w.fast!(fastInsert('d')),
+      // Fails after appending: its row is rolled back and the chain continues from 'd'.
+      w.fast!(async (fw) => {
+        fw.audit(event('lost'));
+        throw new Error('precondition');
+      }),
+      w.fast!(fastInsert('e')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect(w.stats).toMatchObject({ groups: 1, writes: 6 });
+    expect(await actions()).toEqual(['before', 'a', 'b', 'c', 'd', 'e'].map((n) => `test:${n}`));
+    await appendAuditAlone(database, event('after'));
+    const v = await verifyAudit(database.db);
+    expect(v).toMatchObject({ ok: true, checked: 7, headSeq: 7 });
+    await w.close();
+  });
+
+  it('writes nothing of a lone fast write that fails, and the chain stays valid', async () => {
+    const w = createWriteCommitter(database, { sync: async () => {} });
+    await expect(
+      w.fast!(async (fw) => {
+        fw.prepare("insert into t (k, v) values ('x', 1)").run();
+        fw.audit(event('x'));
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    await w.fast!(fastInsert('y'));
+    expect(await actions()).toEqual(['test:y']);
+    expect((await verifyAudit(database.db)).ok).toBe(true);
+    await w.close();
+  });
+
+  it('answers fast writes only after the shared log sync', async () => {
+    let release: () => void = () => {};
+    const w = createWriteCommitter(database, {
+      sync: () =>
+        new Promise<void>((r) => {
+          release = r;
+        }),
+    });
+    let answered = 0;
+    const all = ['p', 'q'].map((k) => w.fast!(fastInsert(k)).then(() => answered++));
+    for (let i = 0; i < 50 && (await actions()).length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(answered).toBe(0);
+    release();
+    await Promise.all(all);
+    expect(answered).toBe(2);
     await w.close();
   });
 });

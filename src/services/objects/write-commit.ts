@@ -12,16 +12,49 @@
  *   thread pool, and covers every commit made before it started, so concurrent writers share it
  *   while the event loop already commits the next group.
  *
+ * - Hot writes (a PUT's commit) may run on the raw connection (`fast`): prepared statements
+ *   instead of the query builder, inside the same group transaction. Their audit rows go through a
+ *   chain cursor of the group: the head (`audit_head`) is read once, every event row is inserted
+ *   with the same hash chain as `appendAudit` builds, and the head is written once before COMMIT
+ *   (or before any query-builder write of the group, which may append through `appendAudit`).
+ *   `verifyAudit` sees exactly the chain it would after one `appendAudit` per write.
+ *
  * On PostgreSQL each write is its own transaction: the server batches WAL flushes of concurrent
- * commits itself (and a committed transaction is durable under its settings).
+ * commits itself (and a committed transaction is durable under its settings). `fast` is SQLite only.
  */
-import { sql } from 'kysely';
+import type SqliteDatabase from 'better-sqlite3';
+import { type AuditEvent, type AuditInput, auditHash } from '../../platform/audit/audit.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { createLogSync } from '../../platform/db/log-sync.js';
+import { newId } from '../../platform/ids.js';
+
+type Raw = SqliteDatabase.Database;
+
+/** What a hot write gets: the group's transaction both ways, and the group's audit chain. */
+export interface FastWrite {
+  /** The raw connection, inside the group transaction (synchronous statements: `prepared`). */
+  raw: Raw;
+  /** The same transaction for the query builder (e.g. quota gates of other services). */
+  trx: Tx;
+  /** Appends an audit event to the chain, as `appendAudit(trx, input)` would. */
+  audit(input: AuditInput): AuditEvent;
+  /** `text` prepared once on the raw connection. */
+  prepare(text: string): SqliteDatabase.Statement;
+  /**
+   * Facts established earlier in this group's transaction (e.g. a tenant's quota gates passed):
+   * nothing else writes while the group holds the connection, so they still hold.
+   */
+  group: Map<string, unknown>;
+}
 
 export interface WriteCommitter {
   /** Runs `fn` in a transaction; resolves with its result once that commit is durable. */
   tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * SQLite only (undefined on PostgreSQL): as `tx`, for a write that uses the raw connection and
+   * the group's audit chain (see the module header).
+   */
+  fast?: <T>(fn: (w: FastWrite) => Promise<T>) => Promise<T>;
   /** Groups and syncs so far (tests, the bench). */
   readonly stats: { groups: number; writes: number; syncs: number };
   /** Waits for the sync in flight, then releases the log's descriptor. */
@@ -29,7 +62,8 @@ export interface WriteCommitter {
 }
 
 interface Pending {
-  fn: (trx: Tx) => Promise<unknown>;
+  fn: ((trx: Tx) => Promise<unknown>) | undefined;
+  fastFn: ((w: FastWrite) => Promise<unknown>) | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -59,37 +93,107 @@ export function createWriteCommitter(
     },
   };
 
+  // ---- statements on the raw connection ---------------------------------------------------------
+  let raw: Raw | undefined;
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  const stmt = (text: string) => {
+    let st = statements.get(text);
+    if (!st) {
+      st = raw!.prepare(text);
+      statements.set(text, st);
+    }
+    return st;
+  };
+
+  // ---- the group's audit chain cursor ---------------------------------------------------------------
+  /** The head as this group's fast writes left it; `dirty` until written back to `audit_head`. */
+  let chain: { seq: number; hash: string; dirty: boolean } | undefined;
+  function appendChain(input: AuditInput): AuditEvent {
+    if (!chain) {
+      const head = stmt('SELECT seq, hash FROM audit_head WHERE id = 1').get() as
+        | { seq: number; hash: string }
+        | undefined;
+      if (!head) throw new Error('audit_head row missing');
+      chain = { seq: head.seq, hash: head.hash, dirty: false };
+    }
+    const fields = {
+      seq: chain.seq + 1,
+      id: newId('evt'),
+      time: Date.now(),
+      tenant_id: input.tenantId,
+      principal: input.principal,
+      action: input.action,
+      resource: input.resource,
+      outcome: input.outcome,
+      error_code: input.errorCode ?? null,
+      source_ip: input.sourceIp,
+      request_id: input.requestId,
+      details: JSON.stringify(input.details ?? {}),
+    };
+    const row: AuditEvent = { ...fields, prev_hash: chain.hash, hash: auditHash(chain.hash, fields) };
+    stmt(
+      'INSERT INTO audit_events (seq, id, time, tenant_id, principal, action, resource, outcome, ' +
+        'error_code, source_ip, request_id, details, prev_hash, hash) ' +
+        'VALUES (@seq, @id, @time, @tenant_id, @principal, @action, @resource, @outcome, ' +
+        '@error_code, @source_ip, @request_id, @details, @prev_hash, @hash)',
+    ).run(row);
+    chain = { seq: row.seq, hash: row.hash, dirty: true };
+    return row;
+  }
+  /** Writes the cursor back to `audit_head` and forgets it (the head row is the truth again). */
+  function storeChain() {
+    if (chain?.dirty) stmt('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(chain.seq, chain.hash);
+    chain = undefined;
+  }
+
   // ---- groups ----------------------------------------------------------------------------------
   let pending: Pending[] = [];
   let scheduled = false;
+
+  async function run(w: Pending, trx: Tx, facts: Map<string, unknown>) {
+    if (w.fastFn) return w.fastFn({ raw: raw!, trx, audit: appendChain, prepare: stmt, group: facts });
+    // A query-builder write may append through appendAudit, which reads and writes the head row,
+    // and may change what the group's facts are about.
+    storeChain();
+    facts.clear();
+    return w.fn!(trx);
+  }
 
   async function flush() {
     scheduled = false;
     const group = pending;
     pending = [];
     const results: { ok: boolean; value: unknown }[] = [];
+    const facts = new Map<string, unknown>();
+    chain = undefined;
     try {
+      raw ??= await database.sqlite!((r) => r);
       await database.db.transaction().execute(async (trx) => {
         // A group of one needs no savepoint: its failure rolls the whole transaction back.
         if (group.length === 1) {
-          results.push({ ok: true, value: await group[0]!.fn(trx) });
-          return;
-        }
-        for (const w of group) {
-          await sql`SAVEPOINT s3_write`.execute(trx);
-          try {
-            const value = await w.fn(trx);
-            await sql`RELEASE s3_write`.execute(trx);
-            results.push({ ok: true, value });
-          } catch (e) {
-            await sql`ROLLBACK TO s3_write`.execute(trx);
-            await sql`RELEASE s3_write`.execute(trx);
-            results.push({ ok: false, value: e });
+          results.push({ ok: true, value: await run(group[0]!, trx, facts) });
+        } else {
+          for (const w of group) {
+            const before = chain && { ...chain };
+            stmt('SAVEPOINT s3_write').run();
+            try {
+              const value = await run(w, trx, facts);
+              stmt('RELEASE s3_write').run();
+              results.push({ ok: true, value });
+            } catch (e) {
+              stmt('ROLLBACK TO s3_write').run();
+              stmt('RELEASE s3_write').run();
+              // Rows this write appended are gone; a query-builder write's head update too.
+              chain = w.fastFn ? before : undefined;
+              results.push({ ok: false, value: e });
+            }
           }
         }
+        storeChain();
       });
     } catch (e) {
       // The transaction itself failed (or the lone writer did): nothing of the group committed.
+      chain = undefined;
       for (const w of group) w.reject(e);
       return;
     }
@@ -110,14 +214,23 @@ export function createWriteCommitter(
     }
   }
 
+  const submit = (p: Pending) => {
+    pending.push(p);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(() => void flush());
+    }
+  };
+
   return {
     tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(() => void flush());
-        }
+        submit({ fn, fastFn: undefined, resolve: resolve as (v: unknown) => void, reject });
+      });
+    },
+    fast<T>(fastFn: (w: FastWrite) => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        submit({ fn: undefined, fastFn, resolve: resolve as (v: unknown) => void, reject });
       });
     },
     stats,

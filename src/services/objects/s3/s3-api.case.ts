@@ -39,7 +39,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAudit } from '../../../platform/audit/audit.js';
 import { deriveSigningKey, EMPTY_SHA256, signRequest, toAmzDate } from '../../../platform/auth/sigv4.js';
+import { YunhaiError } from '../../../platform/errors.js';
+import { addQuotaGate } from '../../../platform/quota/quota.js';
 import { until } from '../../../test-support/api.js';
 import { startTestControlPlane, type TestControlPlane } from '../../../test-support/control-plane.js';
 import { rawS3, type S3Keys, s3Client, seedS3Tenants } from '../../../test-support/s3.js';
@@ -1069,6 +1072,41 @@ export function runS3ApiSuite(dialect: 'sqlite' | 'postgres') {
       expect(meters['s3.requests-class-b']).toBeGreaterThanOrEqual(1);
     });
 
+    it('asks the quota gates (billing) before storing a PUT and stores nothing when one refuses', async () => {
+      const Bucket = b('gated');
+      await acme.send(new CreateBucketCommand({ Bucket }));
+      const seen: string[] = [];
+      let refuse = true;
+      const remove = addQuotaGate(async (_trx, tenantId, resource) => {
+        if (resource !== 'storageBytes') return;
+        seen.push(tenantId);
+        if (refuse) throw new YunhaiError('QuotaExceeded', 'out of balance');
+      });
+      try {
+        expect(
+          (await s3Error(acme.send(new PutObjectCommand({ Bucket, Key: 'no', Body: 'refused' })))).code,
+        ).toBe('QuotaExceeded');
+        expect((await s3Error(acme.send(new GetObjectCommand({ Bucket, Key: 'no' })))).code).toBe(
+          'NoSuchKey',
+        );
+        refuse = false;
+        seen.length = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            acme.send(new PutObjectCommand({ Bucket, Key: `yes${i}`, Body: 'stored' })),
+          ),
+        );
+        // Every PUT passed a gate; on SQLite the PUTs of one group commit share one pass.
+        expect(seen.length).toBeGreaterThanOrEqual(1);
+        expect(seen.length).toBeLessThanOrEqual(8);
+        expect(String(await text(await acme.send(new GetObjectCommand({ Bucket, Key: 'yes7' }))))).toBe(
+          'stored',
+        );
+      } finally {
+        remove();
+      }
+    });
+
     it('sweeps blobs that no row references and temp files of interrupted puts', async () => {
       const Bucket = b('alpha');
       const orphanDir = join(cp.dataDir, 'blobs', 'ab');
@@ -1196,6 +1234,39 @@ export function runS3ApiSuite(dialect: 'sqlite' | 'postgres') {
       expect((await s3Error(acme.send(new GetObjectCommand({ Bucket, Key: 'copy' })))).code).toBe(
         'NoSuchKey',
       );
+    });
+
+    it('keeps the audit chain verifiable when concurrent PUTs (some refused by a precondition) commit together', async () => {
+      const Bucket = b('chain');
+      await acme.send(new CreateBucketCommand({ Bucket }));
+      await acme.send(new PutObjectCommand({ Bucket, Key: 'taken', Body: 'x' }));
+      const before = await cp.database.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('action', '=', 's3:PutObject')
+        .executeTakeFirstOrThrow();
+      const results = await Promise.allSettled(
+        Array.from({ length: 24 }, (_, i) =>
+          acme.send(
+            new PutObjectCommand({
+              Bucket,
+              Key: i % 4 === 3 ? 'taken' : `k${i}`,
+              Body: randomBytes(100 + i),
+              IfNoneMatch: '*',
+            }),
+          ),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(18);
+      const after = await cp.database.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('action', '=', 's3:PutObject')
+        .executeTakeFirstOrThrow();
+      expect(Number(after.n) - Number(before.n)).toBe(18);
+      const verified = await verifyAudit(cp.database.db);
+      expect(verified.problem).toBeUndefined();
+      expect(verified.ok).toBe(true);
     });
 
     it('audits bucket and object changes', async () => {
