@@ -3,7 +3,12 @@ import type { Logger } from 'pino';
 import { type AuditInput, appendAudit } from '../../platform/audit/audit.js';
 import type { Conn, Database, Tx } from '../../platform/db/database.js';
 import { isUniqueViolation } from '../../platform/db/database.js';
-import type { BillingAccountsTable, BillingNotificationsTable } from '../../platform/db/schema.js';
+import type {
+  BillingAccountsTable,
+  BillingInvoicesTable,
+  BillingNotificationsTable,
+  BillingTransactionsTable,
+} from '../../platform/db/schema.js';
 import { notFound, YunhaiError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import { auditFor } from '../../platform/policy/guard.js';
@@ -124,6 +129,34 @@ function billingPrincipal(tenant: { id: string; name: string; status: string }):
     via: 'session',
   };
 }
+
+/** Who a change by `ctx` is recorded as in billing transactions. */
+const actorOf = (ctx: RequestContext) => `${ctx.principal.accountId}:${ctx.principal.userName}`;
+
+/** One row of a tenant's account history (top-up, credit, payment, credit applied). */
+const addTransaction = (
+  trx: Tx,
+  tenantId: string,
+  kind: BillingTransactionsTable['kind'],
+  amountMicros: number,
+  reference: string | null,
+  createdBy: string,
+  t: number,
+  idempotencyKey: string | null = null,
+) =>
+  trx
+    .insertInto('billing_transactions')
+    .values({
+      id: newId('btx'),
+      tenant_id: tenantId,
+      kind,
+      amount_micros: amountMicros,
+      reference,
+      idempotency_key: idempotencyKey,
+      created_by: createdBy,
+      created_at: t,
+    })
+    .execute();
 
 const systemAudit = (
   tenantId: string,
@@ -576,6 +609,32 @@ export function createBillingService(deps: BillingDeps) {
     return row;
   }
 
+  /**
+   * Changes invoice `id` (finalise, pay, void) in one transaction under the billing lock, with the
+   * invoice row read inside it, so two concurrent changes of one invoice run one after the other and
+   * the second sees the first's state (a double payment is refused, not debited twice).
+   */
+  const changeInvoice = async (
+    ctx: RequestContext,
+    id: string,
+    action: BillingAction,
+    change: (trx: Tx, inv: BillingInvoicesTable, t: number) => Promise<void>,
+  ): Promise<InvoiceView> => {
+    if (!(await loadInvoice(database.db, id))) throw notFound('Invoice', id);
+    await guard(ctx, action, null, `invoice/${id}`);
+    const t = now();
+    await database.tx(async (trx) => {
+      await billingLock(database, trx, true);
+      const inv = await trx
+        .selectFrom('billing_invoices')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      await change(trx, inv, t);
+    });
+    return service.getInvoice(ctx, id);
+  };
+
   const service = {
     meters: () => METERS,
 
@@ -675,7 +734,7 @@ export function createBillingService(deps: BillingDeps) {
           currency,
           effectiveFrom,
           prices,
-          createdBy: `${ctx.principal.accountId}:${ctx.principal.userName}`,
+          createdBy: actorOf(ctx),
         });
         await appendAudit(
           trx,
@@ -827,18 +886,8 @@ export function createBillingService(deps: BillingDeps) {
      * lock (so they equal the rated usage exactly), credits are applied, and it never changes again.
      * Usage of the period rated later goes to the next period.
      */
-    async finaliseInvoice(ctx: RequestContext, id: string): Promise<InvoiceView> {
-      const found = await loadInvoice(database.db, id);
-      if (!found) throw notFound('Invoice', id);
-      await guard(ctx, 'billing:FinaliseInvoice', null, `invoice/${id}`);
-      const t = now();
-      await database.tx(async (trx) => {
-        await billingLock(database, trx, true);
-        const inv = await trx
-          .selectFrom('billing_invoices')
-          .selectAll()
-          .where('id', '=', id)
-          .executeTakeFirstOrThrow();
+    finaliseInvoice(ctx: RequestContext, id: string): Promise<InvoiceView> {
+      return changeInvoice(ctx, id, 'billing:FinaliseInvoice', async (trx, inv, t) => {
         if (inv.state !== 'draft')
           throw new YunhaiError(
             'InvalidState',
@@ -865,19 +914,7 @@ export function createBillingService(deps: BillingDeps) {
             .set({ credit_micros: account.credit_micros - credits, updated_at: t })
             .where('tenant_id', '=', inv.tenant_id)
             .execute();
-          await trx
-            .insertInto('billing_transactions')
-            .values({
-              id: newId('btx'),
-              tenant_id: inv.tenant_id,
-              kind: 'credit-applied',
-              amount_micros: -credits,
-              reference: id,
-              idempotency_key: null,
-              created_by: 'system:billing',
-              created_at: t,
-            })
-            .execute();
+          await addTransaction(trx, inv.tenant_id, 'credit-applied', -credits, id, 'system:billing', t);
         }
         await trx
           .updateTable('billing_invoices')
@@ -905,25 +942,15 @@ export function createBillingService(deps: BillingDeps) {
           t,
         );
       });
-      return service.getInvoice(ctx, id);
     },
 
     /** Marks a finalised invoice paid: from the prepaid balance, or recorded as paid outside. */
-    async payInvoice(
+    payInvoice(
       ctx: RequestContext,
       id: string,
       input: { method: 'balance' | 'external'; reference?: string },
     ) {
-      const found = await loadInvoice(database.db, id);
-      if (!found) throw notFound('Invoice', id);
-      await guard(ctx, 'billing:PayInvoice', null, `invoice/${id}`);
-      const t = now();
-      await database.tx(async (trx) => {
-        const inv = await trx
-          .selectFrom('billing_invoices')
-          .selectAll()
-          .where('id', '=', id)
-          .executeTakeFirstOrThrow();
+      return changeInvoice(ctx, id, 'billing:PayInvoice', async (trx, inv, t) => {
         if (inv.state !== 'finalised')
           throw new YunhaiError(
             'InvalidState',
@@ -942,19 +969,7 @@ export function createBillingService(deps: BillingDeps) {
               'Conflict',
               `The balance (${a.balance_micros} micro-units) does not cover invoice ${id} (${inv.total_micros}).`,
             );
-          await trx
-            .insertInto('billing_transactions')
-            .values({
-              id: newId('btx'),
-              tenant_id: inv.tenant_id,
-              kind: 'invoice-payment',
-              amount_micros: -inv.total_micros,
-              reference: id,
-              idempotency_key: null,
-              created_by: `${ctx.principal.accountId}:${ctx.principal.userName}`,
-              created_at: t,
-            })
-            .execute();
+          await addTransaction(trx, inv.tenant_id, 'invoice-payment', -inv.total_micros, id, actorOf(ctx), t);
         }
         await trx
           .updateTable('billing_invoices')
@@ -974,22 +989,11 @@ export function createBillingService(deps: BillingDeps) {
           t,
         );
       });
-      return service.getInvoice(ctx, id);
     },
 
     /** Voids a draft or finalised invoice (credits it used are given back); a paid one cannot be voided. */
-    async voidInvoice(ctx: RequestContext, id: string, input: { reason: string }) {
-      const found = await loadInvoice(database.db, id);
-      if (!found) throw notFound('Invoice', id);
-      await guard(ctx, 'billing:VoidInvoice', null, `invoice/${id}`);
-      const t = now();
-      await database.tx(async (trx) => {
-        await billingLock(database, trx, true);
-        const inv = await trx
-          .selectFrom('billing_invoices')
-          .selectAll()
-          .where('id', '=', id)
-          .executeTakeFirstOrThrow();
+    voidInvoice(ctx: RequestContext, id: string, input: { reason: string }) {
+      return changeInvoice(ctx, id, 'billing:VoidInvoice', async (trx, inv, t) => {
         if (inv.state !== 'draft' && inv.state !== 'finalised')
           throw new YunhaiError('InvalidState', `Invoice ${id} is ${inv.state}; it cannot be voided.`);
         if (inv.credits_micros > 0) {
@@ -998,19 +1002,15 @@ export function createBillingService(deps: BillingDeps) {
             .set((eb) => ({ credit_micros: eb('credit_micros', '+', inv.credits_micros), updated_at: t }))
             .where('tenant_id', '=', inv.tenant_id)
             .execute();
-          await trx
-            .insertInto('billing_transactions')
-            .values({
-              id: newId('btx'),
-              tenant_id: inv.tenant_id,
-              kind: 'credit',
-              amount_micros: inv.credits_micros,
-              reference: `void ${id}`,
-              idempotency_key: null,
-              created_by: 'system:billing',
-              created_at: t,
-            })
-            .execute();
+          await addTransaction(
+            trx,
+            inv.tenant_id,
+            'credit',
+            inv.credits_micros,
+            `void ${id}`,
+            'system:billing',
+            t,
+          );
         }
         await trx
           .updateTable('billing_invoices')
@@ -1026,7 +1026,6 @@ export function createBillingService(deps: BillingDeps) {
           t,
         );
       });
-      return service.getInvoice(ctx, id);
     },
 
     // ---- accounts ----
@@ -1093,19 +1092,16 @@ export function createBillingService(deps: BillingDeps) {
       try {
         await database.tx(async (trx) => {
           await ensureAccount(trx, tenantId);
-          await trx
-            .insertInto('billing_transactions')
-            .values({
-              id: newId('btx'),
-              tenant_id: tenantId,
-              kind,
-              amount_micros: input.amountMicros,
-              reference: input.reference ?? null,
-              idempotency_key: input.idempotencyKey ? `${tenantId}:${input.idempotencyKey}` : null,
-              created_by: `${ctx.principal.accountId}:${ctx.principal.userName}`,
-              created_at: t,
-            })
-            .execute();
+          await addTransaction(
+            trx,
+            tenantId,
+            kind,
+            input.amountMicros,
+            input.reference ?? null,
+            actorOf(ctx),
+            t,
+            input.idempotencyKey ? `${tenantId}:${input.idempotencyKey}` : null,
+          );
           await trx
             .updateTable('billing_accounts')
             .set((eb) =>
