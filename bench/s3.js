@@ -236,7 +236,7 @@ http {
   nginx = spawn(nginxBin, ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    const ok = await request(new URL(`${base}/b/4096/0`), 'GET', {}).then(
+    const ok = await request(new URL(`${base}/b/${SIZES[0].bytes}/0`), 'GET', {}).then(
       (r) => r.status === 200,
       () => false,
     );

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobNotFoundError, type BlobStore, type PutBlobResult } from './blob-store.js';
@@ -22,11 +22,16 @@ export interface FsBlobStoreOptions {
 }
 
 /**
- * Blobs as files: `<dir>/<id[0..2]>/<id>`, ids of 128 random bits. A put streams into
- * `<dir>/tmp/<id>.tmp` (invisible to `list`, so a slow upload never looks like an orphan),
- * fdatasyncs it, renames it to its id and syncs the directory, so a blob path either does not exist
- * or holds the complete bytes. (Renaming before the data sync would save a journal commit on ext4;
- * under this machine's load the difference did not show in measurements, so the order stays.)
+ * Blobs as files: `<dir>/<id[0..2]>/<id>`, ids of 128 random bits. A put creates its file under
+ * its final name at once and streams into it; only the metadata commit that follows a successful
+ * put makes the id known, so a blob that is still being written (or was cut short by a crash) is
+ * never read: it is an orphan, skipped by `list` while in flight in this process and swept after
+ * a restart. Durability of an acknowledged put, kill -9 and power loss alike, needs the name and
+ * the bytes on disk before the commit: the directory is fsynced as soon as the file exists (while
+ * the body is still arriving, so that sync costs no time on the put's path) and the file is
+ * fdatasynced after its last write; `put` resolves after both. There is no rename: one journal
+ * commit less than temp file + rename, and no second directory change to sync.
+ * (`<dir>/tmp` only holds temp files of older versions, removed by `removeStaleTemps`.)
  */
 export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const { dir } = opts;
@@ -34,6 +39,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const tmpDir = join(dir, 'tmp');
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const madeDirs = new Set<string>();
+  /** Ids of puts in progress: their files exist but must not look like orphans. */
+  const writing = new Set<string>();
 
   const pathOf = (id: string) => {
     if (!ID.test(id)) throw new BlobNotFoundError(id);
@@ -90,29 +97,37 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   return {
     async put(source, putOpts = {}): Promise<PutBlobResult> {
       const id = randomBytes(16).toString('hex');
-      const tmp = join(tmpDir, `${id}.tmp`);
       const sub = join(dir, id.slice(0, 2));
       const final = join(sub, id);
-      const fh = await open(tmp, 'wx', 0o600);
-      let size: number;
-      let renamed = false;
-      try {
-        size = await writeAll(fh, source, putOpts.signal);
-        if (!madeDirs.has(sub)) {
-          await mkdir(sub, { recursive: true, mode: 0o700 });
-          madeDirs.add(sub);
-        }
-        await fh.datasync();
-        await fh.close();
-        await rename(tmp, final);
-        renamed = true;
-        if (syncDirs) await syncDir(sub);
-      } catch (e) {
-        await fh.close().catch(() => {});
-        await rm(renamed ? final : tmp, { force: true });
-        throw e;
+      if (!madeDirs.has(sub)) {
+        await mkdir(sub, { recursive: true, mode: 0o700 });
+        // A new subdirectory's own name must be durable too (once per directory and process).
+        if (syncDirs) await syncDir(dir);
+        madeDirs.add(sub);
       }
-      return { id, size };
+      writing.add(id);
+      try {
+        const fh = await open(final, 'wx', 0o600);
+        // The new name is synced while the body arrives; ignored here, awaited below.
+        const nameSynced = syncDirs ? syncDir(sub) : Promise.resolve();
+        nameSynced.catch(() => {});
+        let closed = false;
+        try {
+          const size = await writeAll(fh, source, putOpts.signal);
+          await fh.datasync();
+          closed = true;
+          await fh.close();
+          await nameSynced;
+          return { id, size };
+        } catch (e) {
+          if (!closed) await fh.close().catch(() => {});
+          await nameSynced.catch(() => {});
+          await rm(final, { force: true });
+          throw e;
+        }
+      } finally {
+        writing.delete(id);
+      }
     },
 
     async get(id, range) {
@@ -161,7 +176,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
           continue;
         }
         for (const name of names) {
-          if (!ID.test(name)) continue;
+          if (!ID.test(name) || writing.has(name)) continue;
           const st = await stat(join(dir, sub, name)).catch(() => null);
           if (st && st.mtimeMs < writtenBefore) yield name;
         }
