@@ -379,6 +379,24 @@ describe('verifying requests signed by the AWS SDK signer', () => {
     expect(() => verify(withHeader(req, 'x-unsigned', 'anything'))).not.toThrow();
   });
 
+  it('accepts SignedHeaders listed out of order, in capitals or twice, and a value with a tab and a run of spaces', async () => {
+    const req = await sdkSign('iam', { headers: { 'x-amz-meta-note': 'a\tb   c', 'content-type': FORM } });
+    expect(() => verify(req)).not.toThrow();
+    const listed = /SignedHeaders=([^,]+)/.exec(authorizationOf(req))![1]!;
+    const names = listed.split(';');
+    for (const variant of [
+      [...names].reverse().join(';'),
+      names.map((n) => n.toUpperCase()).join(';'),
+      [...names, names[0]!].join(';'),
+    ]) {
+      const changed = withHeader(req, 'authorization', authorizationOf(req).replace(listed, variant));
+      expect(() => verify(changed)).not.toThrow();
+    }
+    // The value is canonicalised with single spaces: sent with plain spaces, it still verifies.
+    expect(() => verify(withHeader(req, 'x-amz-meta-note', 'a b c'))).not.toThrow();
+    expect(codeOf(() => verify(withHeader(req, 'x-amz-meta-note', 'a bc')))).toBe('SignatureDoesNotMatch');
+  });
+
   it('joins headers that arrive with several values with a comma', async () => {
     const req = await sdkSign('iam', { headers: { 'x-amz-meta-list': 'a,b  c,d' } });
     const multi = { ...req, headers: { ...req.headers, 'x-amz-meta-list': [' a', 'b   c ', 'd'] } };

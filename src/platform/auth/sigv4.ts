@@ -215,7 +215,9 @@ function percentDecode(s: string, plusIsSpace: boolean): Buffer {
  *   then encode the already-encoded path once more, i.e. each segment ends up encoded twice.
  */
 export function canonicalUri(rawPath: string, s3PathEncoding: boolean): string {
-  const path = rawPath === '' ? '/' : rawPath;
+  // The root (every SQS, IAM and STS request) is its own canonical form in both schemes.
+  if (rawPath === '/' || rawPath === '') return '/';
+  const path = rawPath;
   if (s3PathEncoding) {
     return path
       .split('/')
@@ -254,10 +256,31 @@ export function canonicalQuery(rawQuery: string, excludeSignature: boolean): str
   return pairs.map(([n, v]) => `${n}=${v}`).join('&');
 }
 
+/** Whitespace a canonical value may not keep: a run of two, or any but a plain space. */
+const NOT_CANONICAL_SPACE = /\s\s|[^\S ]/;
+
 /** Trim, collapse whitespace runs to one space; multiple values joined with ','. */
 function canonicalHeaderValue(value: string | string[]): string {
-  const one = (v: string) => v.trim().replace(/\s+/g, ' ');
+  const one = (v: string) => {
+    const t = v.trim();
+    // Most values have nothing to collapse: one test instead of a replace that copies.
+    return NOT_CANONICAL_SPACE.test(t) ? t.replace(/\s+/g, ' ') : t;
+  };
   return Array.isArray(value) ? value.map(one).join(',') : one(value);
+}
+
+/** Lowercased, deduplicated and sorted, as the canonical request lists them. */
+function canonicalHeaderNames(names: string[]): string[] {
+  // Clients send them sorted and lowercase already (the SDKs, awscli, our signer): check, don't sort.
+  let ordered = true;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    if (n !== n.toLowerCase() || (i > 0 && names[i - 1]! >= n)) {
+      ordered = false;
+      break;
+    }
+  }
+  return ordered ? names : [...new Set(names.map((h) => h.toLowerCase()))].sort();
 }
 
 function headerValue(headers: IncomingSignedRequest['headers'], name: string): string | undefined {
@@ -550,13 +573,6 @@ function checkTime(auth: SigV4Auth, now: Date, maxSkewSeconds: number): void {
   }
 }
 
-function constantTimeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a, 'utf8');
-  const bb = Buffer.from(b, 'utf8');
-  // Lengths are public (a signature is always 64 hex chars); only the contents must not leak.
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
-}
-
 const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
 
 /**
@@ -614,7 +630,7 @@ export function verifySigV4(
   }
 
   const headers: [string, string][] = [];
-  for (const name of [...new Set(auth.signedHeaders.map((h) => h.toLowerCase()))].sort()) {
+  for (const name of canonicalHeaderNames(auth.signedHeaders)) {
     const value = req.headers[name] ?? (name === 'host' ? req.headers[':authority'] : undefined);
     if (value === undefined) {
       throw new YunhaiError(
@@ -634,12 +650,15 @@ export function verifySigV4(
   const scope = scopeOf(auth.scopeDate, auth.region, auth.service);
   const key = deriveSigningKey(secretAccessKey, auth.scopeDate, auth.region, auth.service);
 
+  // parseSignature admitted only 64 lowercase hex digits, so the bytes compare directly.
+  const given = Buffer.from(auth.signature, 'hex');
   let first: { canonicalRequest: string; stringToSign: string } | undefined;
   for (const payloadHash of payloadHashCandidates(req, auth, s3)) {
     const canonicalRequest = buildCanonicalRequest({ ...base, payloadHash });
     const stringToSign = buildStringToSign(amzDate, scope, canonicalRequest);
-    const expected = hmac(key, stringToSign).toString('hex');
-    if (constantTimeEqual(expected, auth.signature)) return;
+    const expected = hmac(key, stringToSign);
+    // Lengths are public (32 bytes); only the contents must not leak.
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
     first ??= { canonicalRequest, stringToSign };
   }
   // Like S3, hand back what we signed so a client author can diff it against theirs (no secrets in it).

@@ -32,7 +32,7 @@ import { createGroupCommit, prepared } from './group-commit.js';
 import { type MessageAttribute, md5OfAttributes, md5OfBody } from './md5.js';
 import type { QueueMeter } from './meter.js';
 import { addPermission, policyAllows, removePermission } from './policy.js';
-import { createQueueSignal, listenPostgres, NOTIFY_CHANNEL } from './signal.js';
+import { type AbortLike, createQueueSignal, listenPostgres, NOTIFY_CHANNEL } from './signal.js';
 
 export type SqsAction =
   | 'CreateQueue'
@@ -1260,7 +1260,7 @@ export function createQueueService(deps: QueueServiceDeps) {
     ctx: QueueContext,
     ref: QueueRef,
     opts: ReceiveOptions = {},
-    abort?: AbortSignal,
+    abort?: AbortLike,
   ): Promise<ReceivedMessage[]> {
     const n = opts.maxMessages ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 10)

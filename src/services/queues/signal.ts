@@ -8,12 +8,23 @@ import type { Logger } from 'pino';
  */
 export const NOTIFY_CHANNEL = 'yunhai_sqs';
 
+/**
+ * What a long poll needs of an abort signal. An AbortSignal is one; the SQS listener passes a lazier
+ * one that looks at the client's connection and listens for its close only once a receive waits
+ * (most receives answer at once, and an AbortController per receive showed in profiles).
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface QueueSignal {
   /**
    * Resolves when `queueId` is notified, after `ms`, or when `abort` fires, whichever is first.
    * `want` is how many messages the waiter takes at most.
    */
-  wait(queueId: string, ms: number, abort?: AbortSignal, want?: number): Promise<void>;
+  wait(queueId: string, ms: number, abort?: AbortLike, want?: number): Promise<void>;
   /**
    * Wakes waiters of `queueId`, oldest first: only enough of them to take `messages` (all when it
    * is not known), so one batch does not wake every waiting receiver to find nothing.

@@ -19,6 +19,7 @@ import {
   selectMessageAttributes,
   selectSystemAttributes,
 } from '../service.js';
+import type { AbortLike } from '../signal.js';
 
 export type Input = Record<string, unknown>;
 export type Output = Record<string, unknown>;
@@ -30,7 +31,7 @@ export interface ActionCall {
   /** `http://host:port` the client reached; queue URLs are built on it. */
   baseUrl: string;
   /** Aborted when the client goes away (ends a long poll early). */
-  abort: AbortSignal;
+  abort: AbortLike;
 }
 
 // ---- typed access to the input ------------------------------------------------------------

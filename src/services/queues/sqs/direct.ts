@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import { toYunhaiError, YunhaiError } from '../../../platform/errors.js';
 import type { Metrics } from '../../../platform/http/metrics.js';
 import type { SqsAnswer, SqsCore } from './sqs-api.js';
-import { sqsErrorAnswer } from './sqs-api.js';
+import { clientGoneOf, sqsErrorAnswer } from './sqs-api.js';
 
 /** The route label Fastify's hook records for the SQS route. */
 const ROUTE = '/*';
@@ -145,7 +145,6 @@ export function attachDirectSqs(app: FastifyInstance, opts: DirectSqsOptions): v
     id: string,
     started: number,
   ) {
-    let answered = false;
     core({
       method: 'POST',
       url: req.url ?? '/',
@@ -153,19 +152,12 @@ export function attachDirectSqs(app: FastifyInstance, opts: DirectSqsOptions): v
       body,
       sourceIp: req.socket.remoteAddress ?? '',
       requestId: id,
-      onClientGone: (abort) =>
-        res.once('close', () => {
-          if (!answered) abort();
-        }),
+      clientGone: clientGoneOf(res),
     }).then(
       (answer) => {
-        answered = true;
         if (!res.destroyed) send(req, res, id, started, answer);
       },
-      (err) => {
-        answered = true;
-        fail(req, res, id, started, err);
-      },
+      (err) => fail(req, res, id, started, err),
     );
   }
 

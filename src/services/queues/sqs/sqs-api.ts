@@ -17,7 +17,7 @@
  * is encrypted by KMS), QueueDeletedRecently, FIFO high-throughput partitions (accepted, not needed),
  * ReceiveRequestAttemptId replays kept per process.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticate, type CredentialSource, headerValue } from '../../../platform/auth/authenticate.js';
 import { cachedCredentials } from '../../../platform/auth/credential-cache.js';
@@ -26,6 +26,7 @@ import type { Metrics } from '../../../platform/http/metrics.js';
 import { decodeBody, parseForm } from '../../iam/query/params.js';
 import { QueueError, toSqsError } from '../errors.js';
 import type { QueueService } from '../service.js';
+import type { AbortLike } from '../signal.js';
 import { ACTION_NAMES, findAction, type Input, parseQueueUrl, type WireAction } from './actions.js';
 import { attachDirectSqs } from './direct.js';
 import { queryErrorXml, queryInput, queryResponseXml, SQS_API_VERSION } from './query.js';
@@ -34,7 +35,34 @@ export const JSON_TYPE = 'application/x-amz-json-1.0';
 const TARGET_PREFIX = 'AmazonSQS.';
 const EMPTY = Buffer.alloc(0);
 
-const NEVER_ABORTED = new AbortController().signal;
+const NEVER_ABORTED: AbortLike = new AbortController().signal;
+
+/**
+ * `clientGone` for a request answered on `res`: aborted once the connection closed before the
+ * answer; the close listener is added only when a long poll starts waiting.
+ */
+export function clientGoneOf(res: ServerResponse): AbortLike {
+  let listeners: Map<() => void, () => void> | undefined;
+  return {
+    get aborted() {
+      return res.destroyed && !res.writableEnded;
+    },
+    addEventListener(_type, listener) {
+      const onClose = () => {
+        if (!res.writableEnded) listener();
+      };
+      listeners ??= new Map();
+      listeners.set(listener, onClose);
+      res.once('close', onClose);
+    },
+    removeEventListener(_type, listener) {
+      const onClose = listeners?.get(listener);
+      if (!onClose) return;
+      res.removeListener('close', onClose);
+      listeners!.delete(listener);
+    },
+  };
+}
 
 /** One SQS request, whichever HTTP server received it. */
 export interface SqsCall {
@@ -46,8 +74,8 @@ export interface SqsCall {
   body: Buffer | undefined;
   sourceIp: string;
   requestId: string;
-  /** Calls `abort` when the client goes away before its answer; asked for long polls only. */
-  onClientGone(abort: () => void): void;
+  /** Fires when the client goes away before its answer; a receive listens only while it waits. */
+  clientGone: AbortLike;
 }
 
 /** What goes on the wire: status, Content-Type, body and, for JSON errors, `x-amzn-query-error`. */
@@ -153,14 +181,8 @@ export function createSqsCore(deps: { queues: QueueService; credentials: Credent
       },
       { allowBearer: false, service: 'sqs', auditAction: 'sqs:Authenticate' },
     );
-    // Only a long poll needs to notice a client that went away (an abort builds a DOMException);
-    // other actions share one signal that never fires (a controller per request showed in profiles).
-    let signal = NEVER_ABORTED;
-    if (action === 'ReceiveMessage') {
-      const abort = new AbortController();
-      signal = abort.signal;
-      call.onClientGone(() => abort.abort());
-    }
+    // Only a long poll needs to notice a client that went away; other actions get a signal that never fires.
+    const signal = action === 'ReceiveMessage' ? call.clientGone : NEVER_ABORTED;
     const output = await findAction(action)!({
       queues,
       ctx: {
@@ -203,10 +225,7 @@ export function registerSqsApi(
         body: req.rawBody,
         sourceIp: req.ip,
         requestId: req.id,
-        onClientGone: (abort) =>
-          reply.raw.once('close', () => {
-            if (!reply.sent) abort();
-          }),
+        clientGone: clientGoneOf(reply.raw),
       });
       reply.header('x-amzn-RequestId', req.id);
       return reply.type(answer.type).send(answer.body);
