@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -9,6 +10,7 @@ import {
   canonicalUri,
   deriveSigningKey,
   EMPTY_SHA256,
+  hmacSha256,
   type IncomingSignedRequest,
   parseSigV4,
   presignUrl,
@@ -162,6 +164,27 @@ const FORM = 'application/x-www-form-urlencoded; charset=utf-8';
 // ---------------------------------------------------------------------------------------------------------
 
 describe('SigV4 primitives', () => {
+  it('computes HMAC-SHA256 from one-shot hashes exactly as createHmac does', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 64 }),
+        fc.string({ unit: 'binary', maxLength: 1300 }),
+        (key, data) => {
+          expect(hmacSha256(key, data).equals(createHmac('sha256', key).update(data, 'utf8').digest())).toBe(
+            true,
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // Back to back, the reused scratch buffers carry nothing over from a longer call.
+    const key = Buffer.alloc(32, 7);
+    hmacSha256(key, 'x'.repeat(1000));
+    expect(hmacSha256(key, 'short').toString('hex')).toBe(
+      createHmac('sha256', key).update('short').digest('hex'),
+    );
+  });
+
   it('hashes like sha256 and exposes the empty-payload hash', () => {
     expect(sha256Hex('')).toBe(EMPTY_SHA256);
     expect(sha256Hex(Buffer.alloc(0))).toBe(EMPTY_SHA256);
