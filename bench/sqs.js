@@ -103,16 +103,38 @@ function serverCpuUs() {
     return 0;
   }
 }
-const cpu = { phase: undefined, server: 0, client: 0 };
+/**
+ * The server's main thread (the event loop) from /proc/<pid>/task/<pid>/schedstat: ns on a CPU and
+ * ns runnable but waiting for one. Waiting means the machine, not the server, was the limit then.
+ */
+function serverLoopNs() {
+  if (!serverPid) return { run: 0, wait: 0 };
+  try {
+    const [run, wait] = readFileSync(`/proc/${serverPid}/task/${serverPid}/schedstat`, 'utf8').split(' ');
+    return { run: Number(run), wait: Number(wait) };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
+}
+const cpu = { phase: undefined, server: 0, client: 0, loop: { run: 0, wait: 0 }, at: 0n };
 const cpuPerMessage = {};
 function cpuMark(name) {
   const c = process.cpuUsage();
-  const now = { server: serverCpuUs(), client: c.user + c.system };
-  if (cpu.phase)
+  const now = {
+    server: serverCpuUs(),
+    client: c.user + c.system,
+    loop: serverLoopNs(),
+    at: process.hrtime.bigint(),
+  };
+  if (cpu.phase) {
+    const wall = Number(now.at - cpu.at);
     cpuPerMessage[cpu.phase] = {
       server: (now.server - cpu.server) / N,
       client: (now.client - cpu.client) / N,
+      loopRun: (100 * (now.loop.run - cpu.loop.run)) / wall,
+      loopWait: (100 * (now.loop.wait - cpu.loop.wait)) / wall,
     };
+  }
   Object.assign(cpu, now, { phase: name });
 }
 
@@ -461,10 +483,21 @@ yunhai.child.kill('SIGTERM');
 if (CPU_PROF) await new Promise((r) => yunhai.child.once('exit', r));
 
 console.log(
-  '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client',
+  '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client;\n' +
+    "the server's event-loop thread: % of the phase on a CPU, and % runnable but waiting for a CPU",
 );
 console.log(
-  ['conc', 'phase', 'yunhai (sqs)', 'rabbitmq', 'ratio', 'server µs', 'client µs']
+  [
+    'conc',
+    'phase',
+    'yunhai (sqs)',
+    'rabbitmq',
+    'ratio',
+    'server µs',
+    'client µs',
+    'loop on CPU',
+    'loop waits',
+  ]
     .map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14)))
     .join(''),
 );
@@ -480,6 +513,8 @@ for (const { c, y, r } of results) {
         ratio.padStart(14),
         (cpuPerMessage[`${c}/${phase}`]?.server.toFixed(1) ?? '-').padStart(14),
         (cpuPerMessage[`${c}/${phase}`]?.client.toFixed(1) ?? '-').padStart(14),
+        `${cpuPerMessage[`${c}/${phase}`]?.loopRun.toFixed(0) ?? '-'}%`.padStart(14),
+        `${cpuPerMessage[`${c}/${phase}`]?.loopWait.toFixed(0) ?? '-'}%`.padStart(14),
       ].join(''),
     );
   }
