@@ -94,11 +94,11 @@ function s3Request(endpoint, keys, method, path, body) {
   return request(url, method, headers, body);
 }
 
-/** CPU time (ms, user + system, all threads) a process has used so far; null when unreadable. */
+/** CPU time (ms, all threads) a process has used so far, user and system; null when unreadable. */
 function cpuMsOf(pid) {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
   } catch {
     return null;
   }
@@ -127,7 +127,10 @@ async function drive(conc, bytesPerOp, op, serverPid) {
   const server1 = serverPid ? cpuMsOf(serverPid) : null;
   return {
     ...(server0 !== null && server1 !== null
-      ? { serverCpuUsPerOp: ((server1 - server0) * 1000) / lat.length }
+      ? {
+          serverCpuUsPerOp: ((server1.user + server1.sys - server0.user - server0.sys) * 1000) / lat.length,
+          serverSysUsPerOp: ((server1.sys - server0.sys) * 1000) / lat.length,
+        }
       : {}),
     clientCpuUsPerOp: (client.user + client.system) / lat.length,
     ops: lat.length,
@@ -146,7 +149,7 @@ const record = (target, op, size, conc, r) => {
       `${r.opsPerSec.toFixed(0).padStart(7)}/s ${r.mibPerSec.toFixed(1).padStart(7)} MiB/s ` +
       `p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms` +
       (r.serverCpuUsPerOp !== undefined
-        ? `  cpu/op server ${r.serverCpuUsPerOp.toFixed(0)} us client ${r.clientCpuUsPerOp.toFixed(0)} us`
+        ? `  cpu/op server ${r.serverCpuUsPerOp.toFixed(0)} us (sys ${r.serverSysUsPerOp.toFixed(0)}) client ${r.clientCpuUsPerOp.toFixed(0)} us`
         : ''),
   );
 };
