@@ -6,7 +6,6 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { type HashJob, startHashJob } from './hash-offload.js';
 
 export const CHECKSUM_ALGORITHMS = ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
@@ -121,65 +120,37 @@ export interface BodyDigests {
 
 /**
  * Everything computed over one body as it streams: size, MD5, and the requested checksums.
- * SHA256 serves both the payload hash and the flexible checksum when both are wanted. With
- * `offload`, MD5 and SHA-256 run on a worker thread (hash-offload.ts): `update` may then answer a
- * promise to wait for (the worker is behind), and `finish` answers the digests.
+ * SHA256 serves both the payload hash and the flexible checksum when both are wanted.
  */
 export class BodyHasher {
   size = 0;
-  readonly #md5: Hash | undefined;
+  readonly #md5 = createHash('md5');
   readonly #sha256: Hash | undefined;
-  readonly #job: HashJob | undefined;
   readonly #sums: [ChecksumAlgorithm, RunningChecksum][];
   readonly #wantSha256Sum: boolean;
 
-  constructor(opts: { algorithms?: Iterable<ChecksumAlgorithm>; sha256?: boolean; offload?: boolean } = {}) {
+  constructor(opts: { algorithms?: Iterable<ChecksumAlgorithm>; sha256?: boolean } = {}) {
     const algos = new Set(opts.algorithms ?? []);
     this.#wantSha256Sum = algos.delete('SHA256');
-    const sha256 = opts.sha256 === true || this.#wantSha256Sum;
-    if (opts.offload) {
-      this.#job = startHashJob({ sha256 });
-    } else {
-      this.#md5 = createHash('md5');
-      this.#sha256 = sha256 ? createHash('sha256') : undefined;
-    }
+    this.#sha256 = opts.sha256 || this.#wantSha256Sum ? createHash('sha256') : undefined;
     this.#sums = [...algos].map((a) => [a, newChecksum(a)]);
   }
 
-  update(chunk: Uint8Array): Promise<void> | undefined {
+  update(chunk: Uint8Array): void {
     this.size += chunk.length;
-    for (const [, s] of this.#sums) s.update(chunk);
-    if (this.#job) return this.#job.update(chunk);
-    this.#md5!.update(chunk);
+    this.#md5.update(chunk);
     this.#sha256?.update(chunk);
-    return undefined;
+    for (const [, s] of this.#sums) s.update(chunk);
   }
 
-  /** The digests (not for an offloaded hasher: use `finish`). */
   digest(): BodyDigests {
-    if (this.#job) throw new Error('an offloaded BodyHasher answers through finish()');
-    return this.#result(this.#md5!.digest(), this.#sha256?.digest());
-  }
-
-  /** The digests, once the worker (if any) has hashed everything. */
-  async finish(): Promise<BodyDigests> {
-    if (!this.#job) return this.digest();
-    const d = await this.#job.digest();
-    return this.#result(d.md5, d.sha256);
-  }
-
-  /** The body failed: stop the worker's part. */
-  abandon(): void {
-    this.#job?.drop();
-  }
-
-  #result(md5: Buffer, sha: Buffer | undefined): BodyDigests {
     const checksums: Partial<Record<ChecksumAlgorithm, string>> = {};
     for (const [a, s] of this.#sums) checksums[a] = s.digest().toString('base64');
+    const sha = this.#sha256?.digest();
     if (sha && this.#wantSha256Sum) checksums.SHA256 = sha.toString('base64');
     return {
       size: this.size,
-      md5,
+      md5: this.#md5.digest(),
       ...(sha ? { sha256Hex: sha.toString('hex') } : {}),
       checksums,
     };

@@ -26,7 +26,6 @@ import { storedLifecycle } from './bucket-configs.js';
 import { isPolicyPublic } from './bucket-policy.js';
 import { type BodyDigests, BodyHasher, type ChecksumAlgorithm, checksumOf } from './checksums.js';
 import { noSuchBucket, noSuchKey, ObjectError } from './errors.js';
-import { OFFLOAD_MIN_BYTES } from './hash-offload.js';
 import { abortRuleFor, expirationHeader, lifecycleActionFor } from './lifecycle-rules.js';
 import { type ListCursor, type ListPage, walkListing } from './listing.js';
 import type { ObjectMeter, RequestClass } from './meter.js';
@@ -649,19 +648,11 @@ export function createObjectService(deps: ObjectServiceDeps) {
   ): Promise<{ blobId: string | null; inline: Buffer | null; digests: BodyDigests }> {
     const algorithms = new Set(body.checksumAlgorithms ?? []);
     if (extraAlgorithm) algorithms.add(extraAlgorithm);
-    const inline =
-      opts.inline === true && body.expectedSize !== undefined && body.expectedSize <= INLINE_MAX_BYTES;
-    // Large bodies are hashed on a worker thread (hash-offload.ts); small ones are not worth it.
-    const hasher = new BodyHasher({
-      algorithms,
-      sha256: body.sha256Hex !== undefined,
-      offload: !inline && (body.expectedSize === undefined || body.expectedSize >= OFFLOAD_MIN_BYTES),
-    });
+    const hasher = new BodyHasher({ algorithms, sha256: body.sha256Hex !== undefined });
     const limit = body.expectedSize ?? MAX_PUT_SIZE;
     async function* tap() {
       for await (const chunk of body.stream) {
-        const behind = hasher.update(chunk);
-        if (behind) await behind;
+        hasher.update(chunk);
         if (hasher.size > limit) {
           throw body.expectedSize !== undefined
             ? new ObjectError('IncompleteBody', 'The request body is longer than its declared length.')
@@ -670,7 +661,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         yield chunk;
       }
     }
-    if (inline) {
+    if (opts.inline && body.expectedSize !== undefined && body.expectedSize <= INLINE_MAX_BYTES) {
       const pieces: Buffer[] = [];
       for await (const c of dataKey ? encryptBlob(tap(), dataKey) : tap())
         pieces.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
@@ -678,15 +669,9 @@ export function createObjectService(deps: ObjectServiceDeps) {
       verifyDigests(body, digests);
       return { blobId: null, inline: Buffer.concat(pieces), digests };
     }
-    let blob: Awaited<ReturnType<BlobStore['put']>>;
+    const blob = await blobs.put(dataKey ? encryptBlob(tap(), dataKey) : tap());
     try {
-      blob = await blobs.put(dataKey ? encryptBlob(tap(), dataKey) : tap());
-    } catch (e) {
-      hasher.abandon();
-      throw e;
-    }
-    try {
-      const digests = await hasher.finish();
+      const digests = hasher.digest();
       verifyDigests(body, digests);
       return { blobId: blob.id, inline: null, digests };
     } catch (e) {
