@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, s
 import { billingMigration } from '../../services/billing/migration.js';
 import { userPrefsMigration } from '../../services/iam/prefs-migration.js';
 import { objectsInlineMigration } from '../../services/objects/inline-migration.js';
+import { objectsPerfMigration } from '../../services/objects/perf-migration.js';
 import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import {
   instanceMigrationsMigration,
@@ -467,6 +468,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010_billing': billingMigration,
   '0017_user_prefs': userPrefsMigration,
   '0016_objects_inline': objectsInlineMigration,
+  '0018_objects_perf': objectsPerfMigration,
 };
 
 /** The hash the audit chain starts from (sha256 of the empty string). */
