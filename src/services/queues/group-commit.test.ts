@@ -68,6 +68,32 @@ describe('group commit (SQLite)', () => {
     expect(s.calls.length).toBe(0);
   });
 
+  it('tells a durable operation it committed before the sync, and only if it committed', async () => {
+    const s = manualSync();
+    const gc = createGroupCommit(database, { sync: s.sync });
+    const committed: string[] = [];
+    let acked = false;
+    const ins = (v: string) =>
+      gc.run(
+        (db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v).lastInsertRowid,
+        true,
+        (id) => committed.push(`${v}:${id}`),
+      );
+    const first = ins('a').then(() => {
+      acked = true;
+    });
+    const failing = ins('a'); // unique violation: rolled back, never reported as committed
+    await flushIo();
+    await flushIo();
+    expect(committed).toEqual(['a:1']);
+    expect(await count()).toBe(1);
+    expect(acked).toBe(false);
+    await expect(failing).rejects.toThrow(/UNIQUE/);
+    s.finish();
+    await first;
+    expect(acked).toBe(true);
+  });
+
   it('rolls back only the failing operation of a group', async () => {
     const gc = createGroupCommit(database, { sync: async () => {} });
     const ins = (v: string) => gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v), true);

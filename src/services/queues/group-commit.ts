@@ -26,6 +26,7 @@ type Raw = SqliteDatabase.Database;
 interface Op {
   fn: (db: Raw) => unknown;
   durable: boolean;
+  onCommit: ((v: unknown) => void) | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -39,8 +40,10 @@ export interface GroupCommit {
   /**
    * Runs `fn` (synchronous, on the raw connection) in the next group transaction and answers its
    * result once that transaction committed and, for a `durable` operation, once the log was synced.
+   * `onCommit` runs with the result as soon as the transaction committed, before that sync: what
+   * others may learn at once (a send wakes long polls: its rows are visible from the commit on).
    */
-  run<T>(fn: (db: Raw) => T, durable: boolean): Promise<T>;
+  run<T>(fn: (db: Raw) => T, durable: boolean, onCommit?: (v: T) => void): Promise<T>;
   /** Resolves after a sync that started after this call: commits made before it are durable. */
   durable(): Promise<void>;
   /** Groups committed, operations run in them, and syncs done (for tests and the bench). */
@@ -122,6 +125,16 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
     let sync: Promise<void> | undefined;
     for (const [i, op] of ops.entries()) {
       const r = results[i]!;
+      if (r.ok && op.onCommit) {
+        try {
+          op.onCommit(r.value);
+        } catch {
+          // A notification must not fail a committed operation.
+        }
+      }
+    }
+    for (const [i, op] of ops.entries()) {
+      const r = results[i]!;
       if (!r.ok) op.reject(r.value);
       else if (!op.durable) op.resolve(r.value);
       else {
@@ -135,9 +148,15 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
   }
 
   return {
-    run<T>(fn: (db: Raw) => T, isDurable: boolean): Promise<T> {
+    run<T>(fn: (db: Raw) => T, isDurable: boolean, onCommit?: (v: T) => void): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        pending.push({ fn, durable: isDurable, resolve: resolve as (v: unknown) => void, reject });
+        pending.push({
+          fn,
+          durable: isDurable,
+          onCommit: onCommit as ((v: unknown) => void) | undefined,
+          resolve: resolve as (v: unknown) => void,
+          reject,
+        });
         if (!scheduled) {
           scheduled = true;
           setImmediate(() => void flush());

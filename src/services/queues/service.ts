@@ -972,11 +972,16 @@ export function createQueueService(deps: QueueServiceDeps) {
     const ids = rows.map((r) => r.message_id);
     let visibleNow = false;
     if (hot && !q.fifo) {
-      // Acknowledged only once committed and the log synced (durable: true).
+      // Acknowledged only once committed and the log synced (durable: true). Waiting long polls
+      // are woken at the commit, not after the sync: from the commit on, any receive sees the rows.
       const values: unknown[] = [];
       for (const row of rows) for (const c of MESSAGE_COLUMNS) values.push(row[c]);
-      await hot.run((db) => prepared(db, insertSql(rows.length)).run(values), true);
-      visibleNow = rows.some((r) => r.visible_at <= t);
+      const visible = rows.some((r) => r.visible_at <= t);
+      await hot.run(
+        (db) => prepared(db, insertSql(rows.length)).run(values),
+        true,
+        visible ? () => signal.notify(q.id, rows.length) : undefined,
+      );
     } else if (!q.fifo && pg) {
       // PostgreSQL: one statement, so one round trip; the NOTIFY goes out when it commits.
       visibleNow = rows.some((r) => r.visible_at <= t);
