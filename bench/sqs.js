@@ -107,23 +107,31 @@ function serverCpuUs() {
  * The server's main thread (the event loop) from /proc/<pid>/task/<pid>/schedstat: ns on a CPU and
  * ns runnable but waiting for one. Waiting means the machine, not the server, was the limit then.
  */
-function serverLoopNs() {
-  if (!serverPid) return { run: 0, wait: 0 };
+function loopNs(pid) {
+  if (!pid) return { run: 0, wait: 0 };
   try {
-    const [run, wait] = readFileSync(`/proc/${serverPid}/task/${serverPid}/schedstat`, 'utf8').split(' ');
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ');
     return { run: Number(run), wait: Number(wait) };
   } catch {
     return { run: 0, wait: 0 };
   }
 }
-const cpu = { phase: undefined, server: 0, client: 0, loop: { run: 0, wait: 0 }, at: 0n };
+const cpu = {
+  phase: undefined,
+  server: 0,
+  client: 0,
+  loop: { run: 0, wait: 0 },
+  own: { run: 0, wait: 0 },
+  at: 0n,
+};
 const cpuPerMessage = {};
 function cpuMark(name) {
   const c = process.cpuUsage();
   const now = {
     server: serverCpuUs(),
     client: c.user + c.system,
-    loop: serverLoopNs(),
+    loop: loopNs(serverPid),
+    own: loopNs(process.pid),
     at: process.hrtime.bigint(),
   };
   if (cpu.phase) {
@@ -133,6 +141,8 @@ function cpuMark(name) {
       client: (now.client - cpu.client) / N,
       loopRun: (100 * (now.loop.run - cpu.loop.run)) / wall,
       loopWait: (100 * (now.loop.wait - cpu.loop.wait)) / wall,
+      clientRun: (100 * (now.own.run - cpu.own.run)) / wall,
+      clientWait: (100 * (now.own.wait - cpu.own.wait)) / wall,
     };
   }
   Object.assign(cpu, now, { phase: name });
@@ -453,6 +463,9 @@ async function benchRabbit(amqp, url, c, run) {
 // ---- run -----------------------------------------------------------------------------------------
 
 const fmt = (x) => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US'));
+/** `on CPU% / waiting%` of a thread over a phase. */
+const loopShare = (run, wait) =>
+  (run === undefined ? '-' : `${run.toFixed(0)}% / ${wait.toFixed(0)}%`).padStart(14);
 const results = [];
 const yunhai = await startYunhai();
 const call = sqsClient(yunhai.endpoint, yunhai.creds);
@@ -484,7 +497,7 @@ if (CPU_PROF) await new Promise((r) => yunhai.child.once('exit', r));
 
 console.log(
   '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client;\n' +
-    "the server's event-loop thread: % of the phase on a CPU, and % runnable but waiting for a CPU",
+    "the server's and this client's event-loop threads: % of the phase on a CPU / % runnable but waiting for one",
 );
 console.log(
   [
@@ -495,8 +508,8 @@ console.log(
     'ratio',
     'server µs',
     'client µs',
-    'loop on CPU',
-    'loop waits',
+    'server loop',
+    'client loop',
   ]
     .map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14)))
     .join(''),
@@ -513,8 +526,8 @@ for (const { c, y, r } of results) {
         ratio.padStart(14),
         (cpuPerMessage[`${c}/${phase}`]?.server.toFixed(1) ?? '-').padStart(14),
         (cpuPerMessage[`${c}/${phase}`]?.client.toFixed(1) ?? '-').padStart(14),
-        `${cpuPerMessage[`${c}/${phase}`]?.loopRun.toFixed(0) ?? '-'}%`.padStart(14),
-        `${cpuPerMessage[`${c}/${phase}`]?.loopWait.toFixed(0) ?? '-'}%`.padStart(14),
+        loopShare(cpuPerMessage[`${c}/${phase}`]?.loopRun, cpuPerMessage[`${c}/${phase}`]?.loopWait),
+        loopShare(cpuPerMessage[`${c}/${phase}`]?.clientRun, cpuPerMessage[`${c}/${phase}`]?.clientWait),
       ].join(''),
     );
   }
