@@ -39,6 +39,7 @@ import {
   retentionChangeAllowed,
   type VersionLock,
 } from './object-lock.js';
+import { randomBase64url, randomHex } from './random-pool.js';
 import { commitVersionSqlite, type NewVersionRow } from './sqlite-commit.js';
 import {
   type CustomerKey,
@@ -235,9 +236,9 @@ function storageQuotaError(e: unknown): unknown {
 }
 
 /** S3-style version id: 32 URL-safe characters. */
-const newVersionId = () => randomBytes(24).toString('base64url');
+const newVersionId = () => randomBase64url(24);
 const newUploadId = () => randomBytes(30).toString('base64url');
-const newObjectId = () => `ov-${randomBytes(12).toString('hex')}`;
+const newObjectId = () => `ov-${randomHex(12)}`;
 
 let lastSeq = 0;
 /** Monotonic version order: microseconds since the epoch, never repeating within a process. */

@@ -26,7 +26,7 @@ import type SqliteDatabase from 'better-sqlite3';
 import { type AuditEvent, type AuditInput, auditHash } from '../../platform/audit/audit.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { createLogSync } from '../../platform/db/log-sync.js';
-import { newId } from '../../platform/ids.js';
+import { randomAlnum } from './random-pool.js';
 
 type Raw = SqliteDatabase.Database;
 
@@ -118,7 +118,8 @@ export function createWriteCommitter(
     }
     const fields = {
       seq: chain.seq + 1,
-      id: newId('evt'),
+      // The shape of platform/ids.ts newId('evt').
+      id: `evt-${randomAlnum(12)}`,
       time: Date.now(),
       tenant_id: input.tenantId,
       principal: input.principal,
