@@ -154,6 +154,35 @@ describe('fast writes and the group audit chain on SQLite', () => {
     await w.close();
   });
 
+  it('keeps the chain when a query-builder write that appended fails between fast writes', async () => {
+    const w = createWriteCommitter(database, { sync: async () => {} });
+    const results = await Promise.allSettled([
+      w.fast!(fastInsert('a')),
+      w.fast!(fastInsert('b')),
+      w.tx(async (trx) => {
+        await appendAudit(trx, event('gone'));
+        throw new Error('refused after appending');
+      }),
+      w.fast!(fastInsert('c')),
+      w.tx(async (trx) => {
+        await appendAudit(trx, event('d'));
+      }),
+      w.fast!(fastInsert('e')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(w.stats).toMatchObject({ groups: 1, writes: 6 });
+    expect(await actions()).toEqual(['a', 'b', 'c', 'd', 'e'].map((n) => `test:${n}`));
+    expect(await verifyAudit(database.db)).toMatchObject({ ok: true, checked: 5, headSeq: 5 });
+    await w.close();
+  });
+
   it('writes nothing of a lone fast write that fails, and the chain stays valid', async () => {
     const w = createWriteCommitter(database, { sync: async () => {} });
     await expect(

@@ -151,12 +151,18 @@ export function createWriteCommitter(
   let pending: Pending[] = [];
   let scheduled = false;
 
-  async function run(w: Pending, trx: Tx, facts: Map<string, unknown>) {
-    if (w.fastFn) return w.fastFn({ raw: raw!, trx, audit: appendChain, prepare: stmt, group: facts });
-    // A query-builder write may append through appendAudit, which reads and writes the head row,
-    // and may change what the group's facts are about.
+  /**
+   * Before a query-builder write: it may append through appendAudit, which reads and writes the head
+   * row, and may change what the group's facts are about. Called before its savepoint, so a
+   * rollback of that write cannot take the stored head of earlier writes with it.
+   */
+  function beforeQueryBuilderWrite(facts: Map<string, unknown>) {
     storeChain();
     facts.clear();
+  }
+
+  async function run(w: Pending, trx: Tx, facts: Map<string, unknown>) {
+    if (w.fastFn) return w.fastFn({ raw: raw!, trx, audit: appendChain, prepare: stmt, group: facts });
     return w.fn!(trx);
   }
 
@@ -175,6 +181,7 @@ export function createWriteCommitter(
           results.push({ ok: true, value: await run(group[0]!, trx, facts) });
         } else {
           for (const w of group) {
+            if (!w.fastFn) beforeQueryBuilderWrite(facts);
             const before = chain && { ...chain };
             stmt('SAVEPOINT s3_write').run();
             try {
@@ -184,7 +191,8 @@ export function createWriteCommitter(
             } catch (e) {
               stmt('ROLLBACK TO s3_write').run();
               stmt('RELEASE s3_write').run();
-              // Rows this write appended are gone; a query-builder write's head update too.
+              // Rows this write appended are gone with its savepoint; the cursor steps back (a
+              // query-builder write's own head update went too: the stored head is the truth).
               chain = w.fastFn ? before : undefined;
               results.push({ ok: false, value: e });
             }
