@@ -12,6 +12,11 @@ import { type FileHandle, open } from 'node:fs/promises';
 export interface LogSync {
   /** Resolves once a sync that started after this call has finished. */
   durable(): Promise<void>;
+  /**
+   * Undefined when no sync is in flight; otherwise resolves when it has ended (its writers are
+   * answered, and no later sync has started yet unless someone called `durable()` meanwhile).
+   */
+  idle(): Promise<void> | undefined;
   /** Syncs done so far (tests, benches). */
   readonly syncs: number;
   /** Waits for the sync in flight (its writers are answered), then releases the log's descriptor. */
@@ -67,6 +72,11 @@ export function createLogSync(walPath: string | undefined, sync?: () => Promise<
         waiting.push({ resolve, reject });
         if (!inFlight) start();
       }),
+    idle: () =>
+      inFlight?.then(
+        () => {},
+        () => {},
+      ),
     get syncs() {
       return syncs;
     },

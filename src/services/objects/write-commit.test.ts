@@ -52,6 +52,32 @@ describe('object write commits on SQLite', () => {
     await w.close();
   });
 
+  it('holds writes that arrive during a sync and commits them as one group when it ends', async () => {
+    const releases: (() => void)[] = [];
+    const w = createWriteCommitter(database, {
+      sync: () => new Promise<void>((r) => releases.push(r)),
+    });
+    const first = w.tx(insert('a', 0));
+    for (let i = 0; i < 50 && releases.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    // Three writes in three separate turns while the first sync is in flight: none commits yet
+    // (none could be acknowledged before the next sync anyway).
+    const later: Promise<string>[] = [];
+    for (const k of ['b', 'c', 'd']) {
+      later.push(w.tx(insert(k, 1)));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await rows()).toEqual(['a']);
+    expect(w.stats).toMatchObject({ groups: 1, writes: 1 });
+    releases[0]!();
+    await first;
+    for (let i = 0; i < 50 && releases.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(await rows()).toEqual(['a', 'b', 'c', 'd']);
+    expect(w.stats).toMatchObject({ groups: 2, writes: 4 });
+    releases[1]!();
+    expect((await Promise.all(later)).sort()).toEqual(['b', 'c', 'd']);
+    await w.close();
+  });
+
   it('rolls back only the failing write of a group', async () => {
     const w = createWriteCommitter(database, { sync: async () => {} });
     const results = await Promise.allSettled([

@@ -223,11 +223,17 @@ export function createWriteCommitter(
     }
   }
 
+  // A write that arrives while a sync is in flight cannot be acknowledged before the NEXT sync (the
+  // one in flight started before its commit), so its commit waits until that sync has ended and
+  // then goes with every other write that arrived meanwhile: larger groups, the shared rows and
+  // index pages written to the log once for all of them, and no later acknowledgement.
   const submit = (p: Pending) => {
     pending.push(p);
     if (!scheduled) {
       scheduled = true;
-      setImmediate(() => void flush());
+      const syncing = log.idle();
+      if (syncing) void syncing.then(() => setImmediate(() => void flush()));
+      else setImmediate(() => void flush());
     }
   };
 
