@@ -44,16 +44,19 @@ export function auditHash(prevHash: string, row: HashedFields): string {
   return createHash('sha256').update(prevHash).update('\n').update(JSON.stringify(fields)).digest('hex');
 }
 
-export async function appendAudit(trx: Tx, input: AuditInput, now = Date.now()): Promise<AuditEvent> {
-  const head = await trx
-    .updateTable('audit_head')
-    .set((eb) => ({ seq: eb('seq', '+', 1) }))
-    .where('id', '=', 1)
-    .returning(['seq', 'hash'])
-    .executeTakeFirstOrThrow();
+/**
+ * The event that follows `prev` (the head: last seq and hash) in the chain: seq + 1, linked to
+ * and hashed over the previous hash. Every writer of the chain builds its rows here.
+ */
+export function chainedEvent(
+  prev: { seq: number; hash: string },
+  input: AuditInput,
+  id: string,
+  now: number,
+): AuditEvent {
   const fields: HashedFields = {
-    seq: head.seq,
-    id: newId('evt'),
+    seq: prev.seq + 1,
+    id,
     time: now,
     tenant_id: input.tenantId,
     principal: input.principal,
@@ -65,7 +68,18 @@ export async function appendAudit(trx: Tx, input: AuditInput, now = Date.now()):
     request_id: input.requestId,
     details: JSON.stringify(input.details ?? {}),
   };
-  const row: AuditEvent = { ...fields, prev_hash: head.hash, hash: auditHash(head.hash, fields) };
+  return { ...fields, prev_hash: prev.hash, hash: auditHash(prev.hash, fields) };
+}
+
+export async function appendAudit(trx: Tx, input: AuditInput, now = Date.now()): Promise<AuditEvent> {
+  // Taking the next seq first locks the head row for the rest of the transaction.
+  const head = await trx
+    .updateTable('audit_head')
+    .set((eb) => ({ seq: eb('seq', '+', 1) }))
+    .where('id', '=', 1)
+    .returning(['seq', 'hash'])
+    .executeTakeFirstOrThrow();
+  const row = chainedEvent({ seq: head.seq - 1, hash: head.hash }, input, newId('evt'), now);
   await trx.insertInto('audit_events').values(row).execute();
   await trx.updateTable('audit_head').set({ hash: row.hash }).where('id', '=', 1).execute();
   return row;

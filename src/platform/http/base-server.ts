@@ -18,6 +18,16 @@ declare module 'fastify' {
   }
 }
 
+/** Error codes counted in `yunhai_auth_failures_total` (every listener, whichever path answered). */
+export const AUTH_FAILURE_CODES: ReadonlySet<string> = new Set([
+  'Unauthenticated',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'RequestExpired',
+  'RequestTimeTooSkewed',
+  'IncompleteSignature',
+]);
+
 export interface BaseServerOptions {
   /** Listener name (`api`, `iam`, `sts`, ...) for logs and metrics. */
   name: string;
@@ -169,16 +179,7 @@ export function createBaseServer(opts: BaseServerOptions): FastifyInstance {
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     const ye = fromFastifyError(err);
     if (!ye.isUserError()) req.log.error({ err, reqId: req.id }, 'request failed');
-    if (
-      [
-        'Unauthenticated',
-        'InvalidClientTokenId',
-        'SignatureDoesNotMatch',
-        'RequestExpired',
-        'RequestTimeTooSkewed',
-        'IncompleteSignature',
-      ].includes(ye.code)
-    ) {
+    if (AUTH_FAILURE_CODES.has(ye.code)) {
       opts.metrics.authFailures.inc({ listener: opts.name, code: ye.code });
     }
     return opts.renderError(ye, req, reply);

@@ -23,7 +23,7 @@
  * commits itself (and a committed transaction is durable under its settings). `fast` is SQLite only.
  */
 import type SqliteDatabase from 'better-sqlite3';
-import { type AuditEvent, type AuditInput, auditHash } from '../../platform/audit/audit.js';
+import { type AuditEvent, type AuditInput, chainedEvent } from '../../platform/audit/audit.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { createLogSync } from '../../platform/db/log-sync.js';
 import { randomAlnum } from './random-pool.js';
@@ -116,22 +116,8 @@ export function createWriteCommitter(
       if (!head) throw new Error('audit_head row missing');
       chain = { seq: head.seq, hash: head.hash, dirty: false };
     }
-    const fields = {
-      seq: chain.seq + 1,
-      // The shape of platform/ids.ts newId('evt').
-      id: `evt-${randomAlnum(12)}`,
-      time: Date.now(),
-      tenant_id: input.tenantId,
-      principal: input.principal,
-      action: input.action,
-      resource: input.resource,
-      outcome: input.outcome,
-      error_code: input.errorCode ?? null,
-      source_ip: input.sourceIp,
-      request_id: input.requestId,
-      details: JSON.stringify(input.details ?? {}),
-    };
-    const row: AuditEvent = { ...fields, prev_hash: chain.hash, hash: auditHash(chain.hash, fields) };
+    // The id has the shape of platform/ids.ts newId('evt'), from the pooled random buffer.
+    const row = chainedEvent(chain, input, `evt-${randomAlnum(12)}`, Date.now());
     stmt(
       'INSERT INTO audit_events (seq, id, time, tenant_id, principal, action, resource, outcome, ' +
         'error_code, source_ip, request_id, details, prev_hash, hash) ' +

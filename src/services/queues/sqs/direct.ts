@@ -23,22 +23,13 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { toYunhaiError, YunhaiError } from '../../../platform/errors.js';
+import { AUTH_FAILURE_CODES } from '../../../platform/http/base-server.js';
 import type { Metrics } from '../../../platform/http/metrics.js';
 import type { SqsAnswer, SqsCore } from './sqs-api.js';
 import { clientGoneOf, sqsErrorAnswer } from './sqs-api.js';
 
 /** The route label Fastify's hook records for the SQS route. */
 const ROUTE = '/*';
-
-/** Failures counted in `yunhai_auth_failures_total` (as the base server counts them). */
-const AUTH_FAILURES = new Set([
-  'Unauthenticated',
-  'InvalidClientTokenId',
-  'SignatureDoesNotMatch',
-  'RequestExpired',
-  'RequestTimeTooSkewed',
-  'IncompleteSignature',
-]);
 
 /** Content types the direct path takes; anything else is Fastify's to answer. */
 function sqsContentType(v: string | undefined): string | undefined {
@@ -133,7 +124,7 @@ export function attachDirectSqs(app: FastifyInstance, opts: DirectSqsOptions): v
   function fail(req: IncomingMessage, res: ServerResponse, id: string, started: number, err: unknown) {
     const ye = err instanceof YunhaiError ? err : toYunhaiError(err);
     if (!ye.isUserError()) log.child({ reqId: id }).error({ err, reqId: id }, 'request failed');
-    if (AUTH_FAILURES.has(ye.code)) metrics.authFailures.inc({ listener, code: ye.code });
+    if (AUTH_FAILURE_CODES.has(ye.code)) metrics.authFailures.inc({ listener, code: ye.code });
     if (res.headersSent || res.destroyed) return;
     send(req, res, id, started, sqsErrorAnswer(ye, req.headers, id));
   }
