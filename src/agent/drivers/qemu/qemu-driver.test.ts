@@ -188,7 +188,8 @@ describe.skipIf(!qemuAvailable)('qemu driver with the tiny guest under TCG', () 
       const listed = await second.list();
       expect(listed).toEqual([{ id, state: 'running', pid, vcpus: 1, memoryMiB: 256 }]);
       await waitUntil('shell up', async () => /YUNHAI-READY[\s\S]*# /.test(await consoleText(second, id)));
-      await second.writeConsole(id, Buffer.from('echo HELLO-$((6*7))\n'));
+      // Typed key by key, all at once (as the portal's terminal sends them): every write lands, in order.
+      await Promise.all([...'echo HELLO-$((6*7))\n'].map((ch) => second.writeConsole(id, Buffer.from(ch))));
       await waitUntil('console echo', async () => /HELLO-42/.test(await consoleText(second, id)));
       await second.stop(id, { timeoutMs: 20_000 });
       expect(await second.status(id)).toMatchObject({ state: 'stopped' });

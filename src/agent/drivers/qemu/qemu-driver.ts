@@ -1055,35 +1055,90 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
 
   // ---- console ------------------------------------------------------------------------------------
 
-  const writeConsoleVm = async (id: string, data: Buffer) => {
-    await needSpec(id);
-    const vm = vmOf(id);
-    if ((await livePid(vm)) === undefined)
-      fail('InvalidState', `cannot write the console of VM ${id}: it is not running`);
-    await new Promise<void>((resolvePromise, reject) => {
-      const sock = net.createConnection({ path: vm.files.consoleSock });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(
-          new HypervisorError('MonitorTimeout', `console of VM ${id} is busy (another client holds it)`),
+  // QEMU's console socket takes one client at a time, and a second connect while one is open fails
+  // at once (EAGAIN: the listen backlog is full). Keystrokes arrive as many small writes, so writes
+  // to one VM's console go through a queue: one connection at a time, and whatever arrived while it
+  // was open goes, in order, in the next one.
+  interface ConsoleQueue {
+    chunks: Buffer[];
+    waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  }
+  const consoleQueues = new Map<string, ConsoleQueue>();
+
+  /** One connection to the console socket: connect (again while it is busy, up to 3 s), write, hang up. */
+  const sendToConsole = (id: string, vm: Vm, data: Buffer) =>
+    new Promise<void>((resolvePromise, reject) => {
+      const deadline = Date.now() + 3_000;
+      const attempt = () => {
+        const sock = net.createConnection({ path: vm.files.consoleSock });
+        const timer = setTimeout(
+          () => {
+            sock.destroy();
+            reject(
+              new HypervisorError('MonitorTimeout', `console of VM ${id} is busy (another client holds it)`),
+            );
+          },
+          Math.max(0, deadline - Date.now()),
         );
-      }, 3_000);
-      sock.on('data', () => {}); // guest output also goes to console.log; drop it here
-      sock.on('error', (err) => {
-        clearTimeout(timer);
-        reject(new HypervisorError('MonitorDisconnected', `console of VM ${id}: ${err.message}`));
-      });
-      sock.on('connect', () => {
-        sock.write(data, () => {
-          // Give QEMU a moment to read before the hang-up.
-          setTimeout(() => {
-            clearTimeout(timer);
-            sock.end();
-            resolvePromise();
-          }, 50);
+        sock.on('data', () => {}); // guest output also goes to console.log; drop it here
+        sock.on('error', (err: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          if (err.code === 'EAGAIN' && Date.now() < deadline) {
+            setTimeout(attempt, 20);
+            return;
+          }
+          reject(new HypervisorError('MonitorDisconnected', `console of VM ${id}: ${err.message}`));
         });
-      });
+        sock.on('connect', () => {
+          sock.write(data, () => {
+            // Give QEMU a moment to read before the hang-up.
+            setTimeout(() => {
+              clearTimeout(timer);
+              sock.end();
+              resolvePromise();
+            }, 50);
+          });
+        });
+      };
+      attempt();
     });
+
+  const drainConsole = async (id: string, q: ConsoleQueue) => {
+    while (q.chunks.length > 0) {
+      const data = Buffer.concat(q.chunks);
+      const waiters = q.waiters;
+      q.chunks = [];
+      q.waiters = [];
+      try {
+        // Under the VM's lock, like every other operation on it (not while it starts or stops).
+        await withLock(id, async () => {
+          await needSpec(id);
+          const vm = vmOf(id);
+          if ((await livePid(vm)) === undefined)
+            fail('InvalidState', `cannot write the console of VM ${id}: it is not running`);
+          await sendToConsole(id, vm, data);
+        });
+        for (const w of waiters) w.resolve();
+      } catch (e) {
+        for (const w of waiters) w.reject(e);
+      }
+    }
+    consoleQueues.delete(id);
+  };
+
+  /** Queued at once (before any await), so concurrent writes reach the guest in call order. */
+  const writeConsoleVm = (id: string, data: Buffer): Promise<void> => {
+    let q = consoleQueues.get(id);
+    const idle = !q;
+    if (!q) {
+      q = { chunks: [], waiters: [] };
+      consoleQueues.set(id, q);
+    }
+    const queue = q;
+    const written = new Promise<void>((resolve, reject) => queue.waiters.push({ resolve, reject }));
+    queue.chunks.push(data);
+    if (idle) void drainConsole(id, queue);
+    return written;
   };
 
   // ---- live migration -----------------------------------------------------------------------------
@@ -1365,7 +1420,7 @@ export function createQemuDriver(opts: QemuDriverOptions): QemuDriver {
     },
 
     writeConsole(id, data) {
-      return withLock(id, () => writeConsoleVm(id, data));
+      return writeConsoleVm(id, data);
     },
 
     prepareIncoming(spec, { listenHost }) {
