@@ -45,17 +45,18 @@ export function auditHash(prevHash: string, row: HashedFields): string {
 }
 
 /**
- * The event that follows `prev` (the head: last seq and hash) in the chain: seq + 1, linked to
- * and hashed over the previous hash. Every writer of the chain builds its rows here.
+ * The chain's event number `seq`, linked to and hashed over `prevHash` (the hash of event seq - 1).
+ * Every writer of the chain builds its rows here.
  */
 export function chainedEvent(
-  prev: { seq: number; hash: string },
+  seq: number,
+  prevHash: string,
   input: AuditInput,
   id: string,
   now: number,
 ): AuditEvent {
   const fields: HashedFields = {
-    seq: prev.seq + 1,
+    seq,
     id,
     time: now,
     tenant_id: input.tenantId,
@@ -68,7 +69,7 @@ export function chainedEvent(
     request_id: input.requestId,
     details: JSON.stringify(input.details ?? {}),
   };
-  return { ...fields, prev_hash: prev.hash, hash: auditHash(prev.hash, fields) };
+  return { ...fields, prev_hash: prevHash, hash: auditHash(prevHash, fields) };
 }
 
 export async function appendAudit(trx: Tx, input: AuditInput, now = Date.now()): Promise<AuditEvent> {
@@ -79,7 +80,7 @@ export async function appendAudit(trx: Tx, input: AuditInput, now = Date.now()):
     .where('id', '=', 1)
     .returning(['seq', 'hash'])
     .executeTakeFirstOrThrow();
-  const row = chainedEvent({ seq: head.seq - 1, hash: head.hash }, input, newId('evt'), now);
+  const row = chainedEvent(head.seq, head.hash, input, newId('evt'), now);
   await trx.insertInto('audit_events').values(row).execute();
   await trx.updateTable('audit_head').set({ hash: row.hash }).where('id', '=', 1).execute();
   return row;

@@ -117,7 +117,7 @@ export function createWriteCommitter(
       chain = { seq: head.seq, hash: head.hash, dirty: false };
     }
     // The id has the shape of platform/ids.ts newId('evt'), from the pooled random buffer.
-    const row = chainedEvent(chain, input, `evt-${randomAlnum(12)}`, Date.now());
+    const row = chainedEvent(chain.seq + 1, chain.hash, input, `evt-${randomAlnum(12)}`, Date.now());
     stmt(
       'INSERT INTO audit_events (seq, id, time, tenant_id, principal, action, resource, outcome, ' +
         'error_code, source_ip, request_id, details, prev_hash, hash) ' +
