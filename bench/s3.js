@@ -13,10 +13,13 @@
 // Each yunhai line also shows CPU per request of the server process (all threads, from
 // /proc/<pid>/stat) and of this client, so it shows whether the client is what limits a figure.
 //
-//   npm run build && node bench/s3.js [--seconds 4] [--nginx-workers 1] [--json]
+//   npm run build && node bench/s3.js [--seconds 4] [--nginx-workers 1] [--client wrk|node] [--json]
 //
-// The client is a keep-alive http.Agent with our own SigV4 signing (payloads UNSIGNED-PAYLOAD, as
-// the AWS SDKs send them over TLS), so it costs far less per request than the server it measures.
+// The client is wrk (`--client wrk`, the default when it is installed: Debian package `wrk`) replaying
+// requests signed beforehand with our own SigV4 (payloads UNSIGNED-PAYLOAD, as the AWS SDKs send them
+// over TLS): a few microseconds of client CPU per request, so on a 2-core machine the server gets a
+// core of its own. `--client node` uses a keep-alive http.Agent signing each request as it goes
+// (~0.5 ms of client CPU per 4 KiB PUT, which then shares the two cores with the server).
 // Targets: 1 MiB GET >= 0.8x nginx, 1 MiB PUT >= 0.8x raw disk write, 4 KiB PUT >= 3,000/s.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { opt, pct, requireBuilt, root } from './common.js';
+import { runWrk, wrkAvailable } from './wrk.js';
 
 requireBuilt('bench/s3', 'platform/auth/sigv4.js');
 const { signRequest, UNSIGNED_PAYLOAD } = await import(join(root, 'dist/platform/auth/sigv4.js'));
@@ -35,6 +39,7 @@ const { signRequest, UNSIGNED_PAYLOAD } = await import(join(root, 'dist/platform
 const SECONDS = Number(opt('--seconds', '4'));
 const NGINX_WORKERS = opt('--nginx-workers', '1');
 const JSON_OUT = process.argv.includes('--json');
+const CLIENT = opt('--client', wrkAvailable() ? 'wrk' : 'node');
 /** `--only yunhai` skips the baselines; `--ops put` skips GETs; `--sizes 4096` picks sizes (profiling). */
 const ONLY = opt('--only', '');
 const OPS = opt('--ops', 'put,get').split(',');
@@ -48,6 +53,7 @@ const FILES = 64;
 
 const dir = mkdtempSync(join(tmpdir(), 'yunhai-bench-s3-'));
 const log = (s) => process.stderr.write(`${s}\n`);
+log(`client: ${CLIENT}`);
 
 async function freePort() {
   const srv = createServer();
@@ -75,11 +81,11 @@ function request(url, method, headers, body) {
   });
 }
 
-function s3Request(endpoint, keys, method, path, body) {
-  const url = new URL(endpoint + path);
+/** The headers of a signed S3 request (UNSIGNED-PAYLOAD) of `length` body bytes. */
+function s3Headers(url, keys, method, length) {
   const headers = { 'x-amz-content-sha256': UNSIGNED_PAYLOAD };
-  if (body) headers['content-length'] = String(body.length);
-  Object.assign(
+  if (length) headers['content-length'] = String(length);
+  return Object.assign(
     headers,
     signRequest({
       method,
@@ -91,7 +97,20 @@ function s3Request(endpoint, keys, method, path, body) {
       service: 's3',
     }),
   );
-  return request(url, method, headers, body);
+}
+
+function s3Request(endpoint, keys, method, path, body) {
+  const url = new URL(endpoint + path);
+  return request(url, method, s3Headers(url, keys, method, body?.length), body);
+}
+
+/** A request head for wrk: request line and header lines. */
+function head(url, method, headers) {
+  return [
+    `${method} ${url.pathname} HTTP/1.1`,
+    `Host: ${url.host}`,
+    ...Object.entries(headers).map(([n, v]) => `${n}: ${v}`),
+  ];
 }
 
 /** CPU time (ms, all threads) a process has used so far, user and system; null when unreadable. */
@@ -141,6 +160,34 @@ async function drive(conc, bytesPerOp, op, serverPid) {
   };
 }
 
+/**
+ * `drive`'s figures from wrk replaying `heads` (each followed by the bytes of `bodyFile`, if any),
+ * with the server's CPU per request measured around it.
+ */
+async function driveWrk(conc, bytesPerOp, base, heads, bodyFile, serverPid) {
+  const server0 = serverPid ? cpuMsOf(serverPid) : null;
+  const r = await runWrk({
+    dir,
+    tag: `${bytesPerOp}-${conc}`,
+    base,
+    conc,
+    seconds: SECONDS,
+    heads,
+    bodyFile,
+  });
+  const server1 = serverPid ? cpuMsOf(serverPid) : null;
+  return {
+    ...(server0 !== null && server1 !== null
+      ? {
+          serverCpuUsPerOp: ((server1.user + server1.sys - server0.user - server0.sys) * 1000) / r.ops,
+          serverSysUsPerOp: ((server1.sys - server0.sys) * 1000) / r.ops,
+        }
+      : {}),
+    ...r,
+    mibPerSec: (r.opsPerSec * bytesPerOp) / 1024 / 1024,
+  };
+}
+
 const results = [];
 const record = (target, op, size, conc, r) => {
   results.push({ target, op, size: size.name, conc, ...r });
@@ -156,6 +203,14 @@ const record = (target, op, size, conc, r) => {
 
 // ---- payloads and the nginx document root ----------------------------------------------------
 const payloads = new Map(SIZES.map((s) => [s.bytes, randomBytes(s.bytes)]));
+/** The same payloads as files, for wrk to send. */
+const bodyFiles = new Map(
+  SIZES.map((s) => {
+    const file = join(dir, `body-${s.bytes}`);
+    writeFileSync(file, payloads.get(s.bytes));
+    return [s.bytes, file];
+  }),
+);
 const docroot = join(dir, 'www');
 for (const s of SIZES) {
   mkdirSync(join(docroot, 'b', String(s.bytes)), { recursive: true });
@@ -249,9 +304,17 @@ http {
   }
   for (const s of SIZES)
     for (const conc of CONCURRENCY) {
-      const r = await drive(conc, s.bytes, (i) =>
-        request(new URL(`${base}/b/${s.bytes}/${i % FILES}`), 'GET', {}),
-      );
+      const r =
+        CLIENT === 'wrk'
+          ? await driveWrk(
+              conc,
+              s.bytes,
+              base,
+              Array.from({ length: FILES }, (_, i) => head(new URL(`${base}/b/${s.bytes}/${i}`), 'GET', {})),
+            )
+          : await drive(conc, s.bytes, (i) =>
+              request(new URL(`${base}/b/${s.bytes}/${i % FILES}`), 'GET', {}),
+            );
       record('nginx', 'GET', s, conc, r);
     }
   nginx.kill('SIGQUIT');
@@ -296,6 +359,22 @@ try {
   for (const s of SIZES) {
     const data = payloads.get(s.bytes);
     for (const conc of OPS.includes('put') ? CONCURRENCY : []) {
+      if (CLIENT === 'wrk') {
+        // Enough signed heads for the fastest rate plausible here; wrk wraps around (overwrites).
+        const count = Math.ceil(SECONDS * (s.bytes > 65536 ? 1000 : 8000));
+        const heads = Array.from({ length: count }, (_, i) => {
+          const url = new URL(`${s3}/bench/${s.bytes}/${conc}/${i}`);
+          return head(url, 'PUT', s3Headers(url, keys, 'PUT', s.bytes));
+        });
+        record(
+          'yunhai',
+          'PUT',
+          s,
+          conc,
+          await driveWrk(conc, s.bytes, s3, heads, bodyFiles.get(s.bytes), up.pid),
+        );
+        continue;
+      }
       const r = await drive(
         conc,
         s.bytes,
@@ -307,13 +386,21 @@ try {
       );
       record('yunhai', 'PUT', s, conc, r);
     }
-    // GETs cycle over the first FILES keys written at c=1.
+    // GETs cycle over FILES keys written at c=1, from key 1 (wrk discards the first request it builds).
     for (const conc of OPS.includes('get') ? CONCURRENCY : []) {
+      if (CLIENT === 'wrk') {
+        const heads = Array.from({ length: FILES }, (_, i) => {
+          const url = new URL(`${s3}/bench/${s.bytes}/1/${i + 1}`);
+          return head(url, 'GET', s3Headers(url, keys, 'GET'));
+        });
+        record('yunhai', 'GET', s, conc, await driveWrk(conc, s.bytes, s3, heads, undefined, up.pid));
+        continue;
+      }
       const r = await drive(
         conc,
         s.bytes,
         async (i) => {
-          const res = await s3Request(s3, keys, 'GET', `/bench/${s.bytes}/1/${i % FILES}`);
+          const res = await s3Request(s3, keys, 'GET', `/bench/${s.bytes}/1/${1 + (i % FILES)}`);
           if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
         },
         up.pid,
