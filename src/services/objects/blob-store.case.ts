@@ -38,6 +38,8 @@ export function runBlobStoreConformance(
       expect(id).toMatch(/^[0-9a-f]{32}$/);
       expect((await readAll(await store.get(id))).equals(data)).toBe(true);
       expect(await store.size(id)).toBe(data.length);
+      expect((await store.read(id, { start: 0, end: data.length - 1 })).equals(data)).toBe(true);
+      expect((await store.read(id, { start: 17, end: 65_553 })).equals(data.subarray(17, 65_554))).toBe(true);
     });
 
     it('stores an empty body', async () => {
@@ -112,7 +114,13 @@ export function runBlobStoreConformance(
       await store.delete(id);
       await expect(store.get(id)).rejects.toBeInstanceOf(BlobNotFoundError);
       await expect(store.get('../../etc/passwd')).rejects.toBeInstanceOf(BlobNotFoundError);
+      await expect(store.read(id, { start: 0, end: 0 })).rejects.toBeInstanceOf(BlobNotFoundError);
       expect(await store.size(id)).toBeNull();
+    });
+
+    it('refuses to read past the end of a blob', async () => {
+      const { id } = await store.put(chunksOf(Buffer.from('short'), 5));
+      await expect(store.read(id, { start: 0, end: 9 })).rejects.toBeInstanceOf(BlobNotFoundError);
     });
 
     it('lists only blobs written before the cut-off', async () => {

@@ -15,6 +15,12 @@ export interface BlobStore {
   put(source: AsyncIterable<Uint8Array>, opts?: { signal?: AbortSignal }): Promise<PutBlobResult>;
   /** Reads a blob, or the inclusive byte range `[start, end]` of it. Throws BlobNotFoundError if absent. */
   get(id: string, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * Reads the inclusive byte range `[start, end]` of a blob into memory: for bodies small enough to
+   * answer in one write, without a stream's reads and hand-offs. Throws BlobNotFoundError if absent,
+   * and when the blob is shorter than the range (it was replaced or cut short).
+   */
+  read(id: string, range: { start: number; end: number }): Promise<Buffer>;
   /** Size in bytes, or null when there is no such blob. */
   size(id: string): Promise<number | null>;
   delete(id: string): Promise<void>;

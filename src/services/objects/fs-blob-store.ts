@@ -145,6 +145,28 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
       return stream;
     },
 
+    async read(id, range) {
+      let fh: FileHandle;
+      try {
+        fh = await open(pathOf(id), 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(id);
+        throw e;
+      }
+      try {
+        const out = Buffer.allocUnsafe(range.end - range.start + 1);
+        let n = 0;
+        while (n < out.length) {
+          const { bytesRead } = await fh.read(out, n, out.length - n, range.start + n);
+          if (bytesRead === 0) throw new BlobNotFoundError(id);
+          n += bytesRead;
+        }
+        return out;
+      } finally {
+        await fh.close();
+      }
+    },
+
     async size(id) {
       try {
         return (await stat(pathOf(id))).size;

@@ -184,8 +184,7 @@ export function objectRoutes(deps: ObjectRouteDeps): RouteDef[] {
       response: z.object({ url: z.string(), expiresAt: z.string() }),
       handler: async (ctx, { params, body }) => {
         // The object must exist and be readable by the caller now, or the link would only ever fail.
-        const head = await objects.getObject(ctxOf(ctx), { bucket: params.name, key: body.key, head: true });
-        head.body?.destroy();
+        await objects.getObject(ctxOf(ctx), { bucket: params.name, key: body.key, head: true });
         const bucket = await objects.headBucket(ctxOf(ctx), params.name);
         const creds = await iam.createSessionCredentials(ctx, body.expiresSeconds);
         const path = `/${uriEncode(params.name)}/${body.key.split('/').map(uriEncode).join('/')}`;

@@ -75,6 +75,7 @@ import {
   promoteNewest,
   referencedBlobs,
   updateBucketUsage,
+  versionReads,
 } from './store.js';
 import { createWriteCommitter } from './write-commit.js';
 
@@ -539,6 +540,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
    * used: writers read the bucket row again under its lock.
    */
   const bucketCache = new Map<string, { row: BucketRow; until: number }>();
+  const reads = versionReads(database);
   let bucketGeneration = 0;
   const forgetBucket = (name: string) => {
     bucketGeneration++;
@@ -818,7 +820,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
   ): Promise<ObjectRow> {
     if (versionId !== undefined) {
       if (versionId === '') throw new ObjectError('InvalidArgument', 'Version id cannot be the empty string');
-      const row = await findVersion(database.db, b.name, key, versionId, withBody);
+      const row = await reads.version(b.name, key, versionId, withBody);
       if (!row) {
         if (versionId !== 'null' && !/^[A-Za-z0-9_-]{32}$/.test(versionId))
           throw new ObjectError('InvalidArgument', 'Invalid version id specified', {
@@ -843,7 +845,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         );
       return row;
     }
-    const row = await latestVersion(database.db, b.name, key, withBody);
+    const row = await reads.latest(b.name, key, withBody);
     // No version at all: say so explicitly (RGW's answer; s3-tests checks it after deletes).
     if (!row) throw noSuchKey(key, { 'x-amz-delete-marker': 'false' });
     if (row.delete_marker === 1)
@@ -852,6 +854,24 @@ export function createObjectService(deps: ObjectServiceDeps) {
   }
 
   /** A readable over an object's body (or a range of it), across its parts when it has them. */
+  /**
+   * The plain body (or its range) of a version stored inline or as one blob, in memory; undefined
+   * for multipart versions (their parts stream, see openBody).
+   */
+  async function readBody(
+    row: ObjectRow,
+    range?: { start: number; end: number },
+  ): Promise<Buffer | undefined> {
+    const start = range?.start ?? 0;
+    const end = range?.end ?? row.size - 1;
+    if (row.size === 0) return Buffer.alloc(0);
+    if (row.blob_id) return blobs.read(row.blob_id, { start, end });
+    if (!isInline(row)) return undefined;
+    const stored = row.body ?? (await inlineBody(database.db, row.id));
+    if (!stored) throw new BlobNotFoundError(row.id);
+    return stored.subarray(start, end + 1);
+  }
+
   async function openBody(
     row: ObjectRow,
     range?: { start: number; end: number },
@@ -1371,10 +1391,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
         head?: boolean;
         /** SSE-C key headers. */
         sse?: SseHeaders;
+        /**
+         * Answer a plain (unencrypted) body of at most this many bytes as a Buffer, read at once,
+         * instead of a stream: one read and one socket write without a stream's hand-offs.
+         */
+        bufferUpTo?: number;
       },
     ): Promise<{
       info: ObjectInfo;
-      body: Readable | null;
+      body: Readable | Buffer | null;
       range?: { start: number; end: number; total: number };
       /** x-amz-expiration for a current version the bucket's lifecycle rules expire. */
       expiration?: string;
@@ -1421,9 +1446,14 @@ export function createObjectService(deps: ObjectServiceDeps) {
       // SSE-C: the key is checked on HEAD too (AWS answers 400 without it).
       const dataKey = await dataKeyOf(parseStoredSse(row.sse), parseSseCustomer(input.sse ?? {}));
       if (input.head) return { info, body: null, ...extra };
-      let body: Readable;
+      const bytes = range ? range.end - range.start + 1 : row.size;
+      let body: Readable | Buffer;
       try {
-        body = await openBody(row, range, dataKey);
+        const whole =
+          input.bufferUpTo !== undefined && bytes <= input.bufferUpTo && !dataKey
+            ? await readBody(row, range)
+            : undefined;
+        body = whole ?? (await openBody(row, range, dataKey));
       } catch (e) {
         // Replaced between the metadata read and the open: the caller retries and reads the new latest.
         if (e instanceof BlobNotFoundError)
@@ -1433,7 +1463,6 @@ export function createObjectService(deps: ObjectServiceDeps) {
           );
         throw e;
       }
-      const bytes = range ? range.end - range.start + 1 : row.size;
       deps.meter?.egress(b.tenant_id, b.name, bytes);
       return { info, body, ...extra };
     },

@@ -1,4 +1,5 @@
 /** SQL for object storage: buckets, object versions, multipart uploads. Both dialects. */
+import type { Statement as SqliteStatement } from 'better-sqlite3';
 import type { Conn, Database, Tx } from '../../platform/db/database.js';
 import type { BucketsTable, ObjectPartsTable, ObjectsTable } from '../../platform/db/schema.js';
 import type { ListCursor } from './listing.js';
@@ -115,6 +116,49 @@ export async function latestVersion(
     .where('key', '=', key)
     .where('is_latest', '=', 1);
   return withBody ? q.selectAll().executeTakeFirst() : q.select(OBJECT_META_COLUMNS).executeTakeFirst();
+}
+
+/**
+ * The version reads of every GET and HEAD (`latestVersion`, `findVersion` on the database handle,
+ * outside any transaction). On SQLite they run as statements prepared once on the raw connection:
+ * building and compiling the same Kysely query for every read cost about as much CPU as SQLite
+ * answering it (docs/s3-performance.md). The rows are the same ones Kysely answers.
+ */
+export function versionReads(database: Database) {
+  const sqlite = database.sqlite;
+  if (!sqlite) {
+    return {
+      latest: (bucket: string, key: string, withBody = false) =>
+        latestVersion(database.db, bucket, key, withBody),
+      version: (bucket: string, key: string, versionId: string, withBody = false) =>
+        findVersion(database.db, bucket, key, versionId, withBody),
+    };
+  }
+  const columns = (withBody: boolean) => (withBody ? '*' : OBJECT_META_COLUMNS.join(', '));
+  const text = {
+    latest: [false, true].map(
+      (b) => `SELECT ${columns(b)} FROM objects WHERE bucket = ? AND key = ? AND is_latest = 1`,
+    ),
+    version: [false, true].map(
+      (b) => `SELECT ${columns(b)} FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`,
+    ),
+  };
+  const prepared = new Map<string, SqliteStatement>();
+  const get = (sql: string, args: string[]) =>
+    sqlite((raw) => {
+      let st = prepared.get(sql);
+      if (!st) {
+        st = raw.prepare(sql);
+        prepared.set(sql, st);
+      }
+      return st.get(...args) as ObjectRow | undefined;
+    });
+  return {
+    latest: (bucket: string, key: string, withBody = false) =>
+      get(text.latest[withBody ? 1 : 0]!, [bucket, key]),
+    version: (bucket: string, key: string, versionId: string, withBody = false) =>
+      get(text.version[withBody ? 1 : 0]!, [bucket, key, versionId]),
+  };
 }
 
 export async function findVersion(

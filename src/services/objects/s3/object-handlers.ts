@@ -81,6 +81,12 @@ function objectHeaders(
   return h;
 }
 
+/**
+ * Bodies up to this size are read into memory and sent in one write (a stream reads in chunks of
+ * the same size anyway, so memory per request is no higher); larger ones stream.
+ */
+const BUFFERED_BODY_MAX = 1024 * 1024;
+
 async function getOrHead(call: S3Call, head: boolean) {
   const versionId = versionOf(call);
   const partNumber = call.query.get('partNumber');
@@ -111,6 +117,7 @@ async function getOrHead(call: S3Call, head: boolean) {
     ...(preconditions ? { preconditions } : {}),
     ...(sse ? { sse } : {}),
     head,
+    bufferUpTo: BUFFERED_BODY_MAX,
   });
   const versioned = r.info.versionId !== 'null' || versionId !== undefined;
   // A checksum describes the whole object; sent with a range, clients would check the part against it.
