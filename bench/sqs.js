@@ -12,6 +12,7 @@
 // Target from issue 5: >= 20,000 msg/s through the full cycle and at least RabbitMQ's figure.
 //
 // Usage: npm run build && node bench/sqs.js [--messages N] [--concurrency 1,4,16] [--skip-rabbitmq]
+//        [--client lean|basic|node] [--cpu-prof DIR]   (clients: bench/sqs-client.js)
 // RabbitMQ: Debian's rabbitmq-server (apt-get install -y rabbitmq-server); started here on a free port.
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -25,18 +26,24 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import net, { createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opt, requireBuilt, root } from './common.js';
 
 requireBuilt('bench/sqs');
+const { checkLeanSigning, SQS_CLIENTS } = await import('./sqs-client.js');
 const N = Number(opt('--messages', 20_000));
 const LEVELS = String(opt('--concurrency', '1,4,16')).split(',').map(Number);
 const SKIP_RABBIT = process.argv.includes('--skip-rabbitmq');
 /** `--cpu-prof DIR`: the server writes a V8 CPU profile there when it stops (for finding costs). */
 const CPU_PROF = opt('--cpu-prof', undefined);
-const { signRequest } = await import(join(root, 'dist', 'platform', 'auth', 'sigv4.js'));
+/** `--client lean|basic|node`: the SQS client (bench/sqs-client.js); lean by default. */
+const CLIENT = String(opt('--client', 'lean'));
+if (!(CLIENT in SQS_CLIENTS)) {
+  console.error(`bench/sqs: --client must be one of ${Object.keys(SQS_CLIENTS).join(', ')}`);
+  process.exit(2);
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tmp = mkdtempSync(join(tmpdir(), 'yunhai-bench-sqs-'));
@@ -95,12 +102,12 @@ function diskSyncMs() {
 let serverPid;
 const CLK_TCK = 100;
 function serverCpuUs() {
-  if (!serverPid) return 0;
+  if (!serverPid) return { all: 0, sys: 0 };
   try {
     const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
+    return { all: ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK, sys: (Number(f[12]) * 1e6) / CLK_TCK };
   } catch {
-    return 0;
+    return { all: 0, sys: 0 };
   }
 }
 /**
@@ -118,8 +125,9 @@ function loopNs(pid) {
 }
 const cpu = {
   phase: undefined,
-  server: 0,
+  server: { all: 0, sys: 0 },
   client: 0,
+  clientSys: 0,
   loop: { run: 0, wait: 0 },
   own: { run: 0, wait: 0 },
   at: 0n,
@@ -130,6 +138,7 @@ function cpuMark(name) {
   const now = {
     server: serverCpuUs(),
     client: c.user + c.system,
+    clientSys: c.system,
     loop: loopNs(serverPid),
     own: loopNs(process.pid),
     at: process.hrtime.bigint(),
@@ -137,8 +146,10 @@ function cpuMark(name) {
   if (cpu.phase) {
     const wall = Number(now.at - cpu.at);
     cpuPerMessage[cpu.phase] = {
-      server: (now.server - cpu.server) / N,
+      server: (now.server.all - cpu.server.all) / N,
+      serverSys: (now.server.sys - cpu.server.sys) / N,
       client: (now.client - cpu.client) / N,
+      clientSys: (now.clientSys - cpu.clientSys) / N,
       loopRun: (100 * (now.loop.run - cpu.loop.run)) / wall,
       loopWait: (100 * (now.loop.wait - cpu.loop.wait)) / wall,
       clientRun: (100 * (now.own.run - cpu.own.run)) / wall,
@@ -171,6 +182,8 @@ async function startYunhai() {
     process.execPath,
     [
       ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
+      // BENCH_NODE_FLAGS="--trace-deopt ...": extra node flags for the server (finding costs).
+      ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       join(root, 'bin', 'yunhai.js'),
       'up',
       '--data-dir',
@@ -188,102 +201,38 @@ async function startYunhai() {
   );
   children.push(child);
   let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
+  // BENCH_SERVER_LOG=FILE: everything the server prints after it is ready goes there (traces).
+  const logFd = process.env.BENCH_SERVER_LOG ? openSync(process.env.BENCH_SERVER_LOG, 'w') : undefined;
+  let ready = false;
+  const onOutput = (d) => {
+    if (!ready) out += d;
+    else if (logFd !== undefined) writeSync(logFd, d);
+  };
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
   const end = Date.now() + 60_000;
   while (!out.includes('Ready in')) {
     if (Date.now() > end || child.exitCode !== null) throw new Error(`yunhai up did not start:\n${out}`);
     await sleep(50);
   }
+  ready = true;
   const endpoint = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).sqs;
   serverPid = child.pid;
   const creds = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
   return { child, endpoint, creds };
 }
 
-/**
- * One keep-alive HTTP/1.1 connection per request in flight, written and read by hand: the load
- * generator shares the machine with the server, and node:http's client costs about as much CPU
- * per request as the server's own work. Requests are real SigV4-signed SQS JSON 1.0 POSTs; only
- * `content-length` responses are read (what the server sends), anything else fails the run.
- */
-function sqsClient(endpoint, creds) {
-  const url = new URL(`${endpoint}/`);
-  const idle = [];
-  const connect = () =>
-    new Promise((resolve, reject) => {
-      const sock = net.connect(Number(url.port), url.hostname, () => resolve(conn));
-      sock.setNoDelay(true);
-      const conn = { sock, buf: Buffer.alloc(0), pending: undefined };
-      sock.on('data', (d) => {
-        conn.buf = conn.buf.length ? Buffer.concat([conn.buf, d]) : d;
-        const p = conn.pending;
-        if (!p) return;
-        const head = conn.buf.indexOf('\r\n\r\n');
-        if (head < 0) return;
-        const h = conn.buf.subarray(0, head).toString('latin1');
-        const m = /\r\ncontent-length: *(\d+)/i.exec(h);
-        if (!m) return p.reject(new Error(`response without content-length: ${h}`));
-        const end = head + 4 + Number(m[1]);
-        if (conn.buf.length < end) return;
-        const status = Number(h.slice(9, 12));
-        const text = conn.buf.subarray(head + 4, end).toString('utf8');
-        conn.buf = conn.buf.subarray(end);
-        conn.pending = undefined;
-        idle.push(conn);
-        if (status !== 200) p.reject(new Error(`${p.action}: ${status} ${text}`));
-        else p.resolve(JSON.parse(text));
-      });
-      sock.on('error', (e) => (conn.pending ? conn.pending.reject(e) : reject(e)));
-    });
-  return async (action, input) => {
-    const payload = JSON.stringify(input);
-    const headers = {
-      host: url.host,
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `AmazonSQS.${action}`,
-    };
-    Object.assign(
-      headers,
-      signRequest({
-        method: 'POST',
-        url,
-        headers,
-        body: payload,
-        accessKeyId: creds.accessKeyId,
-        secretAccessKey: creds.secretAccessKey,
-        region: 'us-east-1',
-        service: 'sqs',
-      }),
-    );
-    let head = 'POST / HTTP/1.1\r\n';
-    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-    const bytes = Buffer.from(payload, 'utf8');
-    head += `content-length: ${bytes.length}\r\nconnection: keep-alive\r\n\r\n`;
-    const conn = idle.pop() ?? (await connect());
-    return new Promise((resolve, reject) => {
-      conn.pending = { resolve, reject, action };
-      conn.sock.write(Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
-    });
-  };
-}
-
-async function benchYunhai(call, c, run) {
+async function benchYunhai(client, c, run) {
   const QueueUrl = (
-    await call('CreateQueue', { QueueName: `bench-${c}-${run}`, Attributes: { VisibilityTimeout: '300' } })
+    await client.call('CreateQueue', {
+      QueueName: `bench-${c}-${run}`,
+      Attributes: { VisibilityTimeout: '300' },
+    })
   ).QueueUrl;
-  const entries = (from, to) =>
-    Array.from({ length: to - from }, (_, i) => ({ Id: `m${i}`, MessageBody: body(from + i) }));
+  const bodies = (from, to) => Array.from({ length: to - from }, (_, i) => body(from + i));
   cpuMark(`${c}/send`);
   const send = await timed(N, c, async (claim) => {
-    for (let b = claim(); b; b = claim()) {
-      const r = await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
-      if (r.Failed?.length) throw new Error(JSON.stringify(r.Failed));
-    }
+    for (let b = claim(); b; b = claim()) await client.send(QueueUrl, bodies(b[0], b[1]));
   });
   const handles = [];
   cpuMark(`${c}/receive`);
@@ -291,9 +240,9 @@ async function benchYunhai(call, c, run) {
     for (let b = claim(); b; b = claim()) {
       let want = b[1] - b[0];
       while (want > 0) {
-        const r = await call('ReceiveMessage', { QueueUrl, MaxNumberOfMessages: want, WaitTimeSeconds: 1 });
-        for (const m of r.Messages ?? []) handles.push(m.ReceiptHandle);
-        want -= r.Messages?.length ?? 0;
+        const got = await client.receive(QueueUrl, want, 1);
+        for (const h of got) handles.push(h);
+        want -= got.length;
       }
     }
   });
@@ -303,10 +252,7 @@ async function benchYunhai(call, c, run) {
     for (let b = claim(); b; b = claim()) {
       const batch = handles.slice(h, h + (b[1] - b[0]));
       h += batch.length;
-      await call('DeleteMessageBatch', {
-        QueueUrl,
-        Entries: batch.map((ReceiptHandle, i) => ({ Id: `d${i}`, ReceiptHandle })),
-      });
+      await client.del(QueueUrl, batch);
     }
   });
   // Full cycle: producers and consumers at the same time.
@@ -314,27 +260,22 @@ async function benchYunhai(call, c, run) {
   cpuMark(`${c}/cycle`);
   const t0 = process.hrtime.bigint();
   const producers = timed(N, c, async (claim) => {
-    for (let b = claim(); b; b = claim())
-      await call('SendMessageBatch', { QueueUrl, Entries: entries(b[0], b[1]) });
+    for (let b = claim(); b; b = claim()) await client.send(QueueUrl, bodies(b[0], b[1]));
   });
   let receives = 0;
   const consumers = Array.from({ length: c }, async () => {
     while (consumed < N) {
-      const r = await call('ReceiveMessage', { QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 });
+      const got = await client.receive(QueueUrl, 10, 1);
       receives++;
-      const msgs = r.Messages ?? [];
-      if (msgs.length === 0) continue;
-      consumed += msgs.length;
-      await call('DeleteMessageBatch', {
-        QueueUrl,
-        Entries: msgs.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle })),
-      });
+      if (got.length === 0) continue;
+      consumed += got.length;
+      await client.del(QueueUrl, got);
     }
   });
   await Promise.all([producers, ...consumers]);
   const cycle = N / (Number(process.hrtime.bigint() - t0) / 1e9);
   cpuMark(undefined);
-  await call('DeleteQueue', { QueueUrl });
+  await client.call('DeleteQueue', { QueueUrl });
   return { send, receive, delete: del, cycle, perReceive: N / receives };
 }
 
@@ -466,9 +407,13 @@ const fmt = (x) => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US'
 /** `on CPU% / waiting%` of a thread over a phase. */
 const loopShare = (run, wait) =>
   (run === undefined ? '-' : `${run.toFixed(0)}% / ${wait.toFixed(0)}%`).padStart(14);
+/** `total (of which kernel)` µs per message. */
+const cpuCell = (all, sys) =>
+  (all === undefined ? '-' : `${all.toFixed(1)} (${sys.toFixed(0)})`).padStart(14);
 const results = [];
 const yunhai = await startYunhai();
-const call = sqsClient(yunhai.endpoint, yunhai.creds);
+if (CLIENT === 'lean') checkLeanSigning(yunhai.endpoint, yunhai.creds);
+const client = SQS_CLIENTS[CLIENT](yunhai.endpoint, yunhai.creds);
 let rabbit;
 let amqp;
 if (!SKIP_RABBIT) {
@@ -476,14 +421,14 @@ if (!SKIP_RABBIT) {
   amqp = (await import('amqplib')).default;
 }
 console.log(
-  `bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, node ${process.version}, ` +
+  `bench/sqs: ${N} messages of ${body(0).length} bytes per phase, batches of 10, ${CLIENT} client, node ${process.version}, ` +
     `load average ${loadavg()
       .map((x) => x.toFixed(2))
       .join(' ')}`,
 );
 for (const [run, c] of LEVELS.entries()) {
   const disk = diskSyncMs();
-  const y = await benchYunhai(call, c, run);
+  const y = await benchYunhai(client, c, run);
   const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
   results.push({ c, y, r });
   console.log(
@@ -491,12 +436,14 @@ for (const [run, c] of LEVELS.entries()) {
       `disk fdatasync before this level p50 ${disk.p50.toFixed(1)} / p90 ${disk.p90.toFixed(1)} / max ${disk.max.toFixed(0)} ms`,
   );
 }
+client.close();
 rabbit?.stop();
 yunhai.child.kill('SIGTERM');
 if (CPU_PROF) await new Promise((r) => yunhai.child.once('exit', r));
 
 console.log(
-  '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client;\n' +
+  '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client\n' +
+    '(in brackets: of which in the kernel);\n' +
     "the server's and this client's event-loop threads: % of the phase on a CPU / % runnable but waiting for one",
 );
 console.log(
@@ -524,8 +471,8 @@ for (const { c, y, r } of results) {
         fmt(y[phase]).padStart(14),
         fmt(r?.[phase]).padStart(14),
         ratio.padStart(14),
-        (cpuPerMessage[`${c}/${phase}`]?.server.toFixed(1) ?? '-').padStart(14),
-        (cpuPerMessage[`${c}/${phase}`]?.client.toFixed(1) ?? '-').padStart(14),
+        cpuCell(cpuPerMessage[`${c}/${phase}`]?.server, cpuPerMessage[`${c}/${phase}`]?.serverSys),
+        cpuCell(cpuPerMessage[`${c}/${phase}`]?.client, cpuPerMessage[`${c}/${phase}`]?.clientSys),
         loopShare(cpuPerMessage[`${c}/${phase}`]?.loopRun, cpuPerMessage[`${c}/${phase}`]?.loopWait),
         loopShare(cpuPerMessage[`${c}/${phase}`]?.clientRun, cpuPerMessage[`${c}/${phase}`]?.clientWait),
       ].join(''),
