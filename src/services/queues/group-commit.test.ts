@@ -43,7 +43,7 @@ describe('group commit (SQLite)', () => {
     const acked: number[] = [];
     const sends = Array.from({ length: 20 }, (_, i) =>
       gc
-        .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(`m${i}`), true)
+        .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(`m${i}`), { durable: true })
         .then(() => acked.push(i)),
     );
     await flushIo();
@@ -63,7 +63,9 @@ describe('group commit (SQLite)', () => {
   it('answers operations that need no sync (receives, deletes) right after the commit', async () => {
     const s = manualSync();
     const gc = createGroupCommit(database, { sync: s.sync });
-    const n = await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('x').changes, false);
+    const n = await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('x').changes, {
+      durable: false,
+    });
     expect(n).toBe(1);
     expect(s.calls.length).toBe(0);
   });
@@ -74,11 +76,10 @@ describe('group commit (SQLite)', () => {
     const committed: string[] = [];
     let acked = false;
     const ins = (v: string) =>
-      gc.run(
-        (db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v).lastInsertRowid,
-        true,
-        (id) => committed.push(`${v}:${id}`),
-      );
+      gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v).lastInsertRowid, {
+        durable: true,
+        onCommit: (id) => committed.push(`${v}:${id}`),
+      });
     const first = ins('a').then(() => {
       acked = true;
     });
@@ -100,13 +101,39 @@ describe('group commit (SQLite)', () => {
 
   it('rolls back only the failing operation of a group', async () => {
     const gc = createGroupCommit(database, { sync: async () => {} });
-    const ins = (v: string) => gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v), true);
+    const ins = (v: string) =>
+      gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v), { durable: true });
     const results = await Promise.allSettled([
       ins('a'),
-      gc.run((db) => {
-        prepared(db, 'INSERT INTO t (v) VALUES (?)').run('b');
-        prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a'); // unique violation: b goes too
-      }, true),
+      gc.run(
+        (db) => {
+          prepared(db, 'INSERT INTO t (v) VALUES (?)').run('b');
+          prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a'); // unique violation: b goes too
+        },
+        { durable: true },
+      ),
+      ins('c'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const rows = await database.sqlite!((db) => db.prepare('SELECT v FROM t ORDER BY v').pluck().all());
+    expect(rows).toEqual(['a', 'c']);
+    expect(gc.stats.groups).toBe(1);
+  });
+
+  it('fails a one-statement operation alone without a savepoint and keeps the rest of its group', async () => {
+    const gc = createGroupCommit(database, { sync: async () => {} });
+    const ins = (v: string) =>
+      gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run(v).changes, {
+        durable: true,
+        oneStatement: true,
+      });
+    const results = await Promise.allSettled([
+      ins('a'),
+      // Two rows in one statement, the second a unique violation: SQLite undoes the whole statement.
+      gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?), (?)').run('b', 'a'), {
+        durable: true,
+        oneStatement: true,
+      }),
       ins('c'),
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
@@ -117,28 +144,31 @@ describe('group commit (SQLite)', () => {
 
   it('rejects a group of one that fails and leaves none of its writes', async () => {
     const gc = createGroupCommit(database, { sync: async () => {} });
-    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a'), true);
+    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a'), { durable: true });
     await expect(
-      gc.run((db) => {
-        prepared(db, 'INSERT INTO t (v) VALUES (?)').run('b');
-        prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a');
-      }, true),
+      gc.run(
+        (db) => {
+          prepared(db, 'INSERT INTO t (v) VALUES (?)').run('b');
+          prepared(db, 'INSERT INTO t (v) VALUES (?)').run('a');
+        },
+        { durable: true },
+      ),
     ).rejects.toThrow(/UNIQUE/);
     expect(await count()).toBe(1);
     // The connection is usable afterwards (no transaction left open).
-    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('c'), false);
+    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('c'), { durable: false });
     expect(await count()).toBe(2);
   });
 
   it('makes commits that finish during a sync wait for the next sync', async () => {
     const s = manualSync();
     const gc = createGroupCommit(database, { sync: s.sync });
-    const first = gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('1'), true);
+    const first = gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('1'), { durable: true });
     await flushIo();
     expect(s.calls.length).toBe(1);
     let secondDone = false;
     const second = gc
-      .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('2'), true)
+      .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('2'), { durable: true })
       .then(() => {
         secondDone = true;
       });
@@ -158,7 +188,7 @@ describe('group commit (SQLite)', () => {
     const gc = createGroupCommit(database, { sync: s.sync });
     let acked = false;
     const send = gc
-      .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('x'), true)
+      .run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('x'), { durable: true })
       .then(() => {
         acked = true;
       });
@@ -177,7 +207,7 @@ describe('group commit (SQLite)', () => {
 
   it('syncs the real write-ahead log by default', async () => {
     const gc = createGroupCommit(database);
-    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('durable'), true);
+    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('durable'), { durable: true });
     expect(gc.stats.syncs).toBe(1);
     await gc.close();
   });
@@ -195,7 +225,7 @@ describe('group commit (SQLite)', () => {
       inside = false;
     });
     await flushIo();
-    const sawInside = await gc.run(() => inside, false);
+    const sawInside = await gc.run(() => inside, { durable: false });
     await tx;
     expect(sawInside).toBe(false);
   });

@@ -15,7 +15,7 @@ import { appendAudit } from '../../platform/audit/audit.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { isUniqueViolation } from '../../platform/db/database.js';
 import type { QueueMessagesTable, QueueMoveTasksTable, QueuesTable } from '../../platform/db/schema.js';
-import type { Action } from '../../platform/policy/authorize.js';
+import { type Action, authorize } from '../../platform/policy/authorize.js';
 import { auditFor, guard } from '../../platform/policy/guard.js';
 import type { RequestContext } from '../../platform/policy/principal.js';
 import { releaseQuota, reserveQuota } from '../../platform/quota/quota.js';
@@ -425,6 +425,12 @@ export function createQueueService(deps: QueueServiceDeps) {
   const queueCache = new Map<string, { at: number; q: QueueInfo }>();
   const cacheKey = (ref: QueueRef) => `${ref.accountId}/${ref.name}`;
   const forget = (ref: QueueRef) => queueCache.delete(cacheKey(ref));
+  /** The cached queue if it is fresh, without a promise (every message request asks). */
+  function freshCachedQueue(ref: QueueRef): QueueInfo | undefined {
+    const hit = queueCache.get(cacheKey(ref));
+    return hit && Date.now() - hit.at < QUEUE_CACHE_MS ? hit.q : undefined;
+  }
+
   async function cachedQueue(ref: QueueRef): Promise<QueueInfo | undefined> {
     const key = cacheKey(ref);
     const hit = queueCache.get(key);
@@ -438,12 +444,15 @@ export function createQueueService(deps: QueueServiceDeps) {
   }
 
   async function access(ctx: QueueContext, ref: QueueRef, action: SqsAction): Promise<QueueInfo> {
-    const q = await cachedQueue(ref);
+    const q = freshCachedQueue(ref) ?? (await cachedQueue(ref));
     const p = ctx.principal;
     if (!q) throw noSuchQueue();
     const own = q.tenantId === p.tenantId || p.role === 'platform-admin';
     if (!own && !policyAllows(q.attributes.Policy, p, action, q.arn)) throw noSuchQueue();
-    await guard(database, ctx, `sqs:${action}` as Action, { tenantId: own ? q.tenantId : p.tenantId }, q.arn);
+    const act = `sqs:${action}` as Action;
+    const resource = { tenantId: own ? q.tenantId : p.tenantId };
+    // guard() audits and throws a denial; an allowed request (the rule) needs no promise for it.
+    if (!authorize(p, act, resource).allowed) await guard(database, ctx, act, resource, q.arn);
     meter.request(q.tenantId, q.id, ctx.payloadBytes ?? 0);
     return q;
   }
@@ -977,11 +986,11 @@ export function createQueueService(deps: QueueServiceDeps) {
       const values: unknown[] = [];
       for (const row of rows) for (const c of MESSAGE_COLUMNS) values.push(row[c]);
       const visible = rows.some((r) => r.visible_at <= t);
-      await hot.run(
-        (db) => prepared(db, insertSql(rows.length)).run(values),
-        true,
-        visible ? () => signal.notify(q.id, rows.length) : undefined,
-      );
+      await hot.run((db) => prepared(db, insertSql(rows.length)).run(values), {
+        durable: true,
+        oneStatement: true,
+        ...(visible ? { onCommit: () => signal.notify(q.id, rows.length) } : {}),
+      });
     } else if (!q.fifo && pg) {
       // PostgreSQL: one statement, so one round trip; the NOTIFY goes out when it commits.
       visibleNow = rows.some((r) => r.visible_at <= t);
@@ -1185,14 +1194,18 @@ export function createQueueService(deps: QueueServiceDeps) {
     const token = randomHex8();
     let rows: MessageRow[];
     if (hot) {
-      rows = await hot.run((db) => {
-        const seqs = prepared(db, PICK_SQLITE).pluck(true).all(q.id, t, t, n) as number[];
-        if (seqs.length === 0) return [];
-        const raw = prepared(db, stampSql(seqs.length))
-          .raw(true)
-          .all(t + visibilityMs, token, t, ...seqs) as unknown[][];
-        return raw.map(rowOfReceived);
-      }, false);
+      // One writing statement (the SELECT before it writes nothing); rows are built after the commit.
+      const raw = await hot.run(
+        (db) => {
+          const seqs = prepared(db, PICK_SQLITE).pluck(true).all(q.id, t, t, n) as number[];
+          if (seqs.length === 0) return [];
+          return prepared(db, stampSql(seqs.length))
+            .raw(true)
+            .all(t + visibilityMs, token, t, ...seqs) as unknown[][];
+        },
+        { durable: false, oneStatement: true },
+      );
+      rows = raw.map(rowOfReceived);
     } else {
       const r = await sql<MessageRow>`
         with picked as (
@@ -1357,7 +1370,11 @@ export function createQueueService(deps: QueueServiceDeps) {
       }
     }
     if (seqs.length > 0) {
-      if (hot) await hot.run((db) => prepared(db, deleteSql(seqs.length)).run(q.id, ...seqs), false);
+      if (hot)
+        await hot.run((db) => prepared(db, deleteSql(seqs.length)).run(q.id, ...seqs), {
+          durable: false,
+          oneStatement: true,
+        });
       // One statement: atomic without an explicit transaction (one round trip on PostgreSQL).
       else
         await database.db
