@@ -22,6 +22,7 @@ function lengthPrefixed(bytes: Buffer): Buffer {
  * a transport byte (1 string, 2 binary) and the value (length + bytes). Undefined for none.
  */
 export function md5OfAttributes(attrs: Record<string, MessageAttribute> | undefined): string | undefined {
+  if (attrs === undefined) return undefined;
   const names = Object.keys(attrs ?? {}).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   if (!attrs || names.length === 0) return undefined;
   const hash = createHash('md5');

@@ -148,26 +148,41 @@ const attrOut = (a: MessageAttribute) =>
     ? { BinaryValue: a.BinaryValue.toString('base64'), DataType: a.DataType }
     : { StringValue: a.StringValue, DataType: a.DataType };
 
-function messageOut(m: ReceivedMessage, input: Input): Output {
+/**
+ * The view of each received message a ReceiveMessage answers, with the requested attribute names
+ * read from the input once per request (not once per message). Without any, a message is its four
+ * plain fields.
+ */
+function messageView(input: Input): (m: ReceivedMessage) => Output {
   const systemNames = [
     ...(strList(input, 'AttributeNames') ?? []),
     ...(strList(input, 'MessageSystemAttributeNames') ?? []),
   ];
-  const attrs = selectSystemAttributes(m.systemAttributes, systemNames);
-  const msgAttrs = selectMessageAttributes(m.attributes, strList(input, 'MessageAttributeNames'));
-  const md5 = md5OfAttributes(msgAttrs);
-  return {
-    MessageId: m.messageId,
-    ReceiptHandle: m.receiptHandle,
-    MD5OfBody: m.md5OfBody,
-    Body: m.body,
-    ...(Object.keys(attrs).length > 0 ? { Attributes: attrs } : {}),
-    ...(md5
-      ? {
-          MD5OfMessageAttributes: md5,
-          MessageAttributes: Object.fromEntries(Object.entries(msgAttrs).map(([k, v]) => [k, attrOut(v)])),
-        }
-      : {}),
+  const attributeNames = strList(input, 'MessageAttributeNames');
+  if (systemNames.length === 0 && (attributeNames === undefined || attributeNames.length === 0))
+    return (m) => ({
+      MessageId: m.messageId,
+      ReceiptHandle: m.receiptHandle,
+      MD5OfBody: m.md5OfBody,
+      Body: m.body,
+    });
+  return (m) => {
+    const attrs = selectSystemAttributes(m.systemAttributes, systemNames);
+    const msgAttrs = selectMessageAttributes(m.attributes, attributeNames);
+    const md5 = md5OfAttributes(msgAttrs);
+    return {
+      MessageId: m.messageId,
+      ReceiptHandle: m.receiptHandle,
+      MD5OfBody: m.md5OfBody,
+      Body: m.body,
+      ...(Object.keys(attrs).length > 0 ? { Attributes: attrs } : {}),
+      ...(md5
+        ? {
+            MD5OfMessageAttributes: md5,
+            MessageAttributes: Object.fromEntries(Object.entries(msgAttrs).map(([k, v]) => [k, attrOut(v)])),
+          }
+        : {}),
+    };
   };
 }
 
@@ -324,7 +339,7 @@ export const ACTIONS: Record<WireAction, Handler> = {
       },
       abort,
     );
-    return msgs.length > 0 ? { Messages: msgs.map((m) => messageOut(m, input)) } : {};
+    return msgs.length > 0 ? { Messages: msgs.map(messageView(input)) } : {};
   },
   async DeleteMessage({ queues, ctx, input }) {
     single(

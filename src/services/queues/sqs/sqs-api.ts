@@ -39,29 +39,37 @@ const NEVER_ABORTED: AbortLike = new AbortController().signal;
 
 /**
  * `clientGone` for a request answered on `res`: aborted once the connection closed before the
- * answer; the close listener is added only when a long poll starts waiting.
+ * answer; the close listener is added only when a long poll starts waiting. A class, so a request
+ * that never waits (all but long polls) costs one small object, not three closures.
  */
+class ClientGone implements AbortLike {
+  private listeners: Map<() => void, () => void> | undefined;
+  private readonly res: ServerResponse;
+  constructor(res: ServerResponse) {
+    this.res = res;
+  }
+  get aborted() {
+    return this.res.destroyed && !this.res.writableEnded;
+  }
+  addEventListener(_type: 'abort', listener: () => void) {
+    const res = this.res;
+    const onClose = () => {
+      if (!res.writableEnded) listener();
+    };
+    this.listeners ??= new Map();
+    this.listeners.set(listener, onClose);
+    res.once('close', onClose);
+  }
+  removeEventListener(_type: 'abort', listener: () => void) {
+    const onClose = this.listeners?.get(listener);
+    if (!onClose) return;
+    this.res.removeListener('close', onClose);
+    this.listeners!.delete(listener);
+  }
+}
+
 export function clientGoneOf(res: ServerResponse): AbortLike {
-  let listeners: Map<() => void, () => void> | undefined;
-  return {
-    get aborted() {
-      return res.destroyed && !res.writableEnded;
-    },
-    addEventListener(_type, listener) {
-      const onClose = () => {
-        if (!res.writableEnded) listener();
-      };
-      listeners ??= new Map();
-      listeners.set(listener, onClose);
-      res.once('close', onClose);
-    },
-    removeEventListener(_type, listener) {
-      const onClose = listeners?.get(listener);
-      if (!onClose) return;
-      res.removeListener('close', onClose);
-      listeners!.delete(listener);
-    },
-  };
+  return new ClientGone(res);
 }
 
 /** One SQS request, whichever HTTP server received it. */
