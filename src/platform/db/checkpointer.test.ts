@@ -46,6 +46,42 @@ describe('WAL checkpoints on a worker thread', () => {
     again.close();
   });
 
+  it('empties a log that writes without a pause let grow, between two group commits', async () => {
+    const file = tempDb();
+    const database = await openDatabase({
+      url: file,
+      checkpointInWorker: true,
+      checkpointer: { intervalMs: 5, minBytes: 256 * 1024, restartBytes: 1024 * 1024 },
+    });
+    await database.sqlite!((r) => r.exec('create table t (id integer primary key, body blob)'));
+    const chunk = Buffer.alloc(16 * 1024, 7);
+    // 48 MiB in commits separated only by a turn of the event loop, as a busy group commit runs
+    // them; each asks the gate first, as the committers do.
+    let largest = 0;
+    let emptied = 0;
+    for (let i = 0; i < 768; i++) {
+      const gate = database.logGate!();
+      if (gate) {
+        await gate;
+        emptied++;
+      }
+      await database.sqlite!((r) =>
+        r.transaction(() => {
+          for (let j = 0; j < 4; j++) r.prepare('insert into t (body) values (?)').run(chunk);
+        })(),
+      );
+      await new Promise((r) => setImmediate(r));
+      if (i % 16 === 0) largest = Math.max(largest, statSync(`${file}-wal`).size);
+    }
+    expect(emptied).toBeGreaterThan(0);
+    expect(largest).toBeLessThan(12 * 1024 * 1024);
+    const n = await database.sqlite!(
+      (r) => (r.prepare('select count(*) as n from t').get() as { n: number }).n,
+    );
+    expect(n).toBe(768 * 4);
+    await database.close();
+  }, 60_000);
+
   it('is what a database opened for the control plane uses, and stops with it', async () => {
     const file = tempDb();
     const database = await openDatabase({ url: file, checkpointInWorker: true });

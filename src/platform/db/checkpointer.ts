@@ -6,6 +6,14 @@
  * (`wal_autocheckpoint = 0`) and checkpoints from a second connection on a worker thread instead:
  * PASSIVE checkpoints never block the writer, and once one has copied every frame the next commit
  * starts the log over from the beginning, so its size stays bounded as before.
+ *
+ * Under sustained writes a PASSIVE checkpoint never catches up (commits add frames while it copies),
+ * so the log never starts over and grows without end: 191 MiB after 30 s of 4 KiB PUTs at ~650/s
+ * (docs/s3-performance.md). Once a PASSIVE checkpoint leaves `restartBytes` or more in the log, the
+ * checkpointer is `due`: the next group commit calls `restart()` before it begins (see
+ * `Database.logGate`), and the worker runs a TRUNCATE checkpoint while no write is under way — it
+ * copies the few frames the PASSIVE ones left, syncs the database file and empties the log. The
+ * event loop never waits for it; only the writes queued behind that one group commit do.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -15,11 +23,25 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** Checkpoint once the log is at least this big (default 4 MiB, SQLite's own 1000 pages). */
   minBytes?: number;
+  /** A log still this long after a PASSIVE checkpoint is due to be emptied (default 32 MiB). */
+  restartBytes?: number;
 }
+
+/** The default `restartBytes`, and the size `openDatabase` cuts a log back to when it starts over. */
+export const WAL_KEEP_BYTES = 32 * 1024 * 1024;
 
 export interface Checkpointer {
   /** Checkpoints done so far. */
   readonly checkpoints: number;
+  /** Logs emptied by `restart()` so far. */
+  readonly restarts: number;
+  /** The log has grown past `restartBytes`: call `restart()` while no write is under way. */
+  readonly due: boolean;
+  /**
+   * Empties the log (TRUNCATE checkpoint) from the worker; answers whether it did. It waits up to
+   * 100 ms for readers and writers on other connections and gives up after that (the log stays due).
+   */
+  restart(): Promise<boolean>;
   /** The last error the worker met, if any (it keeps trying). */
   readonly lastError: string | undefined;
   /** Stops the worker and closes its connection. */
@@ -33,17 +55,32 @@ const { statSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
+const pageBytes = db.pragma('page_size', { simple: true });
 const timer = setInterval(() => {
   try {
     const st = statSync(workerData.file + '-wal', { throwIfNoEntry: false });
     if (!st || st.size < workerData.minBytes) return;
-    db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ checkpoint: true });
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ checkpoint: true, due: r.log * pageBytes >= workerData.restartBytes });
   } catch (e) {
     parentPort.postMessage({ error: String(e && e.message || e) });
   }
 }, workerData.intervalMs);
 parentPort.on('message', (m) => {
+  if (m === 'restart') {
+    let done = false;
+    try {
+      db.pragma('busy_timeout = 100');
+      const [r] = db.pragma('wal_checkpoint(TRUNCATE)');
+      done = r.busy === 0;
+    } catch (e) {
+      parentPort.postMessage({ error: String(e && e.message || e) });
+    } finally {
+      db.pragma('busy_timeout = 5000');
+    }
+    parentPort.postMessage({ restarted: done });
+    return;
+  }
   if (m !== 'stop') return;
   clearInterval(timer);
   db.close();
@@ -61,26 +98,60 @@ export function startCheckpointer(file: string, opts: CheckpointerOptions = {}):
       driver,
       intervalMs: opts.intervalMs ?? 250,
       minBytes: opts.minBytes ?? 4 * 1024 * 1024,
+      restartBytes: opts.restartBytes ?? WAL_KEEP_BYTES,
     },
   });
   // The checkpointer never keeps the process alive on its own.
   worker.unref();
   let checkpoints = 0;
+  let restarts = 0;
+  let due = false;
   let lastError: string | undefined;
-  worker.on('message', (m: { checkpoint?: boolean; error?: string }) => {
-    if (m.checkpoint) checkpoints++;
+  /** The answer of the restart the worker is running (one at a time). */
+  let restarted: ((done: boolean) => void) | undefined;
+  let running: Promise<boolean> | undefined;
+  worker.on('message', (m: { checkpoint?: boolean; due?: boolean; restarted?: boolean; error?: string }) => {
+    if (m.checkpoint) {
+      checkpoints++;
+      due = m.due === true;
+    }
+    if (m.restarted !== undefined) {
+      if (m.restarted) {
+        restarts++;
+        due = false;
+      }
+      restarted?.(m.restarted);
+    }
     if (m.error) lastError = m.error;
   });
   worker.on('error', (e) => {
     lastError = e.message;
   });
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  exited.then(() => restarted?.(false));
   return {
     get checkpoints() {
       return checkpoints;
     },
     get lastError() {
       return lastError;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get due() {
+      return due;
+    },
+    restart() {
+      running ??= new Promise<boolean>((resolve) => {
+        restarted = (done) => {
+          restarted = undefined;
+          running = undefined;
+          resolve(done);
+        };
+        worker.postMessage('restart');
+      });
+      return running;
     },
     async stop() {
       // Referenced again while it stops: an unreferenced worker and timer alone would let the

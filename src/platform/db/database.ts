@@ -2,7 +2,12 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { YunhaiError } from '../errors.js';
-import { type Checkpointer, startCheckpointer } from './checkpointer.js';
+import {
+  type Checkpointer,
+  type CheckpointerOptions,
+  startCheckpointer,
+  WAL_KEEP_BYTES,
+} from './checkpointer.js';
 import { migrationProvider } from './migrations.js';
 import type { Schema } from './schema.js';
 
@@ -26,6 +31,12 @@ export interface Database {
   sqlite?: <T>(fn: (raw: SqliteDatabase.Database) => T) => Promise<T>;
   /** SQLite file databases: the write-ahead log's path (absent for `:memory:`). */
   walPath?: string;
+  /**
+   * SQLite with the worker checkpointer: a committer about to begin a write transaction calls this
+   * first. It answers undefined, or — when the log has grown past its bound under writes that never
+   * paused (see checkpointer.ts) — a promise to wait for while the log is emptied.
+   */
+  logGate?: () => Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -41,6 +52,8 @@ export interface DatabaseOptions {
    * this thread (see checkpointer.ts). The control plane turns it on.
    */
   checkpointInWorker?: boolean;
+  /** Tuning of that checkpointer (tests). */
+  checkpointer?: CheckpointerOptions;
 }
 
 export function dialectOf(url: string): DialectName {
@@ -121,7 +134,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     if (!sqlite.memory) walPath = `${sqlite.name}-wal`;
     if (!sqlite.memory && opts.checkpointInWorker) {
       sqlite.pragma('wal_autocheckpoint = 0');
-      checkpointer = startCheckpointer(sqlite.name);
+      // A log that starts over is cut back to this size (SQLite never shrinks it otherwise).
+      sqlite.pragma(`journal_size_limit = ${WAL_KEEP_BYTES}`);
+      checkpointer = startCheckpointer(sqlite.name, opts.checkpointer);
     }
   }
   const handle: Database = {
@@ -137,9 +152,27 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     },
     ...(raw ? { sqlite: onConnection(db, raw) } : {}),
     ...(walPath ? { walPath } : {}),
+    ...(checkpointer ? { logGate: logGateOf(checkpointer) } : {}),
   };
   if (opts.migrate !== false) await migrate(handle);
   return handle;
+}
+
+/** `Database.logGate`: one restart at a time, started only when the checkpointer says it is due. */
+function logGateOf(checkpointer: Checkpointer) {
+  let restarting: Promise<void> | undefined;
+  return () => {
+    if (restarting || !checkpointer.due) return restarting;
+    restarting = checkpointer.restart().then(
+      () => {
+        restarting = undefined;
+      },
+      () => {
+        restarting = undefined;
+      },
+    );
+    return restarting;
+  };
 }
 
 /** `Database.sqlite`: `fn` on the raw connection, under Kysely's single-connection lock. */

@@ -217,8 +217,11 @@ export function createWriteCommitter(
     pending.push(p);
     if (!scheduled) {
       scheduled = true;
+      // A log due to be emptied is emptied first, while no write of this group is under way.
+      const gate = database.logGate?.();
       const syncing = log.idle();
-      if (syncing) void syncing.then(() => setImmediate(() => void flush()));
+      const wait = gate && syncing ? Promise.all([gate, syncing]) : (gate ?? syncing);
+      if (wait) void wait.then(() => setImmediate(() => void flush()));
       else setImmediate(() => void flush());
     }
   };
