@@ -115,8 +115,12 @@ try {
     await fetch(`${api}/healthz`);
     health.push(performance.now() - s);
   }
-  console.log(`bench/scheduler-api: ${HOSTS} hosts (1% down, 3 zones) in SQLite, control plane in this process`);
-  console.log(`baseline GET /healthz                 p50 ${pct(health, 50).toFixed(2)} ms   p99 ${pct(health, 99).toFixed(2)} ms`);
+  console.log(
+    `bench/scheduler-api: ${HOSTS} hosts (1% down, 3 zones) in SQLite, control plane in this process`,
+  );
+  console.log(
+    `baseline GET /healthz                 p50 ${pct(health, 50).toFixed(2)} ms   p99 ${pct(health, 99).toFixed(2)} ms`,
+  );
 
   // ---- creates through the API --------------------------------------------------------------------
   const flavors = ['tiny.small', 'tiny.medium', 'm1.small', 'm1.medium'];
@@ -147,8 +151,19 @@ try {
   }
 
   // ---- 100,000 instances listed ------------------------------------------------------------------
-  const flavor = await db.selectFrom('flavors').select(['id']).where('name', '=', 'tiny.small').executeTakeFirstOrThrow();
-  const have = Number((await db.selectFrom('instances').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst()).n);
+  const flavor = await db
+    .selectFrom('flavors')
+    .select(['id'])
+    .where('name', '=', 'tiny.small')
+    .executeTakeFirstOrThrow();
+  const have = Number(
+    (
+      await db
+        .selectFrom('instances')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst()
+    ).n,
+  );
   for (let i = have; i < INSTANCES; i += 1000) {
     const rows = [];
     for (let k = i; k < Math.min(INSTANCES, i + 1000); k++)
@@ -186,12 +201,22 @@ try {
       });
     await db.insertInto('instances').values(rows).execute();
   }
-  const total = Number((await db.selectFrom('instances').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst()).n);
+  const total = Number(
+    (
+      await db
+        .selectFrom('instances')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst()
+    ).n,
+  );
   const pages = [];
   let cursor;
   let listed = 0;
   for (;;) {
-    const r = await call('GET', `/api/v1/instances?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const r = await call(
+      'GET',
+      `/api/v1/instances?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
     pages.push(r.ms);
     listed += r.json.items.length;
     cursor = r.json.nextCursor;

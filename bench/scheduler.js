@@ -107,7 +107,9 @@ for (const n of HOST_COUNTS) {
   const ours = run(n, yunhai);
   const once = run(n, fresh, FRESH_INSTANCES);
   console.log(`${String(n).padStart(6)} hosts  floor (free-RAM loop)      ${fmt(base)}`);
-  console.log(`${String(n).padStart(6)} hosts  yunhai Fleet.place+claim   ${fmt(ours)}   placed ${ours.placed}`);
+  console.log(
+    `${String(n).padStart(6)} hosts  yunhai Fleet.place+claim   ${fmt(ours)}   placed ${ours.placed}`,
+  );
   console.log(
     `${String(n).padStart(6)} hosts  yunhai place() fresh snap  ${fmt(once)}   (${FRESH_INSTANCES} instances)`,
   );

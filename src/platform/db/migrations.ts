@@ -1,15 +1,15 @@
 import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 import { billingMigration } from '../../services/billing/migration.js';
-import { userPrefsMigration } from '../../services/iam/prefs-migration.js';
-import { objectsInlineMigration } from '../../services/objects/inline-migration.js';
-import { objectsPerfMigration } from '../../services/objects/perf-migration.js';
-import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import {
   instanceMigrationsMigration,
   migrationKindMigration,
 } from '../../services/compute/live-migration-schema.js';
+import { userPrefsMigration } from '../../services/iam/prefs-migration.js';
+import { objectsInlineMigration } from '../../services/objects/inline-migration.js';
+import { objectsPerfMigration } from '../../services/objects/perf-migration.js';
+import { objectsSseMigration } from '../../services/objects/sse-migration.js';
 import { consolidationMigration } from '../../services/scheduler/consolidation-schema.js';
-import { fleetMigration, flavorSpecsMigration } from '../../services/scheduler/fleet-migration.js';
+import { flavorSpecsMigration, fleetMigration } from '../../services/scheduler/fleet-migration.js';
 
 /**
  * The one ordered migration list for both dialects. Append only: never edit a migration that
