@@ -125,6 +125,15 @@ function cpuMsOf(pid) {
   }
 }
 
+/** The server's CPU per operation between two `cpuMsOf` readings (nothing when either failed). */
+function serverCpuPerOp(before, after, ops) {
+  if (!before || !after) return {};
+  return {
+    serverCpuUsPerOp: ((after.user + after.sys - before.user - before.sys) * 1000) / ops,
+    serverSysUsPerOp: ((after.sys - before.sys) * 1000) / ops,
+  };
+}
+
 /** Runs `op(i)` from `conc` workers for SECONDS; answers ops/s, bytes/s, latency percentiles and CPU per op. */
 async function drive(conc, bytesPerOp, op, serverPid) {
   const lat = [];
@@ -147,12 +156,7 @@ async function drive(conc, bytesPerOp, op, serverPid) {
   const client = process.cpuUsage(client0);
   const server1 = serverPid ? cpuMsOf(serverPid) : null;
   return {
-    ...(server0 !== null && server1 !== null
-      ? {
-          serverCpuUsPerOp: ((server1.user + server1.sys - server0.user - server0.sys) * 1000) / lat.length,
-          serverSysUsPerOp: ((server1.sys - server0.sys) * 1000) / lat.length,
-        }
-      : {}),
+    ...serverCpuPerOp(server0, server1, lat.length),
     client: 'node',
     clientCpuUsPerOp: (client.user + client.system) / lat.length,
     ops: lat.length,
@@ -180,12 +184,7 @@ async function driveWrk(conc, bytesPerOp, base, heads, bodyFile, serverPid) {
   });
   const server1 = serverPid ? cpuMsOf(serverPid) : null;
   return {
-    ...(server0 !== null && server1 !== null
-      ? {
-          serverCpuUsPerOp: ((server1.user + server1.sys - server0.user - server0.sys) * 1000) / r.ops,
-          serverSysUsPerOp: ((server1.sys - server0.sys) * 1000) / r.ops,
-        }
-      : {}),
+    ...serverCpuPerOp(server0, server1, r.ops),
     ...r,
     client: 'wrk',
     mibPerSec: (r.opsPerSec * bytesPerOp) / 1024 / 1024,

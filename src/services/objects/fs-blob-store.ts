@@ -47,6 +47,16 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     return join(dir, id.slice(0, 2), id);
   };
 
+  /** A stored blob opened for reading; BlobNotFoundError when there is none. */
+  async function openBlob(id: string): Promise<FileHandle> {
+    try {
+      return await open(pathOf(id), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(id);
+      throw e;
+    }
+  }
+
   async function syncDir(path: string) {
     const fh = await open(path, 'r');
     try {
@@ -131,13 +141,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     },
 
     async get(id, range) {
-      let fh: FileHandle;
-      try {
-        fh = await open(pathOf(id), 'r');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(id);
-        throw e;
-      }
+      const fh = await openBlob(id);
       const stream: Readable = fh.createReadStream({
         highWaterMark: READ_CHUNK,
         ...(range ? { start: range.start, end: range.end } : {}),
@@ -146,13 +150,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     },
 
     async read(id, range) {
-      let fh: FileHandle;
-      try {
-        fh = await open(pathOf(id), 'r');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(id);
-        throw e;
-      }
+      const fh = await openBlob(id);
       try {
         const out = Buffer.allocUnsafe(range.end - range.start + 1);
         let n = 0;
