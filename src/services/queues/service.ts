@@ -147,6 +147,8 @@ const GROUP_OR_DEDUP_ID = /^[\x21-\x7e]{1,128}$/;
 const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
 const DATA_TYPE = /^(String|Number|Binary)(\.[^\s]{1,246})?$/;
 const NOT_MESSAGE_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+/** Bodies of printable ASCII (the common case) are valid without the slower Unicode-mode scan. */
+const ASCII_TEXT = /^[\t\n\r\x20-\x7e]*$/;
 const MAX_WAIT_SECONDS = 20;
 const QUEUE_CACHE_MS = 1000;
 /** A long poll re-checks at least this often: delays and visibility timeouts end without a signal. */
@@ -285,7 +287,8 @@ export function decodeReceipt(handle: string): { queueId: string; seq: number; t
 /** Bytes a message counts against MaximumMessageSize: body plus attribute names, types and values. */
 function messageSize(e: SendEntry): number {
   let n = Buffer.byteLength(e.body, 'utf8');
-  for (const [name, a] of Object.entries(e.attributes ?? {})) {
+  if (e.attributes === undefined) return n;
+  for (const [name, a] of Object.entries(e.attributes)) {
     n += Buffer.byteLength(name) + Buffer.byteLength(a.DataType);
     n += a.BinaryValue ? a.BinaryValue.length : Buffer.byteLength(a.StringValue ?? '');
   }
@@ -293,7 +296,8 @@ function messageSize(e: SendEntry): number {
 }
 
 function validateMessageAttributes(attrs: Record<string, MessageAttribute> | undefined, system: boolean) {
-  const names = Object.keys(attrs ?? {});
+  if (attrs === undefined) return;
+  const names = Object.keys(attrs);
   if (!system && names.length > 10)
     throw invalidParameter(
       `Number of message attributes [${names.length}] exceeds the allowed maximum [10].`,
@@ -851,7 +855,7 @@ export function createQueueService(deps: QueueServiceDeps) {
   function checkEntry(q: QueueInfo, e: SendEntry) {
     if (e.body === undefined || e.body === null) throw missingParameter('MessageBody');
     if (e.body.length === 0) throw invalidParameter('The request must contain a non-empty message body.');
-    if (NOT_MESSAGE_CHAR.test(e.body))
+    if (!ASCII_TEXT.test(e.body) && NOT_MESSAGE_CHAR.test(e.body))
       throw new QueueError(
         'InvalidMessageContents',
         'Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF',

@@ -194,15 +194,15 @@ function sendEntry(e: Input, id?: string): SendEntry {
   const dedupId = str(e, 'MessageDeduplicationId');
   const body = e.MessageBody;
   if (body !== undefined && typeof body !== 'string') throw invalidParameter('MessageBody must be a string.');
-  return {
-    ...(id !== undefined ? { id } : {}),
-    body: body as string,
-    ...(delay !== undefined ? { delaySeconds: delay } : {}),
-    ...(attributes ? { attributes } : {}),
-    ...(systemAttributes ? { systemAttributes } : {}),
-    ...(groupId !== undefined ? { groupId } : {}),
-    ...(dedupId !== undefined ? { dedupId } : {}),
-  };
+  // Assigned field by field: six conditional spreads per message showed in the send profile.
+  const entry: SendEntry = { body: body as string };
+  if (id !== undefined) entry.id = id;
+  if (delay !== undefined) entry.delaySeconds = delay;
+  if (attributes) entry.attributes = attributes;
+  if (systemAttributes) entry.systemAttributes = systemAttributes;
+  if (groupId !== undefined) entry.groupId = groupId;
+  if (dedupId !== undefined) entry.dedupId = dedupId;
+  return entry;
 }
 
 /** A batch's answer: Successful entries and Failed ones with SQS's code and fault side. */
