@@ -29,7 +29,7 @@ import {
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { opt, requireBuilt, root } from './common.js';
+import { opt, pct, requireBuilt, root } from './common.js';
 
 requireBuilt('bench/sqs');
 const { checkLeanSigning, SQS_CLIENTS } = await import('./sqs-client.js');
@@ -259,24 +259,34 @@ async function benchYunhai(client, c, run) {
   let consumed = 0;
   cpuMark(`${c}/cycle`);
   const t0 = process.hrtime.bigint();
+  // Round-trip times (ms) of the cycle's requests as the client saw them: what the producers wait for.
+  const rtt = { send: [], receive: [], delete: [] };
+  const timedCall = async (kind, p) => {
+    const s = performance.now();
+    const r = await p;
+    rtt[kind].push(performance.now() - s);
+    return r;
+  };
   const producers = timed(N, c, async (claim) => {
-    for (let b = claim(); b; b = claim()) await client.send(QueueUrl, bodies(b[0], b[1]));
+    for (let b = claim(); b; b = claim()) await timedCall('send', client.send(QueueUrl, bodies(b[0], b[1])));
   });
   let receives = 0;
   const consumers = Array.from({ length: c }, async () => {
     while (consumed < N) {
-      const got = await client.receive(QueueUrl, 10, 1);
+      const got = await timedCall('receive', client.receive(QueueUrl, 10, 1));
       receives++;
       if (got.length === 0) continue;
       consumed += got.length;
-      await client.del(QueueUrl, got);
+      await timedCall('delete', client.del(QueueUrl, got));
     }
   });
   await Promise.all([producers, ...consumers]);
   const cycle = N / (Number(process.hrtime.bigint() - t0) / 1e9);
   cpuMark(undefined);
   await client.call('DeleteQueue', { QueueUrl });
-  return { send, receive, delete: del, cycle, perReceive: N / receives };
+  const ms = (xs) => `${pct(xs, 50).toFixed(1)} / ${pct(xs, 90).toFixed(1)}`;
+  const latency = `send ${ms(rtt.send)}, receive ${ms(rtt.receive)}, delete ${ms(rtt.delete)} ms`;
+  return { send, receive, delete: del, cycle, perReceive: N / receives, latency };
 }
 
 // ---- RabbitMQ: durable queue, persistent messages, publisher confirms, manual acks ----------------
@@ -432,7 +442,8 @@ for (const [run, c] of LEVELS.entries()) {
   const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
   results.push({ c, y, r });
   console.log(
-    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s (${y.perReceive.toFixed(1)} messages per ReceiveMessage)${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}; ` +
+    `  concurrency ${c}: yunhai cycle ${fmt(y.cycle)} msg/s (${y.perReceive.toFixed(1)} messages per ReceiveMessage; ` +
+      `round trips p50 / p90: ${y.latency})${r ? `, rabbitmq cycle ${fmt(r.cycle)} msg/s` : ''}; ` +
       `disk fdatasync before this level p50 ${disk.p50.toFixed(1)} / p90 ${disk.p90.toFixed(1)} / max ${disk.max.toFixed(0)} ms`,
   );
 }
