@@ -205,6 +205,26 @@ describe('group commit (SQLite)', () => {
     expect(acked).toBe(true);
   });
 
+  it('waits for a log restart the database asks for before it begins the next group', async () => {
+    const gc = createGroupCommit(database, { sync: async () => {} });
+    let restart: () => void = () => {};
+    let asked = 0;
+    database.logGate = () => {
+      asked++;
+      return asked === 1 ? new Promise<void>((r) => (restart = r)) : undefined;
+    };
+    const send = gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('x'), { durable: true });
+    await flushIo();
+    await flushIo();
+    expect(await count()).toBe(0);
+    restart();
+    await send;
+    expect(await count()).toBe(1);
+    // Later groups go straight on when no restart is due.
+    await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('y'), { durable: false });
+    expect(asked).toBe(2);
+  });
+
   it('syncs the real write-ahead log by default', async () => {
     const gc = createGroupCommit(database);
     await gc.run((db) => prepared(db, 'INSERT INTO t (v) VALUES (?)').run('durable'), { durable: true });

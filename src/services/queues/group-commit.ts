@@ -186,7 +186,14 @@ export function createGroupCommit(database: Database, opts: GroupCommitOptions =
         });
         if (!scheduled) {
           scheduled = true;
-          setImmediate(() => void flush());
+          // A log due to be emptied (Database.logGate) is emptied first, while no write of this
+          // group is under way: PASSIVE checkpoints never catch up with a writer that commits
+          // every few ms, so a queue-only load would otherwise grow the log without bound.
+          const gate = database.logGate?.();
+          if (gate) {
+            const syncing = log.idle();
+            void (syncing ? Promise.all([gate, syncing]) : gate).then(() => setImmediate(() => void flush()));
+          } else setImmediate(() => void flush());
         }
       });
     },
