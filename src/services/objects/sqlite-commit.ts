@@ -24,8 +24,22 @@ const INSERT_COLUMNS = [
   ...OBJECT_META_COLUMNS,
 ].filter((c, i, all) => all.indexOf(c) === i);
 
+/** The bucket columns a commit reads: its versioning, owner, and the counters it updates. */
+const LOCKED_COLUMNS = [
+  'name',
+  'tenant_id',
+  'versioning',
+  'bytes_stored',
+  'object_count',
+  'accrued_byte_seconds',
+  'accrued_at',
+] as const satisfies readonly (keyof BucketsTable)[];
+type LockedBucket = Pick<BucketsTable, (typeof LOCKED_COLUMNS)[number]>;
+
 const SQL = {
-  lockBucket: 'SELECT * FROM buckets WHERE name = ?',
+  // Only what a commit uses: every column of the row (policy, lifecycle and CORS documents
+  // included) costs twice as long to read (20 us against 9-13 here).
+  lockBucket: `SELECT ${LOCKED_COLUMNS.join(', ')} FROM buckets WHERE name = ?`,
   latestAndNull: `SELECT ${OBJECT_META_COLUMNS.join(', ')} FROM objects WHERE bucket = ? AND key = ? AND (is_latest = 1 OR version_id = 'null')`,
   partBlobs: 'SELECT blob_id FROM object_parts WHERE object_id = ? ORDER BY part_number',
   deleteParts: 'DELETE FROM object_parts WHERE object_id = ?',
@@ -78,8 +92,8 @@ export async function commitVersionSqlite(
   key: string,
   row: NewVersionRow,
   deps: SqliteCommitDeps,
-): Promise<{ versionId: string; freed: string[]; locked: BucketsTable }> {
-  const locked = w.prepare(SQL.lockBucket).get(bucket) as BucketsTable | undefined;
+): Promise<{ versionId: string; freed: string[]; locked: LockedBucket }> {
+  const locked = w.prepare(SQL.lockBucket).get(bucket) as LockedBucket | undefined;
   if (!locked) throw noSuchBucket(bucket);
   const both = w.prepare(SQL.latestAndNull).all(bucket, key) as ObjectRow[];
   const current = both.find((r) => r.is_latest === 1);
