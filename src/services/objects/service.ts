@@ -959,6 +959,34 @@ export function createObjectService(deps: ObjectServiceDeps) {
     return { accountId: t?.account_id ?? '', name: t?.name ?? '' };
   }
 
+  /** Where a new version's body is (a blob, or inline in the row) and what it is. */
+  const bodyColumns = (blobId: string | null, inline: Buffer | null, size: number, etag: string) => ({
+    delete_marker: 0,
+    blob_id: blobId,
+    body: inline,
+    size,
+    etag,
+    parts_count: null,
+  });
+
+  /** A new version's encryption, lock, ACL and owner as `ctx` writes it into `b` at `at`. */
+  const writerColumns = (
+    b: BucketRow,
+    ctx: ObjectContext,
+    w: {
+      enc: Awaited<ReturnType<typeof newEncryption>>;
+      lock: RequestedLock | undefined;
+      acl: string | undefined;
+    },
+    at: number,
+  ) => ({
+    sse: w.enc ? JSON.stringify(w.enc.stored) : null,
+    ...lockColumns(b, w.lock, at),
+    acl: w.acl ?? null,
+    owner_tenant_id: objectOwnerTenant(b, ctx.principal?.tenantId ?? b.tenant_id, w.acl),
+    last_modified: at,
+  });
+
   const contentColumns = (h: ContentHeaders = {}) => ({
     content_type: h.contentType ?? null,
     content_encoding: h.contentEncoding ?? null,
@@ -1304,12 +1332,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
       const etag = digests.md5.toString('hex');
       const sum = chosenChecksum(input.body, input, digests);
       const versionRow = (): NewVersionRow => ({
-        delete_marker: 0,
-        blob_id: blobId,
-        body: inline,
-        size: digests.size,
-        etag,
-        parts_count: null,
+        ...bodyColumns(blobId, inline, digests.size, etag),
         ...contentColumns(input.headers),
         metadata: JSON.stringify(input.metadata ?? {}),
         tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
@@ -1318,11 +1341,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         checksum_value: null,
         checksum_type: null,
         ...sum,
-        sse: enc ? JSON.stringify(enc.stored) : null,
-        ...lockColumns(b, input.lock, now()),
-        acl: input.acl ?? null,
-        owner_tenant_id: objectOwnerTenant(b, ctx.principal?.tenantId ?? b.tenant_id, input.acl),
-        last_modified: now(),
+        ...writerColumns(b, ctx, { enc, lock: input.lock, acl: input.acl }, now()),
       });
       const audit = (versionId: string) =>
         auditRow(ctx, b.tenant_id, 's3:PutObject', `arn:aws:s3:::${b.name}/${input.key}`, {
@@ -1699,12 +1718,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
             dest,
             input.key,
             {
-              delete_marker: 0,
-              blob_id: blobId,
-              body: inline,
-              size: digests.size,
-              etag,
-              parts_count: null,
+              ...bodyColumns(blobId, inline, digests.size, etag),
               ...contentColumns(headers),
               metadata: JSON.stringify(metadata),
               tags,
@@ -1712,11 +1726,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
               checksum_algorithm: alg && digests.checksums[alg] ? alg : null,
               checksum_value: alg ? (digests.checksums[alg] ?? null) : null,
               checksum_type: alg && digests.checksums[alg] ? 'FULL_OBJECT' : null,
-              sse: enc ? JSON.stringify(enc.stored) : null,
-              ...lockColumns(dest, input.lock, ts),
-              acl: input.acl ?? null,
-              owner_tenant_id: objectOwnerTenant(dest, ctx.principal?.tenantId ?? dest.tenant_id, input.acl),
-              last_modified: ts,
+              ...writerColumns(dest, ctx, { enc, lock: input.lock, acl: input.acl }, ts),
             },
             { preconditions: input.preconditions },
           );

@@ -12,17 +12,8 @@ import { noSuchBucket } from './errors.js';
 import { bucketUsageColumns, OBJECT_META_COLUMNS, type ObjectRow } from './store.js';
 import type { FastWrite } from './write-commit.js';
 
-/** Every column of `objects` a new version row sets, in statement order. */
-const INSERT_COLUMNS = [
-  'id',
-  'bucket',
-  'key',
-  'version_id',
-  'seq',
-  'is_latest',
-  'body',
-  ...OBJECT_META_COLUMNS,
-].filter((c, i, all) => all.indexOf(c) === i);
+/** Every column of `objects` a new version row sets. */
+const INSERT_COLUMNS = [...OBJECT_META_COLUMNS, 'body'] as const;
 
 /** The bucket columns a commit reads: its versioning, owner, and the counters it updates. */
 const LOCKED_COLUMNS = [
