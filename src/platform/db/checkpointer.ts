@@ -33,8 +33,6 @@ export const WAL_KEEP_BYTES = 32 * 1024 * 1024;
 export interface Checkpointer {
   /** Checkpoints done so far. */
   readonly checkpoints: number;
-  /** Logs emptied by `restart()` so far. */
-  readonly restarts: number;
   /** The log has grown past `restartBytes`: call `restart()` while no write is under way. */
   readonly due: boolean;
   /**
@@ -104,7 +102,6 @@ export function startCheckpointer(file: string, opts: CheckpointerOptions = {}):
   // The checkpointer never keeps the process alive on its own.
   worker.unref();
   let checkpoints = 0;
-  let restarts = 0;
   let due = false;
   let lastError: string | undefined;
   /** The answer of the restart the worker is running (one at a time). */
@@ -116,10 +113,7 @@ export function startCheckpointer(file: string, opts: CheckpointerOptions = {}):
       due = m.due === true;
     }
     if (m.restarted !== undefined) {
-      if (m.restarted) {
-        restarts++;
-        due = false;
-      }
+      if (m.restarted) due = false;
       restarted?.(m.restarted);
     }
     if (m.error) lastError = m.error;
@@ -135,9 +129,6 @@ export function startCheckpointer(file: string, opts: CheckpointerOptions = {}):
     },
     get lastError() {
       return lastError;
-    },
-    get restarts() {
-      return restarts;
     },
     get due() {
       return due;

@@ -158,21 +158,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return handle;
 }
 
-/** `Database.logGate`: one restart at a time, started only when the checkpointer says it is due. */
+/**
+ * `Database.logGate`: a restart while the checkpointer says one is due (it stays due until one
+ * succeeds); callers during a restart share it (`restart()` runs one at a time).
+ */
 function logGateOf(checkpointer: Checkpointer) {
-  let restarting: Promise<void> | undefined;
-  return () => {
-    if (restarting || !checkpointer.due) return restarting;
-    restarting = checkpointer.restart().then(
-      () => {
-        restarting = undefined;
-      },
-      () => {
-        restarting = undefined;
-      },
-    );
-    return restarting;
-  };
+  return () => (checkpointer.due ? checkpointer.restart().then(() => {}) : undefined);
 }
 
 /** `Database.sqlite`: `fn` on the raw connection, under Kysely's single-connection lock. */

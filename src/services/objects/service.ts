@@ -867,9 +867,15 @@ export function createObjectService(deps: ObjectServiceDeps) {
     if (row.size === 0) return Buffer.alloc(0);
     if (row.blob_id) return blobs.read(row.blob_id, { start, end });
     if (!isInline(row)) return undefined;
+    return (await storedInline(row)).subarray(start, end + 1);
+  }
+
+  /** An inline version's body as stored (sealed under SSE), loaded if the row was read without it. */
+  async function storedInline(row: ObjectRow): Promise<Buffer> {
     const stored = row.body ?? (await inlineBody(database.db, row.id));
+    // The version was removed since its row was read: as for a deleted blob.
     if (!stored) throw new BlobNotFoundError(row.id);
-    return stored.subarray(start, end + 1);
+    return stored;
   }
 
   async function openBody(
@@ -884,9 +890,7 @@ export function createObjectService(deps: ObjectServiceDeps) {
         : blobs.get(blobId, r);
     if (row.blob_id) return open(row.blob_id, row.size, range);
     if (isInline(row)) {
-      const stored = row.body ?? (await inlineBody(database.db, row.id));
-      // The version was removed since its row was read: as for a deleted blob.
-      if (!stored) throw new BlobNotFoundError(row.id);
+      const stored = await storedInline(row);
       const start = range?.start ?? 0;
       const end = range?.end ?? row.size - 1;
       if (dataKey) return openEncryptedBytes(stored, dataKey, row.size, start, end);
