@@ -435,11 +435,10 @@ export function createQueueService(deps: QueueServiceDeps) {
     return hit && Date.now() - hit.at < QUEUE_CACHE_MS ? hit.q : undefined;
   }
 
-  async function cachedQueue(ref: QueueRef): Promise<QueueInfo | undefined> {
+  /** Reads the queue (no fresh cache entry: see freshCachedQueue) and caches the answer. */
+  async function loadQueue(ref: QueueRef): Promise<QueueInfo | undefined> {
     const key = cacheKey(ref);
-    const hit = queueCache.get(key);
     const t = Date.now();
-    if (hit && t - hit.at < QUEUE_CACHE_MS) return hit.q;
     const q = await findQueue(database.db, ref);
     if (queueCache.size > 10_000) queueCache.clear();
     if (q) queueCache.set(key, { at: t, q });
@@ -448,7 +447,7 @@ export function createQueueService(deps: QueueServiceDeps) {
   }
 
   async function access(ctx: QueueContext, ref: QueueRef, action: SqsAction): Promise<QueueInfo> {
-    const q = freshCachedQueue(ref) ?? (await cachedQueue(ref));
+    const q = freshCachedQueue(ref) ?? (await loadQueue(ref));
     const p = ctx.principal;
     if (!q) throw noSuchQueue();
     const own = q.tenantId === p.tenantId || p.role === 'platform-admin';
