@@ -18,6 +18,7 @@ import {
   type CredentialSource,
   headerValue,
 } from '../../../platform/auth/authenticate.js';
+import { cachedCredentials } from '../../../platform/auth/credential-cache.js';
 import { deriveSigningKey, parseSigV4, toAmzDate } from '../../../platform/auth/sigv4.js';
 import type { Principal } from '../../../platform/policy/principal.js';
 import { storedCors } from '../bucket-configs.js';
@@ -56,42 +57,16 @@ function authRequest(req: FastifyRequest): AuthRequest {
   };
 }
 
-/** How long a verified access key's secret and principal are reused (see cachedCredentials). */
-const CREDENTIAL_CACHE_MS = 1000;
-const CREDENTIAL_CACHE_MAX = 10_000;
-
 /**
- * `src` with credentialForKey answers kept for CREDENTIAL_CACHE_MS: every S3 request looks its key
+ * How long a verified access key's secret and principal are reused: every S3 request looks its key
  * up (two queries and unsealing the secret), mostly the same few keys. A deleted, deactivated or
- * expired key keeps working for at most that long (IAM changes are eventually consistent on AWS
- * too); unknown keys are never cached, so a new key works at once.
+ * expired key keeps working for at most that long (IAM changes are eventually consistent on AWS too).
  */
-export function cachedCredentials(src: CredentialSource, ttlMs = CREDENTIAL_CACHE_MS): CredentialSource {
-  const cache = new Map<
-    string,
-    { value: Awaited<ReturnType<CredentialSource['credentialForKey']>>; until: number }
-  >();
-  return {
-    async credentialForKey(accessKeyId) {
-      const t = Date.now();
-      const hit = cache.get(accessKeyId);
-      if (hit && hit.until > t) return hit.value;
-      const value = await src.credentialForKey(accessKeyId);
-      if (value) {
-        if (cache.size >= CREDENTIAL_CACHE_MAX) cache.clear();
-        cache.set(accessKeyId, { value, until: t + ttlMs });
-      } else cache.delete(accessKeyId);
-      return value;
-    },
-    principalForToken: (token) => src.principalForToken(token),
-    auditAuthFailure: (meta) => src.auditAuthFailure(meta),
-    mac: (value) => src.mac(value),
-  };
-}
+const CREDENTIAL_CACHE_MS = 1000;
 
 export function registerS3Api(app: FastifyInstance, opts: S3ApiOptions) {
   const { objects, domains } = opts;
-  const credentials = cachedCredentials(opts.credentials);
+  const credentials = cachedCredentials(opts.credentials, { ttlMs: CREDENTIAL_CACHE_MS });
 
   // Leave every body on the request stream; handlers read it (or Node discards it).
   app.removeAllContentTypeParsers();
