@@ -31,20 +31,24 @@ import { clientGoneOf, sqsErrorAnswer } from './sqs-api.js';
 /** The route label Fastify's hook records for the SQS route. */
 const ROUTE = '/*';
 
+/**
+ * The AWS JSON 1.0 media type. Defined here, not in sqs-api.ts: sqs-api.ts imports this module, so
+ * this module's top level cannot use sqs-api.ts's constants, while sqs-api.ts uses this one only at
+ * run time.
+ */
+export const JSON_TYPE = 'application/x-amz-json-1.0';
+
 /** Content types the direct path takes; anything else is Fastify's to answer. */
 function sqsContentType(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   const semi = v.indexOf(';');
   const media = (semi < 0 ? v : v.slice(0, semi)).trim().toLowerCase();
-  if (media === 'application/x-amz-json-1.0') return 'json';
+  if (media === JSON_TYPE) return 'json';
   if (media === 'application/x-www-form-urlencoded') return 'form';
   return undefined;
 }
 
 /** Content-Type as Fastify sends it: JSON media types get `; charset=utf-8`. */
-// sqs-api.ts's JSON_TYPE, spelled out: sqs-api.ts imports this module, so its constants are not
-// initialised yet when this one is evaluated.
-const JSON_TYPE = 'application/x-amz-json-1.0';
 const JSON_WIRE_TYPE = `${JSON_TYPE}; charset=utf-8`;
 const wireType = (type: string) =>
   type === JSON_TYPE ? JSON_WIRE_TYPE : type.includes('json') ? `${type}; charset=utf-8` : type;

@@ -28,10 +28,9 @@ import { QueueError, toSqsError } from '../errors.js';
 import type { QueueService } from '../service.js';
 import type { AbortLike } from '../signal.js';
 import { ACTION_NAMES, findAction, type Input, parseQueueUrl, type WireAction } from './actions.js';
-import { attachDirectSqs } from './direct.js';
+import { attachDirectSqs, JSON_TYPE } from './direct.js';
 import { queryErrorXml, queryInput, queryResponseXml, SQS_API_VERSION } from './query.js';
 
-export const JSON_TYPE = 'application/x-amz-json-1.0';
 const TARGET_PREFIX = 'AmazonSQS.';
 const EMPTY = Buffer.alloc(0);
 
