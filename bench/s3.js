@@ -21,9 +21,14 @@
 // core of its own. `--client node` uses a keep-alive http.Agent signing each request as it goes
 // (~0.5 ms of client CPU per 4 KiB PUT, which then shares the two cores with the server).
 // Targets: 1 MiB GET >= 0.8x nginx, 1 MiB PUT >= 0.8x raw disk write, 4 KiB PUT >= 3,000/s.
+//
+// After Yunhai the same requests go to the floor server (bench/s3-floor-server.js; `--no-floor`
+// skips it): node:http with Yunhai's SigV4 check, MD5, the rows of a PutObject commit on a copy of
+// Yunhai's database and the same syncs, and GETs answered from memory. Each target line also shows
+// the floor's figure: a target the floor misses is out of reach of any Node server on this machine.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http from 'node:http';
 import { createServer } from 'node:net';
@@ -39,6 +44,8 @@ const { signRequest, UNSIGNED_PAYLOAD } = await import(join(root, 'dist/platform
 const SECONDS = Number(opt('--seconds', '4'));
 const NGINX_WORKERS = opt('--nginx-workers', '1');
 const JSON_OUT = process.argv.includes('--json');
+/** The floor server (bench/s3-floor-server.js) after Yunhai, unless `--no-floor` or `--only`. */
+const FLOOR = !process.argv.includes('--no-floor') && !opt('--only', '');
 const CLIENT = opt('--client', wrkAvailable() ? 'wrk' : 'node');
 /** Request bodies wrk sends; larger PUTs use the Node client (see the PUT loop). */
 const WRK_MAX_BODY = 64 * 1024;
@@ -326,6 +333,98 @@ http {
   log('nginx not found (Debian package nginx): no GET baseline');
 }
 
+/**
+ * PUTs, then GETs, of every size at every concurrency against an S3 endpoint (`pid`: the server,
+ * for its CPU per request). GETs read objects the 1-client PUTs wrote.
+ */
+async function measureS3(target, base, keys, bucket, pid) {
+  for (const s of SIZES) {
+    const data = payloads.get(s.bytes);
+    for (const conc of OPS.includes('put') ? CONCURRENCY : []) {
+      // wrk's Lua joins head and body into a new string per request: ~2.4 ms of client CPU for a
+      // 1 MiB body, against ~0.8 ms for Node writing the same Buffer. Large PUTs take the Node client.
+      if (CLIENT === 'wrk' && s.bytes <= WRK_MAX_BODY) {
+        // Enough signed heads for the fastest rate plausible here; wrk wraps around (overwrites).
+        const count = Math.ceil(SECONDS * 8000);
+        const heads = Array.from({ length: count }, (_, i) => {
+          const url = new URL(`${base}/${bucket}/${s.bytes}/${conc}/${i}`);
+          return head(url, 'PUT', s3Headers(url, keys, 'PUT', s.bytes));
+        });
+        record(
+          target,
+          'PUT',
+          s,
+          conc,
+          await driveWrk(conc, s.bytes, base, heads, bodyFiles.get(s.bytes), pid),
+        );
+        continue;
+      }
+      const r = await drive(
+        conc,
+        s.bytes,
+        async (i) => {
+          const res = await s3Request(base, keys, 'PUT', `/${bucket}/${s.bytes}/${conc}/${i}`, data);
+          if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
+        },
+        pid,
+      );
+      record(target, 'PUT', s, conc, r);
+    }
+    // GETs cycle over FILES keys written at c=1, from key 1 (wrk discards the first request it builds).
+    for (const conc of OPS.includes('get') ? CONCURRENCY : []) {
+      if (CLIENT === 'wrk') {
+        const heads = Array.from({ length: FILES }, (_, i) => {
+          const url = new URL(`${base}/${bucket}/${s.bytes}/1/${i + 1}`);
+          return head(url, 'GET', s3Headers(url, keys, 'GET'));
+        });
+        record(target, 'GET', s, conc, await driveWrk(conc, s.bytes, base, heads, undefined, pid));
+        continue;
+      }
+      const r = await drive(
+        conc,
+        s.bytes,
+        async (i) => {
+          const res = await s3Request(base, keys, 'GET', `/${bucket}/${s.bytes}/1/${1 + (i % FILES)}`);
+          if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
+        },
+        pid,
+      );
+      record(target, 'GET', s, conc, r);
+    }
+  }
+}
+
+/**
+ * The floor (bench/s3-floor-server.js): the same requests against the least a Node server does for
+ * them, on a copy of the database `yunhai up` just left (its schema, tenant and quota rows).
+ */
+async function measureFloor(keys) {
+  const floorDir = join(dir, 'floor');
+  mkdirSync(join(floorDir, 'blobs'), { recursive: true });
+  const db = join(floorDir, 'floor.db');
+  copyFileSync(join(dataDir, 'yunhai.db'), db);
+  const port = await freePort();
+  const server = spawn(
+    process.execPath,
+    [join(root, 'bench/s3-floor-server.js'), db, join(floorDir, 'blobs'), String(port), keys.secretAccessKey],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+    });
+    while (!out.includes('ready')) {
+      if (server.exitCode !== null) throw new Error(`the floor server exited:\n${out}`);
+      await sleep(20);
+    }
+    await measureS3('floor', `http://127.0.0.1:${port}`, keys, 'floor', server.pid);
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
+  }
+}
+
 // ---- yunhai up ---------------------------------------------------------------------------------
 const dataDir = join(dir, 'yunhai');
 // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") go on the server's node command line.
@@ -351,72 +450,24 @@ let upOut = '';
 up.stdout.on('data', (d) => {
   upOut += d;
 });
+let keys;
 try {
-  while (!upOut.includes('Ready in')) {
-    if (up.exitCode !== null) throw new Error(`yunhai up exited:\n${upOut}`);
-    await sleep(20);
-  }
-  const s3 = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).s3;
-  const keys = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
-  const made = await s3Request(s3, keys, 'PUT', '/bench');
-  if (made.status !== 200) throw new Error(`CreateBucket answered ${made.status}`);
-  for (const s of SIZES) {
-    const data = payloads.get(s.bytes);
-    for (const conc of OPS.includes('put') ? CONCURRENCY : []) {
-      // wrk's Lua joins head and body into a new string per request: ~2.4 ms of client CPU for a
-      // 1 MiB body, against ~0.8 ms for Node writing the same Buffer. Large PUTs take the Node client.
-      if (CLIENT === 'wrk' && s.bytes <= WRK_MAX_BODY) {
-        // Enough signed heads for the fastest rate plausible here; wrk wraps around (overwrites).
-        const count = Math.ceil(SECONDS * 8000);
-        const heads = Array.from({ length: count }, (_, i) => {
-          const url = new URL(`${s3}/bench/${s.bytes}/${conc}/${i}`);
-          return head(url, 'PUT', s3Headers(url, keys, 'PUT', s.bytes));
-        });
-        record(
-          'yunhai',
-          'PUT',
-          s,
-          conc,
-          await driveWrk(conc, s.bytes, s3, heads, bodyFiles.get(s.bytes), up.pid),
-        );
-        continue;
-      }
-      const r = await drive(
-        conc,
-        s.bytes,
-        async (i) => {
-          const res = await s3Request(s3, keys, 'PUT', `/bench/${s.bytes}/${conc}/${i}`, data);
-          if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
-        },
-        up.pid,
-      );
-      record('yunhai', 'PUT', s, conc, r);
+  try {
+    while (!upOut.includes('Ready in')) {
+      if (up.exitCode !== null) throw new Error(`yunhai up exited:\n${upOut}`);
+      await sleep(20);
     }
-    // GETs cycle over FILES keys written at c=1, from key 1 (wrk discards the first request it builds).
-    for (const conc of OPS.includes('get') ? CONCURRENCY : []) {
-      if (CLIENT === 'wrk') {
-        const heads = Array.from({ length: FILES }, (_, i) => {
-          const url = new URL(`${s3}/bench/${s.bytes}/1/${i + 1}`);
-          return head(url, 'GET', s3Headers(url, keys, 'GET'));
-        });
-        record('yunhai', 'GET', s, conc, await driveWrk(conc, s.bytes, s3, heads, undefined, up.pid));
-        continue;
-      }
-      const r = await drive(
-        conc,
-        s.bytes,
-        async (i) => {
-          const res = await s3Request(s3, keys, 'GET', `/bench/${s.bytes}/1/${1 + (i % FILES)}`);
-          if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
-        },
-        up.pid,
-      );
-      record('yunhai', 'GET', s, conc, r);
-    }
+    const s3 = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).s3;
+    keys = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
+    const made = await s3Request(s3, keys, 'PUT', '/bench');
+    if (made.status !== 200) throw new Error(`CreateBucket answered ${made.status}`);
+    await measureS3('yunhai', s3, keys, 'bench', up.pid);
+  } finally {
+    up.kill('SIGTERM');
+    await new Promise((r) => (up.exitCode !== null ? r() : up.once('exit', r)));
   }
+  if (FLOOR) await measureFloor(keys);
 } finally {
-  up.kill('SIGTERM');
-  await new Promise((r) => (up.exitCode !== null ? r() : up.once('exit', r)));
   agent.destroy();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -426,24 +477,38 @@ const find = (target, op, size, conc) =>
   results.find((r) => r.target === target && r.op === op && r.size === size && r.conc === conc);
 const lines = [];
 const checks = [];
+/** `; floor ...`: the floor server's figure for the same line, as a ratio to `base` when given. */
+const floorNote = (op, size, conc, base) => {
+  const f = find('floor', op, size, conc);
+  if (!f) return '';
+  return base
+    ? `; the floor server: ${(f.mibPerSec / base.mibPerSec).toFixed(2)}x`
+    : `; the floor server: ${f.opsPerSec.toFixed(0)}/s`;
+};
 for (const conc of CONCURRENCY) {
   const ys = find('yunhai', 'GET', '1 MiB', conc);
   const ng = find('nginx', 'GET', '1 MiB', conc);
   if (ys && ng) {
     const ratio = ys.mibPerSec / ng.mibPerSec;
-    lines.push(`1 MiB GET c=${conc}: ${ratio.toFixed(2)}x nginx (target >= 0.8)`);
+    lines.push(
+      `1 MiB GET c=${conc}: ${ratio.toFixed(2)}x nginx (target >= 0.8)${floorNote('GET', '1 MiB', conc, ng)}`,
+    );
     checks.push({ name: `1 MiB GET c=${conc} vs nginx`, ratio, ok: ratio >= 0.8 });
   }
   const yp = find('yunhai', 'PUT', '1 MiB', conc);
   const dw = find('disk', 'write', '1 MiB', conc);
   if (yp && dw) {
     const ratio = yp.mibPerSec / dw.mibPerSec;
-    lines.push(`1 MiB PUT c=${conc}: ${ratio.toFixed(2)}x raw disk write (target >= 0.8)`);
+    lines.push(
+      `1 MiB PUT c=${conc}: ${ratio.toFixed(2)}x raw disk write (target >= 0.8)${floorNote('PUT', '1 MiB', conc, dw)}`,
+    );
     checks.push({ name: `1 MiB PUT c=${conc} vs disk`, ratio, ok: ratio >= 0.8 });
   }
   const small = find('yunhai', 'PUT', '4 KiB', conc);
   if (small) {
-    lines.push(`4 KiB PUT c=${conc}: ${small.opsPerSec.toFixed(0)}/s (target >= 3000/s)`);
+    lines.push(
+      `4 KiB PUT c=${conc}: ${small.opsPerSec.toFixed(0)}/s (target >= 3000/s)${floorNote('PUT', '4 KiB', conc)}`,
+    );
     checks.push({ name: `4 KiB PUT c=${conc}`, perSec: small.opsPerSec, ok: small.opsPerSec >= 3000 });
   }
   const sg = find('yunhai', 'GET', '4 KiB', conc);
