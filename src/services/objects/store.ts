@@ -1,6 +1,6 @@
 /** SQL for object storage: buckets, object versions, multipart uploads. Both dialects. */
-import type { Statement as SqliteStatement } from 'better-sqlite3';
 import type { Conn, Database, Tx } from '../../platform/db/database.js';
+import { prepared } from '../../platform/db/prepared.js';
 import type { BucketsTable, ObjectPartsTable, ObjectsTable } from '../../platform/db/schema.js';
 import type { ListCursor } from './listing.js';
 import { prefixSuccessor } from './listing.js';
@@ -143,16 +143,8 @@ export function versionReads(database: Database) {
       (b) => `SELECT ${columns(b)} FROM objects WHERE bucket = ? AND key = ? AND version_id = ?`,
     ),
   };
-  const prepared = new Map<string, SqliteStatement>();
   const get = (sql: string, args: string[]) =>
-    sqlite((raw) => {
-      let st = prepared.get(sql);
-      if (!st) {
-        st = raw.prepare(sql);
-        prepared.set(sql, st);
-      }
-      return st.get(...args) as ObjectRow | undefined;
-    });
+    sqlite((raw) => prepared(raw, sql).get(...args) as ObjectRow | undefined);
   return {
     latest: (bucket: string, key: string, withBody = false) =>
       get(text.latest[withBody ? 1 : 0]!, [bucket, key]),

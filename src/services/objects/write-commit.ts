@@ -26,6 +26,7 @@ import type SqliteDatabase from 'better-sqlite3';
 import { type AuditEvent, type AuditInput, chainedEvent } from '../../platform/audit/audit.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { createLogSync } from '../../platform/db/log-sync.js';
+import { prepared } from '../../platform/db/prepared.js';
 import { randomAlnum } from './random-pool.js';
 
 type Raw = SqliteDatabase.Database;
@@ -95,15 +96,7 @@ export function createWriteCommitter(
 
   // ---- statements on the raw connection ---------------------------------------------------------
   let raw: Raw | undefined;
-  const statements = new Map<string, SqliteDatabase.Statement>();
-  const stmt = (text: string) => {
-    let st = statements.get(text);
-    if (!st) {
-      st = raw!.prepare(text);
-      statements.set(text, st);
-    }
-    return st;
-  };
+  const stmt = (text: string) => prepared(raw!, text);
 
   // ---- the group's audit chain cursor ---------------------------------------------------------------
   /** The head as this group's fast writes left it; `dirty` until written back to `audit_head`. */

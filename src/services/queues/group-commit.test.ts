@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../platform/db/database.js';
-import { createGroupCommit, prepared } from './group-commit.js';
+import { prepared } from '../../platform/db/prepared.js';
+import { createGroupCommit } from './group-commit.js';
 
 /** A sync the test finishes by hand, to see what is acknowledged before the log is durable. */
 function manualSync() {

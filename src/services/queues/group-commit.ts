@@ -20,6 +20,7 @@
 import type SqliteDatabase from 'better-sqlite3';
 import type { Database } from '../../platform/db/database.js';
 import { createLogSync } from '../../platform/db/log-sync.js';
+import { prepared } from '../../platform/db/prepared.js';
 
 type Raw = SqliteDatabase.Database;
 
@@ -64,24 +65,6 @@ export interface GroupCommit {
   /** Groups committed, operations run in them, and syncs done (for tests and the bench). */
   readonly stats: { groups: number; ops: number; syncs: number };
   close(): Promise<void>;
-}
-
-/** Prepared statements per connection, by SQL text. */
-const STATEMENTS = new WeakMap<Raw, Map<string, SqliteDatabase.Statement>>();
-
-/** `sql` prepared once per connection. */
-export function prepared(db: Raw, sql: string): SqliteDatabase.Statement {
-  let map = STATEMENTS.get(db);
-  if (!map) {
-    map = new Map();
-    STATEMENTS.set(db, map);
-  }
-  let st = map.get(sql);
-  if (!st) {
-    st = db.prepare(sql);
-    map.set(sql, st);
-  }
-  return st;
 }
 
 /** A group committer over `database` (SQLite only: it needs `database.sqlite`). */

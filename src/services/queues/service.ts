@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { appendAudit } from '../../platform/audit/audit.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { isUniqueViolation } from '../../platform/db/database.js';
+import { prepared } from '../../platform/db/prepared.js';
 import type { QueueMessagesTable, QueueMoveTasksTable, QueuesTable } from '../../platform/db/schema.js';
 import { type Action, authorize } from '../../platform/policy/authorize.js';
 import { auditFor, guard } from '../../platform/policy/guard.js';
@@ -28,7 +29,7 @@ import {
   redriveAllowed,
 } from './attributes.js';
 import { invalidParameter, missingParameter, noSuchQueue, QueueError } from './errors.js';
-import { createGroupCommit, prepared } from './group-commit.js';
+import { createGroupCommit } from './group-commit.js';
 import { type MessageAttribute, md5OfAttributes, md5OfBody } from './md5.js';
 import type { QueueMeter } from './meter.js';
 import { addPermission, policyAllows, removePermission } from './policy.js';
