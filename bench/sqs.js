@@ -11,12 +11,18 @@
 //            ack per 10) at once; the fair comparison, since AMQP pushes and acks asynchronously
 // Target from issue 5: >= 20,000 msg/s through the full cycle and at least RabbitMQ's figure.
 //
+// After Yunhai, the same levels run against the floor server (bench/sqs-floor-server.js, `--no-floor`
+// skips it): node:http, Yunhai's SigV4 check, the same rows, statements, group commit and syncs on a
+// copy of Yunhai's database, nothing else. A figure the floor misses is out of reach of any Node
+// server with this storage on this machine; the gap between Yunhai and the floor is Yunhai's own.
+//
 // Usage: npm run build && node bench/sqs.js [--messages N] [--concurrency 1,4,16] [--skip-rabbitmq]
-//        [--client lean|basic|node] [--cpu-prof DIR]   (clients: bench/sqs-client.js)
+//        [--no-floor] [--client lean|basic|node] [--cpu-prof DIR]   (clients: bench/sqs-client.js)
 // RabbitMQ: Debian's rabbitmq-server (apt-get install -y rabbitmq-server); started here on a free port.
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
+  copyFileSync,
   fdatasyncSync,
   mkdirSync,
   mkdtempSync,
@@ -36,6 +42,11 @@ const { checkLeanSigning, SQS_CLIENTS } = await import('./sqs-client.js');
 const N = Number(opt('--messages', 20_000));
 const LEVELS = String(opt('--concurrency', '1,4,16')).split(',').map(Number);
 const SKIP_RABBIT = process.argv.includes('--skip-rabbitmq');
+/**
+ * After Yunhai, the same levels against the floor server (bench/sqs-floor-server.js): the least a
+ * Node server does for this traffic with the same durability. `--no-floor` skips it.
+ */
+const FLOOR = !process.argv.includes('--no-floor');
 /** `--cpu-prof DIR`: the server writes a V8 CPU profile there when it stops (for finding costs). */
 const CPU_PROF = opt('--cpu-prof', undefined);
 /** `--client lean|basic|node`: the SQS client (bench/sqs-client.js); lean by default. */
@@ -219,10 +230,10 @@ async function startYunhai() {
   const endpoint = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')).sqs;
   serverPid = child.pid;
   const creds = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8'));
-  return { child, endpoint, creds };
+  return { child, endpoint, creds, dataDir };
 }
 
-async function benchYunhai(client, c, run) {
+async function benchSqs(client, c, run, tag = '') {
   const QueueUrl = (
     await client.call('CreateQueue', {
       QueueName: `bench-${c}-${run}`,
@@ -230,12 +241,12 @@ async function benchYunhai(client, c, run) {
     })
   ).QueueUrl;
   const bodies = (from, to) => Array.from({ length: to - from }, (_, i) => body(from + i));
-  cpuMark(`${c}/send`);
+  cpuMark(`${tag}${c}/send`);
   const send = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) await client.send(QueueUrl, bodies(b[0], b[1]));
   });
   const handles = [];
-  cpuMark(`${c}/receive`);
+  cpuMark(`${tag}${c}/receive`);
   const receive = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       let want = b[1] - b[0];
@@ -247,7 +258,7 @@ async function benchYunhai(client, c, run) {
     }
   });
   let h = 0;
-  cpuMark(`${c}/delete`);
+  cpuMark(`${tag}${c}/delete`);
   const del = await timed(N, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       const batch = handles.slice(h, h + (b[1] - b[0]));
@@ -257,7 +268,7 @@ async function benchYunhai(client, c, run) {
   });
   // Full cycle: producers and consumers at the same time.
   let consumed = 0;
-  cpuMark(`${c}/cycle`);
+  cpuMark(`${tag}${c}/cycle`);
   const t0 = process.hrtime.bigint();
   // Round-trip times (ms) of the cycle's requests as the client saw them: what the producers wait for.
   const rtt = { send: [], receive: [], delete: [] };
@@ -438,7 +449,7 @@ console.log(
 );
 for (const [run, c] of LEVELS.entries()) {
   const disk = diskSyncMs();
-  const y = await benchYunhai(client, c, run);
+  const y = await benchSqs(client, c, run);
   const r = rabbit ? await benchRabbit(amqp, rabbit.url, c, run) : undefined;
   results.push({ c, y, r });
   console.log(
@@ -450,7 +461,41 @@ for (const [run, c] of LEVELS.entries()) {
 client.close();
 rabbit?.stop();
 yunhai.child.kill('SIGTERM');
-if (CPU_PROF) await new Promise((r) => yunhai.child.once('exit', r));
+if (CPU_PROF || FLOOR)
+  await new Promise((r) => (yunhai.child.exitCode !== null ? r() : yunhai.child.once('exit', r)));
+if (FLOOR) {
+  // The floor server on a copy of the database Yunhai just closed (its schema), same client and levels.
+  const file = join(tmp, 'floor.db');
+  copyFileSync(join(yunhai.dataDir, 'yunhai.db'), file);
+  const port = await freePort();
+  const floor = spawn(
+    process.execPath,
+    [join(root, 'bench/sqs-floor-server.js'), file, String(port), yunhai.creds.secretAccessKey],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.push(floor);
+  let out = '';
+  floor.stdout.on('data', (d) => {
+    out += d;
+  });
+  while (!out.includes('ready')) {
+    if (floor.exitCode !== null) throw new Error(`the floor server exited:\n${out}`);
+    await sleep(20);
+  }
+  serverPid = floor.pid;
+  const floorClient = SQS_CLIENTS[CLIENT](`http://127.0.0.1:${port}`, yunhai.creds);
+  for (const [run, c] of LEVELS.entries()) {
+    const f = await benchSqs(floorClient, c, run, 'floor:');
+    results[run].f = f;
+    console.log(
+      `  concurrency ${c}: the floor server's cycle ${fmt(f.cycle)} msg/s (round trips p50 / p90: ${f.latency})`,
+    );
+  }
+  floorClient.close();
+  floor.kill('SIGTERM');
+}
 
 console.log(
   '\nmessages per second (higher is better); CPU µs per message of the yunhai server and of this client\n' +
@@ -468,11 +513,13 @@ console.log(
     'client µs',
     'server loop',
     'client loop',
+    'floor',
+    'floor µs',
   ]
     .map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(14)))
     .join(''),
 );
-for (const { c, y, r } of results) {
+for (const { c, y, r, f } of results) {
   for (const phase of ['send', 'receive', 'delete', 'cycle']) {
     const ratio = r ? (y[phase] / r[phase]).toFixed(2) : '-';
     console.log(
@@ -486,6 +533,11 @@ for (const { c, y, r } of results) {
         cpuCell(cpuPerMessage[`${c}/${phase}`]?.client, cpuPerMessage[`${c}/${phase}`]?.clientSys),
         loopShare(cpuPerMessage[`${c}/${phase}`]?.loopRun, cpuPerMessage[`${c}/${phase}`]?.loopWait),
         loopShare(cpuPerMessage[`${c}/${phase}`]?.clientRun, cpuPerMessage[`${c}/${phase}`]?.clientWait),
+        fmt(f?.[phase]).padStart(14),
+        cpuCell(
+          cpuPerMessage[`floor:${c}/${phase}`]?.server,
+          cpuPerMessage[`floor:${c}/${phase}`]?.serverSys,
+        ),
       ].join(''),
     );
   }
@@ -496,5 +548,8 @@ console.log(
   `\ntarget: full cycle >= 20,000 msg/s (best ${fmt(best)}: ${best >= 20_000 ? 'met' : 'NOT met'})` +
     (rabbitBest !== undefined
       ? `; at least RabbitMQ's (${fmt(rabbitBest)}: ${best >= rabbitBest ? 'met' : 'NOT met'})`
+      : '') +
+    (results.some((x) => x.f)
+      ? `; the floor server's best cycle: ${fmt(Math.max(...results.map((x) => x.f?.cycle ?? 0)))}`
       : ''),
 );
