@@ -15,11 +15,12 @@
 //
 //   node bench/s3-floor-server.js <sqlite file (a copy)> <blob dir> <port> <secret access key>
 import { createHash, randomBytes } from 'node:crypto';
-import { fdatasync, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { requireBuilt, root } from './common.js';
+import { walSyncer } from './floor.js';
 
 requireBuilt('bench/s3-floor-server', 'platform/auth/sigv4.js');
 const { parseSigV4, verifySigV4 } = await import(join(root, 'dist/platform/auth/sigv4.js'));
@@ -73,8 +74,7 @@ const walFd = openSync(`${file}-wal`, 'r');
 let seq = Date.now();
 let pending = [];
 let scheduled = false;
-let syncing = false;
-let committed = [];
+const log = walSyncer(walFd);
 
 function commitGroup() {
   scheduled = false;
@@ -123,22 +123,8 @@ function commitGroup() {
   }
   st.storeHead.run(head.seq, head.hash);
   st.commit.run();
-  committed.push(...group);
-  sync();
-}
-
-/** One WAL sync at a time; each covers every commit made before it started. */
-function sync() {
-  if (syncing || committed.length === 0) return;
-  syncing = true;
-  const covered = committed;
-  committed = [];
-  fdatasync(walFd, (err) => {
-    if (err) throw err;
-    syncing = false;
-    for (const w of covered) w.done();
-    sync();
-  });
+  for (const w of group) log.after(w.done);
+  log.kick();
 }
 
 function submit(w) {

@@ -36,6 +36,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { opt, pct, requireBuilt, root } from './common.js';
+import { startFloor } from './floor.js';
 import { runWrk, wrkAvailable } from './wrk.js';
 
 requireBuilt('bench/s3', 'platform/auth/sigv4.js');
@@ -404,24 +405,16 @@ async function measureFloor(keys) {
   const db = join(floorDir, 'floor.db');
   copyFileSync(join(dataDir, 'yunhai.db'), db);
   const port = await freePort();
-  const server = spawn(
-    process.execPath,
-    [join(root, 'bench/s3-floor-server.js'), db, join(floorDir, 'blobs'), String(port), keys.secretAccessKey],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const server = await startFloor('s3-floor-server.js', [
+    db,
+    join(floorDir, 'blobs'),
+    String(port),
+    keys.secretAccessKey,
+  ]);
   try {
-    let out = '';
-    server.stdout.on('data', (d) => {
-      out += d;
-    });
-    while (!out.includes('ready')) {
-      if (server.exitCode !== null) throw new Error(`the floor server exited:\n${out}`);
-      await sleep(20);
-    }
     await measureS3('floor', `http://127.0.0.1:${port}`, keys, 'floor', server.pid);
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
+    await server.stop();
   }
 }
 

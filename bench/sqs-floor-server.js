@@ -16,10 +16,11 @@
 //
 //   node bench/sqs-floor-server.js <sqlite file (a copy)> <port> <secret access key>
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { fdatasync, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { requireBuilt, root } from './common.js';
+import { walSyncer } from './floor.js';
 
 requireBuilt('bench/sqs-floor-server', 'platform/auth/sigv4.js');
 const { parseSigV4, verifySigV4 } = await import(join(root, 'dist/platform/auth/sigv4.js'));
@@ -72,8 +73,7 @@ const st = {
 const walFd = openSync(`${file}-wal`, 'r');
 let pending = [];
 let scheduled = false;
-let syncing = false;
-let unsynced = [];
+const log = walSyncer(walFd);
 
 function commitGroup() {
   scheduled = false;
@@ -83,25 +83,11 @@ function commitGroup() {
   const results = ops.map((op) => op.fn());
   st.commit.run();
   for (const [i, op] of ops.entries()) {
-    if (op.durable) unsynced.push(() => op.done(results[i]));
+    if (op.durable) log.after(() => op.done(results[i]));
     else op.done(results[i]);
   }
   wakeWaiters();
-  sync();
-}
-
-/** One WAL sync at a time; each covers every commit made before it started. */
-function sync() {
-  if (syncing || unsynced.length === 0) return;
-  syncing = true;
-  const covered = unsynced;
-  unsynced = [];
-  fdatasync(walFd, (err) => {
-    if (err) throw err;
-    syncing = false;
-    for (const done of covered) done();
-    sync();
-  });
+  log.kick();
 }
 
 const run = (fn, durable) =>

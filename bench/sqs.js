@@ -36,6 +36,7 @@ import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opt, pct, requireBuilt, root } from './common.js';
+import { startFloor } from './floor.js';
 
 requireBuilt('bench/sqs');
 const { checkLeanSigning, SQS_CLIENTS } = await import('./sqs-client.js');
@@ -468,22 +469,8 @@ if (FLOOR) {
   const file = join(tmp, 'floor.db');
   copyFileSync(join(yunhai.dataDir, 'yunhai.db'), file);
   const port = await freePort();
-  const floor = spawn(
-    process.execPath,
-    [join(root, 'bench/sqs-floor-server.js'), file, String(port), yunhai.creds.secretAccessKey],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  children.push(floor);
-  let out = '';
-  floor.stdout.on('data', (d) => {
-    out += d;
-  });
-  while (!out.includes('ready')) {
-    if (floor.exitCode !== null) throw new Error(`the floor server exited:\n${out}`);
-    await sleep(20);
-  }
+  const floor = await startFloor('sqs-floor-server.js', [file, String(port), yunhai.creds.secretAccessKey]);
+  children.push(floor.child);
   serverPid = floor.pid;
   const floorClient = SQS_CLIENTS[CLIENT](`http://127.0.0.1:${port}`, yunhai.creds);
   for (const [run, c] of LEVELS.entries()) {
@@ -494,7 +481,7 @@ if (FLOOR) {
     );
   }
   floorClient.close();
-  floor.kill('SIGTERM');
+  await floor.stop();
 }
 
 console.log(
