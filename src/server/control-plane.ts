@@ -42,6 +42,7 @@ import { iamRoutes } from '../services/iam/routes.js';
 import { createIamService, type IamService, type RootCredentials } from '../services/iam/service.js';
 import { imageRoutes } from '../services/images/routes.js';
 import { createImageService, type ImageService } from '../services/images/service.js';
+import { withReadCache } from '../services/objects/blob-cache.js';
 import { createFsBlobStore } from '../services/objects/fs-blob-store.js';
 import { createObjectMeter } from '../services/objects/meter.js';
 import { objectRoutes, registerObjectTransferRoutes } from '../services/objects/object-routes.js';
@@ -120,6 +121,11 @@ export interface S3Config {
   sweepIntervalMs?: number;
   /** How often bucket lifecycle rules are applied (default 5 min). */
   lifecycleIntervalMs?: number;
+  /**
+   * Bytes of object bodies (up to 1 MiB each) kept in memory for GETs (default 256 MiB, or
+   * `YUNHAI_S3_READ_CACHE_MB`; 0 turns it off). See services/objects/blob-cache.ts.
+   */
+  readCacheBytes?: number;
 }
 
 export interface ControlPlane {
@@ -215,7 +221,9 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   const objectMeter = createObjectMeter(database);
   const objects = createObjectService({
     database,
-    blobs: createFsBlobStore({ dir: join(dataDir, 'blobs') }),
+    blobs: withReadCache(createFsBlobStore({ dir: join(dataDir, 'blobs') }), {
+      maxBytes: cfg.s3?.readCacheBytes ?? readCacheBytesFrom(env.YUNHAI_S3_READ_CACHE_MB),
+    }),
     region: cfg.s3?.region,
     meter: objectMeter,
     logger: logger.child({ component: 'objects' }),
@@ -522,6 +530,15 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       return closed;
     },
   };
+}
+
+/** YUNHAI_S3_READ_CACHE_MB: MiB of object bodies kept in memory for GETs (default 256; 0: off). */
+function readCacheBytesFrom(v: string | undefined): number {
+  if (v === undefined || v === '') return 256 * 1024 * 1024;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`YUNHAI_S3_READ_CACHE_MB must be an integer >= 0, got ${v}`);
+  return n * 1024 * 1024;
 }
 
 /** YUNHAI_PLACEMENT_CACHE_MS: how long creates may reuse a compiled fleet snapshot (0: never). */

@@ -18,7 +18,8 @@ export interface BlobStore {
   /**
    * Reads the inclusive byte range `[start, end]` of a blob into memory: for bodies small enough to
    * answer in one write, without a stream's reads and hand-offs. Throws BlobNotFoundError if absent,
-   * and when the blob is shorter than the range (it was replaced or cut short).
+   * and when the blob is shorter than the range (it was replaced or cut short). The Buffer may be
+   * shared (blob-cache.ts keeps and hands out the same bytes): callers read it and never write to it.
    */
   read(id: string, range: { start: number; end: number }): Promise<Buffer>;
   /** Size in bytes, or null when there is no such blob. */
