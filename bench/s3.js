@@ -13,7 +13,7 @@
 // Each yunhai line also shows CPU per request of the server process (all threads, from
 // /proc/<pid>/stat) and of this client, so it shows whether the client is what limits a figure.
 //
-//   npm run build && node bench/s3.js [--seconds 4] [--nginx-workers 1] [--client wrk|node] [--json]
+//   npm run build && node bench/s3.js [--seconds 4] [--warmup 1] [--nginx-workers 1] [--client wrk|node] [--json]
 //
 // The client is wrk (`--client wrk`, the default when it is installed: Debian package `wrk`) replaying
 // requests signed beforehand with our own SigV4 (payloads UNSIGNED-PAYLOAD, as the AWS SDKs send them
@@ -43,6 +43,8 @@ requireBuilt('bench/s3', 'platform/auth/sigv4.js');
 const { signRequest, UNSIGNED_PAYLOAD } = await import(join(root, 'dist/platform/auth/sigv4.js'));
 
 const SECONDS = Number(opt('--seconds', '4'));
+/** Unrecorded seconds of the same requests before each phase (`--warmup 0` measures from cold). */
+const WARMUP = Number(opt('--warmup', '1'));
 const NGINX_WORKERS = opt('--nginx-workers', '1');
 const JSON_OUT = process.argv.includes('--json');
 /** The floor server (bench/s3-floor-server.js) after Yunhai, unless `--no-floor` or `--only`. */
@@ -142,11 +144,11 @@ function serverCpuPerOp(before, after, ops) {
   };
 }
 
-/** Runs `op(i)` from `conc` workers for SECONDS; answers ops/s, bytes/s, latency percentiles and CPU per op. */
-async function drive(conc, bytesPerOp, op, serverPid) {
+/** Runs `op(i)` from `conc` workers for `seconds`; answers ops/s, bytes/s, latency percentiles and CPU per op. */
+async function drive(conc, bytesPerOp, op, serverPid, seconds = SECONDS) {
   const lat = [];
   let next = 0;
-  const end = performance.now() + SECONDS * 1000;
+  const end = performance.now() + seconds * 1000;
   const server0 = serverPid ? cpuMsOf(serverPid) : null;
   const client0 = process.cpuUsage();
   const t0 = performance.now();
@@ -179,14 +181,14 @@ async function drive(conc, bytesPerOp, op, serverPid) {
  * `drive`'s figures from wrk replaying `heads` (each followed by the bytes of `bodyFile`, if any),
  * with the server's CPU per request measured around it.
  */
-async function driveWrk(conc, bytesPerOp, base, heads, bodyFile, serverPid) {
+async function driveWrk(conc, bytesPerOp, base, heads, bodyFile, serverPid, seconds = SECONDS) {
   const server0 = serverPid ? cpuMsOf(serverPid) : null;
   const r = await runWrk({
     dir,
     tag: `${bytesPerOp}-${conc}`,
     base,
     conc,
-    seconds: SECONDS,
+    seconds,
     heads,
     bodyFile,
   });
@@ -336,61 +338,54 @@ http {
 
 /**
  * PUTs, then GETs, of every size at every concurrency against an S3 endpoint (`pid`: the server,
- * for its CPU per request). GETs read objects the 1-client PUTs wrote.
+ * for its CPU per request). GETs read objects the 1-client PUTs wrote. Every phase first runs for
+ * WARMUP seconds unrecorded (PUTs to other keys), so the figures are of compiled code, not of the
+ * JIT's first passes over it.
  */
 async function measureS3(target, base, keys, bucket, pid) {
+  const phase = async (op, s, conc, run) => {
+    if (WARMUP > 0) await run(WARMUP, 'warm/');
+    record(target, op, s, conc, await run(SECONDS, ''));
+  };
   for (const s of SIZES) {
     const data = payloads.get(s.bytes);
     for (const conc of OPS.includes('put') ? CONCURRENCY : []) {
-      // wrk's Lua joins head and body into a new string per request: ~2.4 ms of client CPU for a
-      // 1 MiB body, against ~0.8 ms for Node writing the same Buffer. Large PUTs take the Node client.
-      if (CLIENT === 'wrk' && s.bytes <= WRK_MAX_BODY) {
-        // Enough signed heads for the fastest rate plausible here; wrk wraps around (overwrites).
-        const count = Math.ceil(SECONDS * 8000);
-        const heads = Array.from({ length: count }, (_, i) => {
-          const url = new URL(`${base}/${bucket}/${s.bytes}/${conc}/${i}`);
-          return head(url, 'PUT', s3Headers(url, keys, 'PUT', s.bytes));
-        });
-        record(
-          target,
-          'PUT',
-          s,
-          conc,
-          await driveWrk(conc, s.bytes, base, heads, bodyFiles.get(s.bytes), pid),
-        );
-        continue;
-      }
-      const r = await drive(
-        conc,
-        s.bytes,
-        async (i) => {
-          const res = await s3Request(base, keys, 'PUT', `/${bucket}/${s.bytes}/${conc}/${i}`, data);
+      await phase('PUT', s, conc, async (seconds, prefix) => {
+        const path = (i) => `/${bucket}/${prefix}${s.bytes}/${conc}/${i}`;
+        // wrk's Lua joins head and body into a new string per request: ~2.4 ms of client CPU for a
+        // 1 MiB body, against ~0.8 ms for Node writing the same Buffer. Large PUTs take the Node client.
+        if (CLIENT === 'wrk' && s.bytes <= WRK_MAX_BODY) {
+          // Enough signed heads for the fastest rate plausible here; wrk wraps around (overwrites).
+          const heads = Array.from({ length: Math.ceil(seconds * 8000) }, (_, i) => {
+            const url = new URL(base + path(i));
+            return head(url, 'PUT', s3Headers(url, keys, 'PUT', s.bytes));
+          });
+          return driveWrk(conc, s.bytes, base, heads, bodyFiles.get(s.bytes), pid, seconds);
+        }
+        const put = async (i) => {
+          const res = await s3Request(base, keys, 'PUT', path(i), data);
           if (res.status !== 200) throw new Error(`PUT answered ${res.status}`);
-        },
-        pid,
-      );
-      record(target, 'PUT', s, conc, r);
+        };
+        return drive(conc, s.bytes, put, pid, seconds);
+      });
     }
     // GETs cycle over FILES keys written at c=1, from key 1 (wrk discards the first request it builds).
     for (const conc of OPS.includes('get') ? CONCURRENCY : []) {
-      if (CLIENT === 'wrk') {
-        const heads = Array.from({ length: FILES }, (_, i) => {
-          const url = new URL(`${base}/${bucket}/${s.bytes}/1/${i + 1}`);
-          return head(url, 'GET', s3Headers(url, keys, 'GET'));
-        });
-        record(target, 'GET', s, conc, await driveWrk(conc, s.bytes, base, heads, undefined, pid));
-        continue;
-      }
-      const r = await drive(
-        conc,
-        s.bytes,
-        async (i) => {
-          const res = await s3Request(base, keys, 'GET', `/${bucket}/${s.bytes}/1/${1 + (i % FILES)}`);
+      await phase('GET', s, conc, async (seconds) => {
+        const path = (i) => `/${bucket}/${s.bytes}/1/${1 + (i % FILES)}`;
+        if (CLIENT === 'wrk') {
+          const heads = Array.from({ length: FILES }, (_, i) => {
+            const url = new URL(base + path(i));
+            return head(url, 'GET', s3Headers(url, keys, 'GET'));
+          });
+          return driveWrk(conc, s.bytes, base, heads, undefined, pid, seconds);
+        }
+        const get = async (i) => {
+          const res = await s3Request(base, keys, 'GET', path(i));
           if (res.status !== 200 || res.bytes !== s.bytes) throw new Error(`GET answered ${res.status}`);
-        },
-        pid,
-      );
-      record(target, 'GET', s, conc, r);
+        };
+        return drive(conc, s.bytes, get, pid, seconds);
+      });
     }
   }
 }
