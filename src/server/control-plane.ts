@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
 import { type Agent, startAgent } from '../agent/agent.js';
 import type { Hypervisor } from '../agent/hypervisor.js';
 import { auditRoutes } from '../platform/audit/routes.js';
@@ -42,7 +43,7 @@ import { iamRoutes } from '../services/iam/routes.js';
 import { createIamService, type IamService, type RootCredentials } from '../services/iam/service.js';
 import { imageRoutes } from '../services/images/routes.js';
 import { createImageService, type ImageService } from '../services/images/service.js';
-import { withReadCache } from '../services/objects/blob-cache.js';
+import { type ReadCacheStats, withReadCache } from '../services/objects/blob-cache.js';
 import { createFsBlobStore } from '../services/objects/fs-blob-store.js';
 import { createObjectMeter } from '../services/objects/meter.js';
 import { objectRoutes, registerObjectTransferRoutes } from '../services/objects/object-routes.js';
@@ -219,11 +220,13 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
   });
   await compute.seedDefaultFlavors();
   const objectMeter = createObjectMeter(database);
+  const blobs = withReadCache(createFsBlobStore({ dir: join(dataDir, 'blobs') }), {
+    maxBytes: cfg.s3?.readCacheBytes ?? readCacheBytesFrom(env.YUNHAI_S3_READ_CACHE_MB),
+  });
+  readCacheMetrics(metrics, blobs.cacheStats);
   const objects = createObjectService({
     database,
-    blobs: withReadCache(createFsBlobStore({ dir: join(dataDir, 'blobs') }), {
-      maxBytes: cfg.s3?.readCacheBytes ?? readCacheBytesFrom(env.YUNHAI_S3_READ_CACHE_MB),
-    }),
+    blobs,
     region: cfg.s3?.region,
     meter: objectMeter,
     logger: logger.child({ component: 'objects' }),
@@ -530,6 +533,30 @@ export async function startControlPlane(cfg: ControlPlaneConfig): Promise<Contro
       return closed;
     },
   };
+}
+
+/** The blob read cache's size and hit counts at /metrics, read when scraped. */
+function readCacheMetrics(metrics: Metrics, stats: ReadCacheStats) {
+  new Gauge({
+    name: 'yunhai_s3_read_cache_bytes',
+    help: 'Bytes of object bodies the s3 listener keeps in memory for GETs',
+    registers: [metrics.registry],
+    collect() {
+      this.set(stats.bytes);
+    },
+  });
+  new Counter({
+    name: 'yunhai_s3_read_cache_reads_total',
+    help: 'Blob reads answered from the read cache (hit) or from the store (miss)',
+    labelNames: ['result'] as const,
+    registers: [metrics.registry],
+    collect() {
+      // The cache counts; the counter shows its totals.
+      this.reset();
+      this.inc({ result: 'hit' }, stats.hits);
+      this.inc({ result: 'miss' }, stats.misses);
+    },
+  });
 }
 
 /** YUNHAI_S3_READ_CACHE_MB: MiB of object bodies kept in memory for GETs (default 256; 0: off). */
