@@ -17,7 +17,7 @@
 // server with this storage on this machine; the gap between Yunhai and the floor is Yunhai's own.
 //
 // Usage: npm run build && node bench/sqs.js [--messages N] [--concurrency 1,4,16] [--skip-rabbitmq]
-//        [--no-floor] [--client lean|basic|node] [--cpu-prof DIR]   (clients: bench/sqs-client.js)
+//        [--warmup MESSAGES] [--no-floor] [--client lean|basic|node] [--cpu-prof DIR]   (clients: bench/sqs-client.js)
 // RabbitMQ: Debian's rabbitmq-server (apt-get install -y rabbitmq-server); started here on a free port.
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -42,6 +42,11 @@ requireBuilt('bench/sqs');
 const { checkLeanSigning, SQS_CLIENTS } = await import('./sqs-client.js');
 const N = Number(opt('--messages', 20_000));
 const LEVELS = String(opt('--concurrency', '1,4,16')).split(',').map(Number);
+/**
+ * Messages of one unrecorded 4-client pass before the levels (`--warmup 0`: none), so the first
+ * level's figures are of compiled code, not of the JIT's first passes over it.
+ */
+const WARMUP = Number(opt('--warmup', 5000));
 const SKIP_RABBIT = process.argv.includes('--skip-rabbitmq');
 /**
  * After Yunhai, the same levels against the floor server (bench/sqs-floor-server.js): the least a
@@ -234,7 +239,7 @@ async function startYunhai() {
   return { child, endpoint, creds, dataDir };
 }
 
-async function benchSqs(client, c, run, tag = '') {
+async function benchSqs(client, c, run, tag = '', n = N) {
   const QueueUrl = (
     await client.call('CreateQueue', {
       QueueName: `bench-${c}-${run}`,
@@ -243,12 +248,12 @@ async function benchSqs(client, c, run, tag = '') {
   ).QueueUrl;
   const bodies = (from, to) => Array.from({ length: to - from }, (_, i) => body(from + i));
   cpuMark(`${tag}${c}/send`);
-  const send = await timed(N, c, async (claim) => {
+  const send = await timed(n, c, async (claim) => {
     for (let b = claim(); b; b = claim()) await client.send(QueueUrl, bodies(b[0], b[1]));
   });
   const handles = [];
   cpuMark(`${tag}${c}/receive`);
-  const receive = await timed(N, c, async (claim) => {
+  const receive = await timed(n, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       let want = b[1] - b[0];
       while (want > 0) {
@@ -260,7 +265,7 @@ async function benchSqs(client, c, run, tag = '') {
   });
   let h = 0;
   cpuMark(`${tag}${c}/delete`);
-  const del = await timed(N, c, async (claim) => {
+  const del = await timed(n, c, async (claim) => {
     for (let b = claim(); b; b = claim()) {
       const batch = handles.slice(h, h + (b[1] - b[0]));
       h += batch.length;
@@ -279,12 +284,12 @@ async function benchSqs(client, c, run, tag = '') {
     rtt[kind].push(performance.now() - s);
     return r;
   };
-  const producers = timed(N, c, async (claim) => {
+  const producers = timed(n, c, async (claim) => {
     for (let b = claim(); b; b = claim()) await timedCall('send', client.send(QueueUrl, bodies(b[0], b[1])));
   });
   let receives = 0;
   const consumers = Array.from({ length: c }, async () => {
-    while (consumed < N) {
+    while (consumed < n) {
       const got = await timedCall('receive', client.receive(QueueUrl, 10, 1));
       receives++;
       if (got.length === 0) continue;
@@ -293,12 +298,12 @@ async function benchSqs(client, c, run, tag = '') {
     }
   });
   await Promise.all([producers, ...consumers]);
-  const cycle = N / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const cycle = n / (Number(process.hrtime.bigint() - t0) / 1e9);
   cpuMark(undefined);
   await client.call('DeleteQueue', { QueueUrl });
   const ms = (xs) => `${pct(xs, 50).toFixed(1)} / ${pct(xs, 90).toFixed(1)}`;
   const latency = `send ${ms(rtt.send)}, receive ${ms(rtt.receive)}, delete ${ms(rtt.delete)} ms`;
-  return { send, receive, delete: del, cycle, perReceive: N / receives, latency };
+  return { send, receive, delete: del, cycle, perReceive: n / receives, latency };
 }
 
 // ---- RabbitMQ: durable queue, persistent messages, publisher confirms, manual acks ----------------
@@ -448,6 +453,7 @@ console.log(
       .map((x) => x.toFixed(2))
       .join(' ')}`,
 );
+if (WARMUP > 0) await benchSqs(client, 4, 'warm', 'warm:', WARMUP);
 for (const [run, c] of LEVELS.entries()) {
   const disk = diskSyncMs();
   const y = await benchSqs(client, c, run);
@@ -473,6 +479,7 @@ if (FLOOR) {
   children.push(floor.child);
   serverPid = floor.pid;
   const floorClient = SQS_CLIENTS[CLIENT](`http://127.0.0.1:${port}`, yunhai.creds);
+  if (WARMUP > 0) await benchSqs(floorClient, 4, 'warm', 'floor-warm:', WARMUP);
   for (const [run, c] of LEVELS.entries()) {
     const f = await benchSqs(floorClient, c, run, 'floor:');
     results[run].f = f;
