@@ -4,8 +4,9 @@
 //
 // PUT /floor/<key> does what an acknowledged, crash-safe PUT must do and nothing else:
 //   - node:http, SigV4 header auth with Yunhai's own verifier (dist/platform/auth/sigv4.js), MD5;
-//   - bodies up to 64 KiB inline in SQLite; larger ones streamed into a new file under an
-//     unguessable name, fdatasync()ed (its directory fsynced alongside) before the commit;
+//   - bodies up to 64 KiB inline in SQLite; larger ones streamed into Yunhai's own file blob store
+//     (dist/services/objects/fs-blob-store.js: a new file under an unguessable name, fdatasync()ed
+//     with its directory fsynced alongside) before the commit;
 //   - the rows of a PutObject commit on Yunhai's own schema (a copy of a `yunhai up` database):
 //     bucket row, latest version, insert, bucket counters, storage quota, one audit event with its
 //     SHA-256 chain; PUTs of one event-loop turn in one transaction on better-sqlite3 with prepared
@@ -16,7 +17,6 @@
 //   node bench/s3-floor-server.js <sqlite file (a copy)> <blob dir> <port> <secret access key>
 import { createHash, randomBytes } from 'node:crypto';
 import { openSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { requireBuilt, root } from './common.js';
@@ -24,11 +24,11 @@ import { walSyncer } from './floor.js';
 
 requireBuilt('bench/s3-floor-server', 'platform/auth/sigv4.js');
 const { parseSigV4, verifySigV4 } = await import(join(root, 'dist/platform/auth/sigv4.js'));
+const { createFsBlobStore } = await import(join(root, 'dist/services/objects/fs-blob-store.js'));
 const { default: Sqlite } = await import('better-sqlite3');
 
 const [file, blobDir, port, secret] = process.argv.slice(2);
 const INLINE_MAX = 64 * 1024;
-const WRITE_BATCH = 256 * 1024;
 
 const db = new Sqlite(file);
 db.pragma('journal_mode = WAL');
@@ -135,46 +135,14 @@ function submit(w) {
   }
 }
 
-// ---- blobs: a new file under its final name, written as the body arrives, synced before commit ---
-const madeDirs = new Set();
-async function syncPath(path) {
-  const fh = await open(path, 'r');
-  await fh.sync();
-  await fh.close();
-}
-async function putBlob(req, md5) {
-  const id = randomBytes(16).toString('hex');
-  const sub = join(blobDir, id.slice(0, 2));
-  if (!madeDirs.has(sub)) {
-    await mkdir(sub, { recursive: true });
-    madeDirs.add(sub);
-  }
-  const fh = await open(join(sub, id), 'wx', 0o600);
-  const dirSynced = syncPath(sub);
-  let batch = [];
-  let batchBytes = 0;
-  let size = 0;
-  let inFlight;
-  const flush = async () => {
-    const out = batch;
-    batch = [];
-    batchBytes = 0;
-    await inFlight;
-    if (out.length > 0) inFlight = fh.writev(out);
-  };
+// ---- blobs: Yunhai's own file blob store (a new file under its final name, synced before commit) --
+const blobs = createFsBlobStore({ dir: blobDir });
+/** The request body as it streams into the store, hashed on the way. */
+async function* hashed(req, md5) {
   for await (const chunk of req) {
     md5.update(chunk);
-    size += chunk.length;
-    batch.push(chunk);
-    batchBytes += chunk.length;
-    if (batchBytes >= WRITE_BATCH) await flush();
+    yield chunk;
   }
-  await flush();
-  await inFlight;
-  await fh.datasync();
-  await fh.close();
-  await dirSynced;
-  return { id, size };
 }
 
 // ---- HTTP ------------------------------------------------------------------------------------
@@ -195,7 +163,7 @@ async function put(req, res, key) {
     md5.update(body);
     size = body.length;
   } else {
-    ({ id: blob, size } = await putBlob(req, md5));
+    ({ id: blob, size } = await blobs.put(hashed(req, md5)));
   }
   const etag = `"${md5.digest('hex')}"`;
   const requestId = String(++requests);
