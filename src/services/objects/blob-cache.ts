@@ -26,7 +26,7 @@ export interface ReadCacheStats {
   hits: number;
   misses: number;
   bytes: number;
-  blobs: number;
+  readonly blobs: number;
 }
 
 /** `store` with its `read` answered from memory where it can; `stats` for tests and metrics. */
@@ -37,20 +37,25 @@ export function withReadCache(
   const maxBlobBytes = opts.maxBlobBytes ?? 1024 * 1024;
   /** Blob id → a prefix of the blob; Map order is least recently read first. */
   const cached = new Map<string, Buffer>();
-  const stats: ReadCacheStats = { hits: 0, misses: 0, bytes: 0, blobs: 0 };
+  const stats: ReadCacheStats = {
+    hits: 0,
+    misses: 0,
+    bytes: 0,
+    get blobs() {
+      return cached.size;
+    },
+  };
 
   const drop = (id: string) => {
     const b = cached.get(id);
     if (!b) return;
     cached.delete(id);
     stats.bytes -= b.length;
-    stats.blobs--;
   };
   const keep = (id: string, bytes: Buffer) => {
     drop(id);
     cached.set(id, bytes);
     stats.bytes += bytes.length;
-    stats.blobs++;
     for (const oldest of cached.keys()) {
       if (stats.bytes <= opts.maxBytes) break;
       drop(oldest);
